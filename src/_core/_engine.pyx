@@ -1,0 +1,330 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The compiled core of fastping: one Engine owns one C engine and its descriptors.
+
+Python calls in per batch of events, never per packet: `run()` releases the
+GIL, lets the C loop send, receive, match and time out until it has a batch
+of events (or is idle, or a deadline or a wake-up comes), and only then turns
+the batch into tuples.
+"""
+
+from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset, memcpy, strerror
+
+from libfastping cimport *
+
+import socket
+import warnings
+
+REPLY = FP_EVENT_REPLY
+TIMEOUT = FP_EVENT_TIMEOUT
+ICMP_ERROR = FP_EVENT_ICMP_ERROR
+SEND_ERROR = FP_EVENT_SEND_ERROR
+DUPLICATE = FP_EVENT_DUPLICATE
+TAG_LEN = FP_TAG_LEN
+
+PERMISSION_HELP = (
+    "cannot open an ICMP socket: raw sockets need root or CAP_NET_RAW "
+    "(e.g. sudo setcap cap_net_raw+ep \"$(readlink -f \"$(which python3)\")\"), "
+    "and unprivileged ICMP sockets are not allowed for this user's group "
+    "(allow them with: sudo sysctl -w net.ipv4.ping_group_range='0 2147483647')"
+)
+RAW_PERMISSION_HELP = (
+    "cannot open a raw ICMP socket: run as root or grant CAP_NET_RAW "
+    "(e.g. sudo setcap cap_net_raw+ep \"$(readlink -f \"$(which python3)\")\"), "
+    "or pass privileged=False to use unprivileged ICMP sockets"
+)
+
+DEF EVENT_CAPACITY = 1024
+
+
+cdef object _os_error(int rc, str what):
+    cdef int code = -rc
+    return OSError(code, f"{what}: {strerror(code).decode()}")
+
+
+cdef object _router(const fp_event *event):
+    if event.from_family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, event.from_[:4])
+    if event.from_family == socket.AF_INET6:
+        return socket.inet_ntop(socket.AF_INET6, event.from_[:16])
+    return None
+
+
+cdef class Engine:
+    """One epoll descriptor, one timerfd, one ICMP socket per family in use.
+
+    Not thread-safe, except `wake()`, which any thread may call.
+    """
+
+    cdef fp_engine *_engine      # owned; NULL once closed
+    cdef fp_event *_events       # the batch buffer fp_engine_run fills
+    cdef uint32_t _event_capacity
+    cdef bint _running           # a thread is inside run() without the GIL
+
+    def __cinit__(self):
+        # Before anything can fail, so __dealloc__ always sees a valid state.
+        self._engine = NULL
+        self._events = NULL
+        self._event_capacity = 0
+        self._running = False
+
+    def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
+                 privileged=None, bytes source4=None, bytes source6=None, str interface=None):
+        cdef fp_config config
+        memset(&config, 0, sizeof(config))
+        config.timeout_ns = <uint64_t>(timeout * 1e9)
+        config.payload_len = payload_size
+        config.ttl = -1 if ttl is None else ttl
+        config.tos = -1 if tos is None else tos
+        config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
+                            FP_PRIVILEGE_RAW if privileged else FP_PRIVILEGE_DATAGRAM)
+        if source4 is not None:
+            config.source4.sin_family = socket.AF_INET
+            memcpy(&config.source4.sin_addr, <const char *>source4, 4)
+        if source6 is not None:
+            config.source6.sin6_family = socket.AF_INET6
+            memcpy(&config.source6.sin6_addr, <const char *>source6, 16)
+        if interface:
+            encoded = interface.encode()
+            if len(encoded) >= 16:
+                raise ValueError(f"interface name too long: {interface!r}")
+            memcpy(config.interface, <const char *>encoded, len(encoded))
+        self._events = <fp_event *>malloc(EVENT_CAPACITY * sizeof(fp_event))
+        if self._events == NULL:
+            raise MemoryError()
+        self._event_capacity = EVENT_CAPACITY
+        cdef int rc = fp_engine_open(&self._engine, &config)
+        if rc < 0:
+            raise _os_error(rc, "cannot open the engine")
+
+    def __dealloc__(self):
+        # A safety net only: close() is the way to release an engine.
+        if self._engine != NULL:
+            warnings.warn("unclosed fastping engine: call close() or use 'with'",
+                          ResourceWarning, stacklevel=2)
+            fp_engine_close(self._engine)
+            self._engine = NULL
+        free(self._events)
+        self._events = NULL
+
+    cdef fp_engine *_live(self) except NULL:
+        if self._engine == NULL:
+            raise ValueError("the engine is closed")
+        if self._running:
+            raise RuntimeError("the engine is running in another thread")
+        return self._engine
+
+    def close(self):
+        """Close every descriptor. Idempotent: a second call does nothing."""
+        if self._engine == NULL:
+            return
+        if self._running:
+            raise RuntimeError("cannot close an engine while it runs: wake() it first")
+        fp_engine_close(self._engine)
+        self._engine = NULL
+
+    @property
+    def closed(self):
+        return self._engine == NULL
+
+    def add_host(self, int family, bytes packed, unsigned int scope_id=0):
+        """Add a host by packed address; returns its index."""
+        cdef fp_engine *engine = self._live()
+        cdef sockaddr_in v4
+        cdef sockaddr_in6 v6
+        cdef int rc
+        if family == socket.AF_INET and len(packed) == 4:
+            memset(&v4, 0, sizeof(v4))
+            v4.sin_family = socket.AF_INET
+            memcpy(&v4.sin_addr, <const char *>packed, 4)
+            rc = fp_engine_add_host(engine, <sockaddr *>&v4, sizeof(v4))
+        elif family == socket.AF_INET6 and len(packed) == 16:
+            memset(&v6, 0, sizeof(v6))
+            v6.sin6_family = socket.AF_INET6
+            memcpy(&v6.sin6_addr, <const char *>packed, 16)
+            v6.sin6_scope_id = scope_id
+            rc = fp_engine_add_host(engine, <sockaddr *>&v6, sizeof(v6))
+        else:
+            raise ValueError("packed address does not match its family")
+        if rc == -EACCES or rc == -EPERM:
+            raise PermissionError(-rc, RAW_PERMISSION_HELP if rc == -EPERM else PERMISSION_HELP)
+        if rc == -EAFNOSUPPORT:
+            raise OSError(-rc, f"address family {family} is not supported on this system")
+        if rc < 0:
+            raise _os_error(rc, "cannot add host")
+        return rc
+
+    def remove_host(self, unsigned int index):
+        cdef int rc = fp_engine_remove_host(self._live(), index)
+        if rc < 0:
+            raise _os_error(rc, f"cannot remove host {index}")
+
+    def schedule(self, unsigned int index, double delay=0.0, double period=0.0):
+        """Send a probe to the host after delay seconds, then every period (if > 0)."""
+        cdef fp_engine *engine = self._live()
+        cdef uint64_t deadline = fp_monotonic_ns() + <uint64_t>(delay * 1e9)
+        cdef int rc = fp_engine_schedule(engine, index, deadline, <uint64_t>(period * 1e9))
+        if rc < 0:
+            raise _os_error(rc, f"cannot schedule host {index}")
+
+    def schedule_now(self, indexes):
+        """Send one probe to each host, as soon as the engine safely can, in this order."""
+        cdef fp_engine *engine = self._live()
+        cdef uint64_t now = fp_monotonic_ns()
+        cdef unsigned int index
+        cdef int rc
+        for index in indexes:
+            rc = fp_engine_schedule(engine, index, now, 0)
+            if rc < 0:
+                raise _os_error(rc, f"cannot schedule host {index}")
+
+    def cancel_all(self):
+        """Forget every pending send and outstanding probe."""
+        fp_engine_cancel_all(self._live())
+
+    def reserve(self, unsigned int replies_in_flight):
+        """Size the receive buffers for this many replies arriving at once."""
+        cdef int rc = fp_engine_reserve(self._live(), replies_in_flight)
+        if rc < 0:
+            raise _os_error(rc, "cannot size the receive buffer")
+
+    def wake(self):
+        """Make a run() in progress (or the next one) return "woken". Any thread."""
+        if self._engine != NULL:
+            fp_engine_wake(self._engine)
+
+    def run(self, timeout=None, bint until_idle=True):
+        """Run the loop without the GIL; return (status, events).
+
+        Returns when a batch of events is ready, when nothing is scheduled or
+        outstanding (if until_idle), after timeout seconds, or when woken.
+        status is one of "idle", "full", "deadline", "woken". Signals are
+        handled while waiting: KeyboardInterrupt propagates from here.
+        Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno).
+        """
+        cdef fp_engine *engine = self._live()
+        cdef uint64_t until = 0
+        cdef int flags = FP_RUN_RETURN_WHEN_IDLE if until_idle else 0
+        cdef uint32_t count = 0
+        cdef int rc
+        cdef uint32_t i
+        cdef const fp_event *event
+        if timeout is not None:
+            until = fp_monotonic_ns() + <uint64_t>(max(<double>timeout, 0.0) * 1e9)
+            if until == 0:
+                until = 1
+        events = []
+        while True:
+            self._running = True
+            with nogil:
+                rc = fp_engine_run(engine, until, flags, self._events, self._event_capacity, &count)
+            self._running = False
+            for i in range(count):
+                event = &self._events[i]
+                events.append((
+                    event.kind, event.host, event.seq, event.rtt_ns / 1e9, event.ttl,
+                    event.icmp_type, event.icmp_code,
+                    _router(event) if event.kind == FP_EVENT_ICMP_ERROR else None,
+                    event.error,
+                ))
+            if rc == FP_RUN_INTERRUPTED:
+                PyErr_CheckSignals()
+                if events:
+                    return "full", events
+                continue
+            if rc < 0:
+                raise _os_error(rc, "engine loop failed")
+            return ("idle", "full", "deadline", "woken")[rc], events
+
+    def counters(self):
+        """What the engine has seen: sent, replies, timeouts, drops by reason."""
+        cdef fp_counters c
+        fp_engine_counters(self._require_open(), &c)
+        return {
+            "sent": c.sent, "replies": c.replies, "timeouts": c.timeouts,
+            "icmp_errors": c.icmp_errors, "send_errors": c.send_errors,
+            "duplicates": c.duplicates, "late": c.late, "foreign": c.foreign,
+            "malformed": c.malformed,
+        }
+
+    def resources(self):
+        """What the engine holds right now: descriptors, timers, probes, tables."""
+        cdef fp_resources r
+        if self._engine == NULL:
+            return {"descriptors": 0, "timer_armed": 0, "scheduled": 0, "outstanding": 0,
+                    "hosts": 0, "host_capacity": 0, "ring_capacity": 0}
+        fp_engine_resources(self._engine, &r)
+        return {
+            "descriptors": r.descriptors, "timer_armed": r.timer_armed,
+            "scheduled": r.scheduled, "outstanding": r.outstanding, "hosts": r.hosts,
+            "host_capacity": r.host_capacity, "ring_capacity": r.ring_capacity,
+        }
+
+    cdef const fp_engine *_require_open(self) except NULL:
+        if self._engine == NULL:
+            raise ValueError("the engine is closed")
+        return self._engine
+
+    def identifier(self, int family):
+        """The ICMP identifier of the family's socket, or None if it is not open."""
+        cdef int ident = fp_engine_identifier(self._require_open(), family)
+        return None if ident < 0 else ident
+
+    def is_raw(self, int family):
+        """True for a raw socket, False for a datagram one, None if not open."""
+        cdef int raw = fp_engine_is_raw(self._require_open(), family)
+        return None if raw < 0 else bool(raw)
+
+
+def monotonic_ns():
+    """The engine's clock (CLOCK_MONOTONIC), in nanoseconds."""
+    return fp_monotonic_ns()
+
+
+# ---- the packet functions, exposed for tests and fuzzing ----------------------
+
+def checksum(const unsigned char[:] data not None):
+    """RFC 1071 checksum of data."""
+    return fp_checksum(&data[0] if data.shape[0] else NULL, data.shape[0])
+
+
+def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes cookie,
+               unsigned int payload_size):
+    """An echo request as the engine sends it."""
+    if len(cookie) != 8:
+        raise ValueError("cookie must be 8 bytes")
+    if payload_size < FP_TAG_LEN or payload_size > 65507:
+        raise ValueError(f"payload_size must be between {FP_TAG_LEN} and 65507")
+    buf = bytearray(8 + payload_size)
+    cdef unsigned char[:] view = buf
+    cdef size_t n = fp_build_echo(&view[0], view.shape[0], ipv6, <uint16_t>ident, serial,
+                                  <const uint8_t *><const char *>cookie, payload_size)
+    return bytes(buf[:n])
+
+
+def parse(str layer, const unsigned char[:] data not None):
+    """Parse a packet as the engine does.
+
+    layer is "ipv4" (IP header + ICMP, raw sockets), "icmp4" (datagram sockets)
+    or "icmp6". Returns (kind, type, code, ttl, ident, seq, payload, quoted_dst)
+    where kind is -1 malformed, 0 other, 1 echo reply, 2 error quoting an echo.
+    """
+    cdef fp_packet packet
+    cdef int kind
+    cdef const uint8_t *start = &data[0] if data.shape[0] else NULL
+    memset(&packet, 0, sizeof(packet))
+    if layer == "ipv4":
+        kind = fp_parse_ipv4(start, data.shape[0], &packet)
+    elif layer == "icmp4":
+        kind = fp_parse_icmp4(start, data.shape[0], 1, &packet)
+    elif layer == "icmp6":
+        kind = fp_parse_icmp6(start, data.shape[0], &packet)
+    else:
+        raise ValueError(f"unknown layer {layer!r}")
+    if kind <= 0:
+        return (kind, None, None, None, None, None, None, None)
+    payload = bytes((<const char *>packet.payload)[:packet.payload_len]) if packet.payload_len else b""
+    return (kind, packet.type, packet.code, packet.ttl, packet.ident, packet.seq, payload,
+            bytes(packet.quoted_dst[:16]) if kind == 2 else None)

@@ -1,0 +1,974 @@
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <errno.h>
+#include <linux/errqueue.h>
+#include <linux/icmp.h>
+#include <netinet/icmp6.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heap.h"
+
+#define FAMILY_V4 0
+#define FAMILY_V6 1
+#define TIMER_TAG 2
+#define RECV_BATCH 32
+/* Sends between two drains of the sockets: small enough that replies never
+ * pile up in the receive buffer, large enough to amortise the drain. */
+#define SEND_BURST 64
+#define RING_MIN_CAPACITY 1024
+#define CONTROL_LEN 256
+/* Receive buffer bytes per reply in flight: a small ICMP reply's skb costs
+ * well under this much of the buffer's accounting (its truesize). */
+#define RCVBUF_PER_REPLY 2048
+#define RCVBUF_MIN (256 * 1024)
+#define RCVBUF_MAX (1 << 30)
+
+enum probe_state {
+    PROBE_FREE = 0,
+    PROBE_OUTSTANDING,
+    PROBE_RESOLVED, /* answered, or an error was reported for it */
+    PROBE_EXPIRED,
+    PROBE_CANCELLED,
+};
+
+typedef struct fp_probe {
+    uint64_t serial;
+    uint64_t sent_mono;
+    uint64_t sent_real;
+    uint32_t host;
+    uint32_t generation; /* the host's generation when sent */
+    uint8_t state;
+} fp_probe;
+
+typedef struct fp_host {
+    union {
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } address;
+    uint64_t period_ns;  /* repeat interval, 0 for a single probe */
+    uint32_t generation; /* bumped on removal so stale probes never match */
+    uint8_t family;      /* FAMILY_V4 or FAMILY_V6 */
+    uint8_t in_use;
+} fp_host;
+
+typedef struct icmp_socket {
+    int fd;
+    int raw;
+    uint16_t ident;
+} icmp_socket;
+
+typedef struct run_context {
+    fp_event *events;
+    uint32_t capacity;
+    uint32_t count;
+} run_context;
+
+struct fp_engine {
+    int epoll_fd;
+    int timer_fd;
+    icmp_socket sockets[2];
+    fp_config config;
+    uint8_t cookie[FP_COOKIE_LEN];
+
+    fp_host *hosts;
+    uint32_t host_count; /* high-water mark of indexes handed out */
+    uint32_t host_capacity;
+    uint32_t live_hosts;
+    uint32_t *free_hosts; /* removed indexes, reused first */
+    uint32_t free_count;
+
+    fp_heap heap;
+
+    fp_probe *ring;
+    uint64_t ring_mask;
+    uint64_t tail;        /* oldest serial that may still be outstanding */
+    uint64_t next_serial; /* serial of the next probe sent */
+    uint32_t outstanding;
+
+    uint64_t armed_deadline; /* what the timerfd is set for, 0 if disarmed */
+    atomic_int wake_requested;
+    int rcvbuf;
+
+    fp_counters counters;
+
+    uint8_t *tx;
+    size_t tx_capacity;
+    uint8_t *rx;
+    size_t rx_slot_len;
+    struct mmsghdr rx_messages[RECV_BATCH];
+    struct iovec rx_iov[RECV_BATCH];
+    struct sockaddr_in6 rx_names[RECV_BATCH];
+    uint8_t rx_control[RECV_BATCH][CONTROL_LEN];
+};
+
+static uint64_t clock_ns(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t fp_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+static int family_index(int af) {
+    return af == AF_INET ? FAMILY_V4 : af == AF_INET6 ? FAMILY_V6 : -1;
+}
+
+static const uint8_t *address_bytes(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET)
+        return (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    return (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+}
+
+static int host_has_address(const fp_host *host, const uint8_t *bytes) {
+    const uint8_t *own = address_bytes((const struct sockaddr *)&host->address);
+    return memcmp(own, bytes, host->family == FAMILY_V4 ? 4 : 16) == 0;
+}
+
+static int set_int_option(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
+}
+
+/* ---- the socket of one family ------------------------------------------ */
+
+static int create_icmp_socket(fp_privilege privilege, int af, int *raw) {
+    int protocol = af == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+    if (privilege != FP_PRIVILEGE_DATAGRAM) {
+        int fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+        if (fd >= 0) {
+            *raw = 1;
+            return fd;
+        }
+        if ((errno != EPERM && errno != EACCES) || privilege == FP_PRIVILEGE_RAW)
+            return -errno;
+    }
+    int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+        return errno == EPERM ? -EACCES : -errno;
+    *raw = 0;
+    return fd;
+}
+
+/* Raw sockets see every ICMP message the host receives; let the kernel drop
+ * the kinds we never want (echo requests, including our own on loopback). */
+static int install_kernel_filter(int fd, int fi) {
+    if (fi == FAMILY_V4) {
+        struct icmp_filter filter = {
+            ~((1u << FP_ICMP4_ECHO_REPLY) | (1u << FP_ICMP4_UNREACH) |
+              (1u << FP_ICMP4_TIME_EXCEEDED) | (1u << FP_ICMP4_PARAM_PROBLEM))};
+        return setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
+    }
+    struct icmp6_filter filter;
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_ECHO_REPLY, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_UNREACH, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_PACKET_TOO_BIG, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_TIME_EXCEEDED, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_PARAM_PROBLEM, &filter);
+    return setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
+}
+
+static int set_receive_buffer(int fd, int bytes) {
+    /* FORCE passes net.core.rmem_max when we may (CAP_NET_ADMIN). */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) == 0)
+        return 0;
+    return set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+}
+
+static int configure_socket(const fp_engine *e, int fd, int fi, int raw) {
+    const fp_config *c = &e->config;
+    int rc = set_int_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    if (rc == 0 && raw)
+        rc = install_kernel_filter(fd, fi);
+    if (fi == FAMILY_V4) {
+        if (rc == 0 && !raw)
+            rc = set_int_option(fd, IPPROTO_IP, IP_RECVERR, 1);
+        if (rc == 0 && !raw)
+            rc = set_int_option(fd, IPPROTO_IP, IP_RECVTTL, 1);
+        if (rc == 0 && c->ttl >= 0)
+            rc = set_int_option(fd, IPPROTO_IP, IP_TTL, c->ttl);
+        if (rc == 0 && c->tos >= 0)
+            rc = set_int_option(fd, IPPROTO_IP, IP_TOS, c->tos);
+    } else {
+        if (rc == 0 && !raw)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+        if (rc == 0)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
+        if (rc == 0 && c->ttl >= 0)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
+        if (rc == 0 && c->tos >= 0)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_TCLASS, c->tos);
+    }
+    if (rc == 0 && c->interface[0] &&
+        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface, (socklen_t)strlen(c->interface)) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = set_receive_buffer(fd, e->rcvbuf);
+    if (rc != 0)
+        return rc;
+    /* Datagram sockets need a bound port: the kernel uses it as the echo
+     * identifier, and we must know it to match quoted errors. */
+    const struct sockaddr *source = fi == FAMILY_V4 ? (const struct sockaddr *)&c->source4
+                                                    : (const struct sockaddr *)&c->source6;
+    socklen_t source_len = fi == FAMILY_V4 ? sizeof c->source4 : sizeof c->source6;
+    struct sockaddr_in6 any;
+    if (source->sa_family == AF_UNSPEC) {
+        if (raw)
+            return 0;
+        memset(&any, 0, sizeof any);
+        any.sin6_family = fi == FAMILY_V4 ? AF_INET : AF_INET6;
+        source = (const struct sockaddr *)&any;
+    }
+    if (bind(fd, source, source_len) < 0)
+        return -errno;
+    return 0;
+}
+
+static int socket_identifier(int fd, int raw, uint16_t *ident) {
+    if (raw) {
+        /* Raw sockets leave the identifier to us; the cookie, not this,
+         * is what tells two engines in one process apart. */
+        if (getrandom(ident, sizeof *ident, 0) != sizeof *ident)
+            return -errno;
+        return 0;
+    }
+    struct sockaddr_in6 bound;
+    socklen_t length = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &length) < 0)
+        return -errno;
+    /* sin_port and sin6_port sit at the same offset. */
+    *ident = ntohs(bound.sin6_port);
+    return 0;
+}
+
+static int open_socket(fp_engine *e, int fi) {
+    int raw = 0;
+    int fd = create_icmp_socket(e->config.privilege, fi == FAMILY_V4 ? AF_INET : AF_INET6, &raw);
+    if (fd < 0)
+        return fd;
+    uint16_t ident = 0;
+    int rc = configure_socket(e, fd, fi, raw);
+    if (rc == 0)
+        rc = socket_identifier(fd, raw, &ident);
+    if (rc == 0) {
+        struct epoll_event interest = {.events = EPOLLIN, .data.u32 = (uint32_t)fi};
+        if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &interest) < 0)
+            rc = -errno;
+    }
+    if (rc != 0) {
+        /* Not yet handed to the engine: this is its only owner. */
+        close(fd);
+        return rc;
+    }
+    e->sockets[fi] = (icmp_socket){fd, raw, ident};
+    return 0;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+void fp_engine_close(fp_engine *e) {
+    if (!e)
+        return;
+    for (int fi = 0; fi < 2; fi++)
+        if (e->sockets[fi].fd >= 0)
+            close(e->sockets[fi].fd);
+    if (e->timer_fd >= 0)
+        close(e->timer_fd);
+    if (e->epoll_fd >= 0)
+        close(e->epoll_fd);
+    fp_heap_free(&e->heap);
+    free(e->hosts);
+    free(e->free_hosts);
+    free(e->ring);
+    free(e->tx);
+    free(e->rx);
+    free(e);
+}
+
+int fp_engine_open(fp_engine **out, const fp_config *config) {
+    *out = NULL;
+    if (config->payload_len < FP_TAG_LEN || config->timeout_ns == 0)
+        return -EINVAL;
+    fp_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    /* Every descriptor is -1 before anything can fail, so close is safe. */
+    e->epoll_fd = e->timer_fd = -1;
+    e->sockets[0].fd = e->sockets[1].fd = -1;
+    e->config = *config;
+    e->config.interface[sizeof e->config.interface - 1] = '\0';
+    fp_heap_init(&e->heap);
+    e->tail = e->next_serial = 1;
+    e->rcvbuf = RCVBUF_MIN;
+    atomic_init(&e->wake_requested, 0);
+
+    int rc = 0;
+    e->tx_capacity = FP_ICMP_HEADER_LEN + config->payload_len;
+    /* Room for the largest thing we expect: our own reply behind an IP
+     * header, or an error quoting our probe behind two. */
+    e->rx_slot_len = e->tx_capacity + 2 * (60 + FP_ICMP_HEADER_LEN) + 64;
+    e->ring_mask = RING_MIN_CAPACITY - 1;
+    e->tx = malloc(e->tx_capacity);
+    e->rx = malloc(e->rx_slot_len * RECV_BATCH);
+    e->ring = calloc(RING_MIN_CAPACITY, sizeof *e->ring);
+    if (!e->tx || !e->rx || !e->ring)
+        rc = -ENOMEM;
+    if (rc == 0 && getrandom(e->cookie, sizeof e->cookie, 0) != sizeof e->cookie)
+        rc = -errno;
+    if (rc == 0 && (e->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        rc = -errno;
+    if (rc == 0 && (e->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0)
+        rc = -errno;
+    if (rc == 0) {
+        struct epoll_event interest = {.events = EPOLLIN, .data.u32 = TIMER_TAG};
+        if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, e->timer_fd, &interest) < 0)
+            rc = -errno;
+    }
+    if (rc != 0) {
+        fp_engine_close(e);
+        return rc;
+    }
+    for (int i = 0; i < RECV_BATCH; i++) {
+        e->rx_iov[i].iov_base = e->rx + (size_t)i * e->rx_slot_len;
+        e->rx_iov[i].iov_len = e->rx_slot_len;
+        struct msghdr *m = &e->rx_messages[i].msg_hdr;
+        m->msg_iov = &e->rx_iov[i];
+        m->msg_iovlen = 1;
+    }
+    *out = e;
+    return 0;
+}
+
+static int arm_timer(fp_engine *e, uint64_t deadline);
+
+/* ---- hosts ---------------------------------------------------------------- */
+
+static int grow_hosts(fp_engine *e) {
+    uint32_t capacity = e->host_capacity ? e->host_capacity * 2 : 64;
+    if (capacity <= e->host_capacity)
+        return -ENOMEM;
+    fp_host *hosts = realloc(e->hosts, (size_t)capacity * sizeof *hosts);
+    if (!hosts)
+        return -ENOMEM;
+    e->hosts = hosts;
+    uint32_t *free_hosts = realloc(e->free_hosts, (size_t)capacity * sizeof *free_hosts);
+    if (!free_hosts)
+        return -ENOMEM;
+    e->free_hosts = free_hosts;
+    int rc = fp_heap_reserve_ids(&e->heap, capacity);
+    if (rc != 0)
+        return rc;
+    e->host_capacity = capacity;
+    return 0;
+}
+
+int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t length) {
+    int fi = family_index(address->sa_family);
+    if (fi < 0)
+        return -EAFNOSUPPORT;
+    if (length < (fi == FAMILY_V4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+        return -EINVAL;
+    if (e->sockets[fi].fd < 0) {
+        int rc = open_socket(e, fi);
+        if (rc != 0)
+            return rc;
+    }
+    uint32_t index;
+    if (e->free_count > 0) {
+        index = e->free_hosts[--e->free_count];
+    } else {
+        if (e->host_count == INT32_MAX)
+            return -ENOSPC;
+        if (e->host_count == e->host_capacity) {
+            int rc = grow_hosts(e);
+            if (rc != 0)
+                return rc;
+        }
+        index = e->host_count++;
+        e->hosts[index].generation = 0;
+    }
+    fp_host *host = &e->hosts[index];
+    memset(&host->address, 0, sizeof host->address);
+    memcpy(&host->address, address, fi == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6);
+    host->address.v4.sin_port = 0;
+    host->period_ns = 0;
+    host->family = (uint8_t)fi;
+    host->in_use = 1;
+    e->live_hosts++;
+    return (int)index;
+}
+
+static fp_host *live_host(fp_engine *e, uint32_t index) {
+    if (index >= e->host_count || !e->hosts[index].in_use)
+        return NULL;
+    return &e->hosts[index];
+}
+
+int fp_engine_remove_host(fp_engine *e, uint32_t index) {
+    fp_host *host = live_host(e, index);
+    if (!host)
+        return -ENOENT;
+    fp_heap_cancel(&e->heap, index);
+    for (uint64_t serial = e->tail; serial < e->next_serial; serial++) {
+        fp_probe *probe = &e->ring[serial & e->ring_mask];
+        if (probe->host == index && probe->state == PROBE_OUTSTANDING) {
+            probe->state = PROBE_CANCELLED;
+            e->outstanding--;
+        }
+    }
+    host->generation++;
+    host->in_use = 0;
+    e->free_hosts[e->free_count++] = index;
+    e->live_hosts--;
+    return 0;
+}
+
+int fp_engine_schedule(fp_engine *e, uint32_t index, uint64_t deadline, uint64_t period_ns) {
+    fp_host *host = live_host(e, index);
+    if (!host)
+        return -ENOENT;
+    host->period_ns = period_ns;
+    return fp_heap_schedule(&e->heap, index, deadline);
+}
+
+void fp_engine_cancel_all(fp_engine *e) {
+    fp_heap_clear(&e->heap);
+    for (uint64_t serial = e->tail; serial < e->next_serial; serial++) {
+        fp_probe *probe = &e->ring[serial & e->ring_mask];
+        if (probe->state == PROBE_OUTSTANDING)
+            probe->state = PROBE_CANCELLED;
+    }
+    e->outstanding = 0;
+    e->tail = e->next_serial;
+    arm_timer(e, UINT64_MAX);
+}
+
+int fp_engine_reserve(fp_engine *e, uint32_t replies_in_flight) {
+    uint64_t bytes = (uint64_t)replies_in_flight * RCVBUF_PER_REPLY;
+    if (bytes > RCVBUF_MAX)
+        bytes = RCVBUF_MAX;
+    if ((int)bytes <= e->rcvbuf)
+        return 0;
+    e->rcvbuf = (int)bytes;
+    for (int fi = 0; fi < 2; fi++) {
+        if (e->sockets[fi].fd < 0)
+            continue;
+        int rc = set_receive_buffer(e->sockets[fi].fd, e->rcvbuf);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- the probe ring --------------------------------------------------------- */
+
+static void advance_tail(fp_engine *e) {
+    while (e->tail < e->next_serial && e->ring[e->tail & e->ring_mask].state != PROBE_OUTSTANDING)
+        e->tail++;
+}
+
+/* Makes room for one more probe in flight, doubling the ring when every
+ * slot between tail and next_serial is still needed. */
+static int reserve_probe(fp_engine *e) {
+    if (e->next_serial - e->tail <= e->ring_mask)
+        return 0;
+    advance_tail(e);
+    if (e->next_serial - e->tail <= e->ring_mask)
+        return 0;
+    uint64_t capacity = (e->ring_mask + 1) * 2;
+    fp_probe *ring = calloc(capacity, sizeof *ring);
+    if (!ring)
+        return -ENOMEM;
+    for (uint64_t serial = e->tail; serial < e->next_serial; serial++)
+        ring[serial & (capacity - 1)] = e->ring[serial & e->ring_mask];
+    free(e->ring);
+    e->ring = ring;
+    e->ring_mask = capacity - 1;
+    return 0;
+}
+
+/* The probe a wire serial names, if it is one we sent and have not yet
+ * overwritten; NULL otherwise. */
+static fp_probe *probe_for_serial(fp_engine *e, uint64_t serial) {
+    if (serial == 0 || serial >= e->next_serial)
+        return NULL;
+    fp_probe *probe = &e->ring[serial & e->ring_mask];
+    if (probe->serial != serial)
+        return NULL;
+    return probe;
+}
+
+static fp_host *probe_host(fp_engine *e, const fp_probe *probe) {
+    fp_host *host = live_host(e, probe->host);
+    if (!host || host->generation != probe->generation)
+        return NULL;
+    return host;
+}
+
+static fp_event *next_event(run_context *ctx, const fp_probe *probe, fp_event_kind kind) {
+    fp_event *event = &ctx->events[ctx->count++];
+    memset(event, 0, sizeof *event);
+    event->kind = (uint8_t)kind;
+    event->host = probe->host;
+    event->seq = (uint16_t)probe->serial;
+    return event;
+}
+
+static uint64_t round_trip(const fp_probe *probe, uint64_t received_real) {
+    uint64_t bound = fp_monotonic_ns() - probe->sent_mono;
+    if (received_real >= probe->sent_real && received_real - probe->sent_real <= bound)
+        return received_real - probe->sent_real;
+    return bound;
+}
+
+/* ---- receiving ---------------------------------------------------------------- */
+
+typedef struct received {
+    const struct sockaddr *from;
+    uint64_t when_real; /* kernel timestamp, 0 if none */
+    int ttl;            /* from a control message, -1 if none */
+} received;
+
+static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const received *r,
+                        run_context *ctx) {
+    uint8_t cookie[FP_COOKIE_LEN];
+    uint64_t serial;
+    if (packet->ident != e->sockets[fi].ident ||
+        !fp_read_tag(packet->payload, packet->payload_len, cookie, &serial) ||
+        memcmp(cookie, e->cookie, FP_COOKIE_LEN) != 0) {
+        e->counters.foreign++;
+        return;
+    }
+    /* Our cookie with a serial we never sent, or one that disagrees with
+     * the sequence field, is a forgery or corruption. */
+    if (serial == 0 || serial >= e->next_serial || (uint16_t)serial != packet->seq) {
+        e->counters.malformed++;
+        return;
+    }
+    fp_probe *probe = probe_for_serial(e, serial);
+    fp_host *host = probe ? probe_host(e, probe) : NULL;
+    if (!host) {
+        e->counters.late++;
+        return;
+    }
+    if (!host_has_address(host, address_bytes(r->from))) {
+        e->counters.foreign++;
+        return;
+    }
+    if (probe->state == PROBE_OUTSTANDING) {
+        fp_event *event = next_event(ctx, probe, FP_EVENT_REPLY);
+        event->rtt_ns = round_trip(probe, r->when_real);
+        event->ttl = (uint8_t)(r->ttl >= 0 ? r->ttl : packet->ttl);
+        probe->state = PROBE_RESOLVED;
+        e->outstanding--;
+        e->counters.replies++;
+    } else if (probe->state == PROBE_RESOLVED) {
+        fp_event *event = next_event(ctx, probe, FP_EVENT_DUPLICATE);
+        event->rtt_ns = round_trip(probe, r->when_real);
+        e->counters.duplicates++;
+    } else {
+        e->counters.late++;
+    }
+}
+
+/* An error report about one of our probes: from a raw socket's ICMP error
+ * (the quote is in the packet) or a datagram socket's error queue (the
+ * kernel hands back our own request). */
+static void match_error(fp_engine *e, int fi, const fp_packet *quoted, uint8_t type,
+                        uint8_t code, const received *r, run_context *ctx) {
+    uint8_t cookie[FP_COOKIE_LEN];
+    uint64_t serial;
+    if (quoted->ident != e->sockets[fi].ident) {
+        e->counters.foreign++;
+        return;
+    }
+    if (fp_read_tag(quoted->payload, quoted->payload_len, cookie, &serial)) {
+        if (memcmp(cookie, e->cookie, FP_COOKIE_LEN) != 0) {
+            e->counters.foreign++;
+            return;
+        }
+        if ((uint16_t)serial != quoted->seq) {
+            e->counters.malformed++;
+            return;
+        }
+    } else {
+        /* A short quote (RFC 792 asks for only 8 bytes past the IP header)
+         * leaves the sequence: take the newest serial that ends in it. */
+        serial = e->next_serial - 1 - (uint16_t)((uint16_t)(e->next_serial - 1) - quoted->seq);
+    }
+    fp_probe *probe = probe_for_serial(e, serial);
+    fp_host *host = probe ? probe_host(e, probe) : NULL;
+    if (!host || !host_has_address(host, quoted->quoted_dst)) {
+        e->counters.foreign++;
+        return;
+    }
+    if (probe->state != PROBE_OUTSTANDING) {
+        e->counters.late++;
+        return;
+    }
+    fp_event *event = next_event(ctx, probe, FP_EVENT_ICMP_ERROR);
+    event->rtt_ns = round_trip(probe, r->when_real);
+    event->icmp_type = type;
+    event->icmp_code = code;
+    if (r->from && family_index(r->from->sa_family) >= 0) {
+        event->from_family = (uint8_t)r->from->sa_family;
+        memcpy(event->from, address_bytes(r->from), r->from->sa_family == AF_INET ? 4 : 16);
+    }
+    probe->state = PROBE_RESOLVED;
+    e->outstanding--;
+    e->counters.icmp_errors++;
+}
+
+static void read_control(struct msghdr *m, received *r) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            r->when_real = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+            memcpy(&r->ttl, CMSG_DATA(c), sizeof r->ttl);
+        }
+    }
+}
+
+static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t length,
+                            run_context *ctx) {
+    if (m->msg_flags & (MSG_TRUNC | MSG_CTRUNC) || m->msg_namelen == 0) {
+        e->counters.malformed++;
+        return;
+    }
+    received r = {(const struct sockaddr *)m->msg_name, 0, -1};
+    if (family_index(r.from->sa_family) != fi) {
+        e->counters.foreign++;
+        return;
+    }
+    read_control(m, &r);
+    const uint8_t *data = m->msg_iov->iov_base;
+    fp_packet packet;
+    memset(&packet, 0, sizeof packet);
+    fp_packet_kind kind;
+    if (fi == FAMILY_V6)
+        kind = fp_parse_icmp6(data, length, &packet);
+    else if (e->sockets[fi].raw)
+        kind = fp_parse_ipv4(data, length, &packet);
+    else
+        kind = fp_parse_icmp4(data, length, 1, &packet);
+    switch (kind) {
+    case FP_PACKET_ECHO_REPLY:
+        match_reply(e, fi, &packet, &r, ctx);
+        break;
+    case FP_PACKET_ERROR:
+        match_error(e, fi, &packet, packet.type, packet.code, &r, ctx);
+        break;
+    case FP_PACKET_OTHER:
+        e->counters.foreign++;
+        break;
+    default:
+        e->counters.malformed++;
+        break;
+    }
+}
+
+/* Datagram sockets report ICMP errors (and local send failures) on their
+ * error queue, with our own request as the data. */
+static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
+    const uint8_t request_type = fi == FAMILY_V4 ? FP_ICMP4_ECHO_REQUEST : FP_ICMP6_ECHO_REQUEST;
+    while (ctx->count < ctx->capacity) {
+        struct msghdr *m = &e->rx_messages[0].msg_hdr;
+        m->msg_name = &e->rx_names[0];
+        m->msg_namelen = sizeof e->rx_names[0];
+        m->msg_control = e->rx_control[0];
+        m->msg_controllen = CONTROL_LEN;
+        ssize_t n = recvmsg(e->sockets[fi].fd, m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+        received r = {NULL, 0, -1};
+        const struct sock_extended_err *ee = NULL;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+            if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
+                ee = (const struct sock_extended_err *)CMSG_DATA(c);
+        }
+        fp_packet quoted;
+        memset(&quoted, 0, sizeof quoted);
+        if (!ee || !fp_parse_echo(m->msg_iov->iov_base, (size_t)n, request_type, &quoted) ||
+            m->msg_namelen == 0) {
+            e->counters.malformed++;
+            continue;
+        }
+        read_control(m, &r);
+        memcpy(quoted.quoted_dst, address_bytes((const struct sockaddr *)m->msg_name),
+               fi == FAMILY_V4 ? 4 : 16);
+        const struct sockaddr *offender = SO_EE_OFFENDER(ee);
+        if (offender->sa_family != AF_UNSPEC)
+            r.from = offender;
+        int icmp = ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6;
+        if (icmp)
+            match_error(e, fi, &quoted, ee->ee_type, ee->ee_code, &r, ctx);
+        else
+            e->counters.send_errors++;
+    }
+    return 0;
+}
+
+/* Reads until the socket is empty or the event buffer is full. */
+static int drain_socket(fp_engine *e, int fi, run_context *ctx) {
+    while (ctx->count < ctx->capacity) {
+        uint32_t room = ctx->capacity - ctx->count;
+        unsigned batch = room < RECV_BATCH ? room : RECV_BATCH;
+        for (unsigned i = 0; i < batch; i++) {
+            struct msghdr *m = &e->rx_messages[i].msg_hdr;
+            m->msg_name = &e->rx_names[i];
+            m->msg_namelen = sizeof e->rx_names[i];
+            m->msg_control = e->rx_control[i];
+            m->msg_controllen = CONTROL_LEN;
+            m->msg_flags = 0;
+        }
+        int n = recvmmsg(e->sockets[fi].fd, e->rx_messages, batch, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        }
+        for (int i = 0; i < n; i++)
+            handle_datagram(e, fi, &e->rx_messages[i].msg_hdr, e->rx_messages[i].msg_len, ctx);
+        if ((unsigned)n < batch)
+            return 0;
+    }
+    return 0;
+}
+
+static int drain_all(fp_engine *e, run_context *ctx) {
+    for (int fi = 0; fi < 2; fi++) {
+        if (e->sockets[fi].fd < 0)
+            continue;
+        int rc = drain_socket(e, fi, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
+    fp_host *host = &e->hosts[index];
+    icmp_socket *sock = &e->sockets[host->family];
+    int rc = reserve_probe(e);
+    if (rc != 0)
+        return rc;
+    uint64_t serial = e->next_serial;
+    size_t length = fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
+                                  serial, e->cookie, e->config.payload_len);
+    socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
+    fp_probe *probe = &e->ring[serial & e->ring_mask];
+    *probe = (fp_probe){serial, fp_monotonic_ns(), clock_ns(CLOCK_REALTIME), index, host->generation,
+                        PROBE_OUTSTANDING};
+    ssize_t sent;
+    do
+        sent = sendto(sock->fd, e->tx, length, 0, (const struct sockaddr *)&host->address, address_len);
+    while (sent < 0 && errno == EINTR);
+    e->next_serial++;
+    if (sent < 0) {
+        fp_event *event = next_event(ctx, probe, FP_EVENT_SEND_ERROR);
+        event->error = errno;
+        probe->state = PROBE_RESOLVED;
+        e->counters.send_errors++;
+        return 0;
+    }
+    e->outstanding++;
+    e->counters.sent++;
+    return 0;
+}
+
+/* Sends up to `budget` probes that are due, each possibly costing one event
+ * (a send error). Returns how many were attempted, or a negative errno. */
+static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ctx) {
+    uint32_t attempted = 0;
+    while (attempted < budget && ctx->count < ctx->capacity) {
+        const fp_heap_entry *top = fp_heap_top(&e->heap);
+        if (!top || top->deadline > now)
+            break;
+        uint32_t index = top->id;
+        uint64_t period = e->hosts[index].period_ns;
+        int rc = 0;
+        if (period) {
+            /* Keep the host's phase; skip whole periods we slept through. */
+            uint64_t next = top->deadline + period;
+            if (next <= now)
+                next += ((now - next) / period + 1) * period;
+            rc = fp_heap_schedule(&e->heap, index, next);
+        } else {
+            fp_heap_cancel(&e->heap, index);
+        }
+        if (rc == 0)
+            rc = send_probe(e, index, ctx);
+        if (rc != 0)
+            return rc;
+        attempted++;
+    }
+    return (int)attempted;
+}
+
+/* ---- time ------------------------------------------------------------------- */
+
+static void expire(fp_engine *e, uint64_t now, run_context *ctx) {
+    while (e->tail < e->next_serial && ctx->count < ctx->capacity) {
+        fp_probe *probe = &e->ring[e->tail & e->ring_mask];
+        if (probe->state == PROBE_OUTSTANDING) {
+            if (probe->sent_mono + e->config.timeout_ns > now)
+                return;
+            next_event(ctx, probe, FP_EVENT_TIMEOUT);
+            probe->state = PROBE_EXPIRED;
+            e->outstanding--;
+            e->counters.timeouts++;
+        }
+        e->tail++;
+    }
+}
+
+static uint64_t next_deadline(fp_engine *e) {
+    uint64_t deadline = UINT64_MAX;
+    const fp_heap_entry *top = fp_heap_top(&e->heap);
+    if (top)
+        deadline = top->deadline;
+    advance_tail(e);
+    if (e->tail < e->next_serial) {
+        uint64_t expiry = e->ring[e->tail & e->ring_mask].sent_mono + e->config.timeout_ns;
+        if (expiry < deadline)
+            deadline = expiry;
+    }
+    return deadline;
+}
+
+static int arm_timer(fp_engine *e, uint64_t deadline) {
+    if (deadline == UINT64_MAX)
+        deadline = 0; /* disarm */
+    if (deadline == e->armed_deadline)
+        return 0;
+    struct itimerspec spec = {{0, 0}, {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)}};
+    if (timerfd_settime(e->timer_fd, TFD_TIMER_ABSTIME, &spec, NULL) < 0)
+        return -errno;
+    e->armed_deadline = deadline;
+    return 0;
+}
+
+void fp_engine_wake(fp_engine *e) {
+    atomic_store(&e->wake_requested, 1);
+    /* An absolute time long past fires at once. */
+    struct itimerspec spec = {{0, 0}, {0, 1}};
+    timerfd_settime(e->timer_fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uint32_t capacity,
+                  uint32_t *count) {
+    run_context ctx = {events, capacity, 0};
+    int status;
+    for (;;) {
+        if (atomic_exchange(&e->wake_requested, 0)) {
+            status = FP_RUN_WOKEN;
+            break;
+        }
+        uint64_t now = fp_monotonic_ns();
+        expire(e, now, &ctx);
+        int sent = send_due(e, now, SEND_BURST, &ctx);
+        if (sent < 0) {
+            status = sent;
+            break;
+        }
+        if (sent > 0) {
+            /* Interleave: drain what the burst brought back before sending
+             * more, so replies never overflow the receive buffer. */
+            status = drain_all(e, &ctx);
+            if (status != 0)
+                break;
+        }
+        if (ctx.count == ctx.capacity) {
+            status = FP_RUN_FULL;
+            break;
+        }
+        if (sent > 0)
+            continue;
+        if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0) {
+            status = arm_timer(e, UINT64_MAX);
+            if (status == 0)
+                status = FP_RUN_IDLE;
+            break;
+        }
+        if (until && now >= until) {
+            status = FP_RUN_DEADLINE;
+            break;
+        }
+        uint64_t deadline = next_deadline(e);
+        if (until && until < deadline)
+            deadline = until;
+        status = arm_timer(e, deadline);
+        if (status != 0)
+            break;
+        /* A wake that raced with arm_timer may have been overwritten by it. */
+        if (atomic_load(&e->wake_requested))
+            continue;
+        struct epoll_event ready[4];
+        int n = epoll_wait(e->epoll_fd, ready, 4, -1);
+        if (n < 0) {
+            status = errno == EINTR ? FP_RUN_INTERRUPTED : -errno;
+            break;
+        }
+        for (int i = 0; i < n && status == 0; i++) {
+            uint32_t tag = ready[i].data.u32;
+            if (tag == TIMER_TAG) {
+                uint64_t expirations;
+                if (read(e->timer_fd, &expirations, sizeof expirations) > 0)
+                    e->armed_deadline = 0;
+                continue;
+            }
+            if (ready[i].events & EPOLLERR)
+                status = drain_error_queue(e, (int)tag, &ctx);
+            if (status == 0)
+                status = drain_socket(e, (int)tag, &ctx);
+        }
+        if (status != 0)
+            break;
+    }
+    *count = ctx.count;
+    return status;
+}
+
+/* ---- introspection --------------------------------------------------------------- */
+
+void fp_engine_counters(const fp_engine *e, fp_counters *out) { *out = e->counters; }
+
+void fp_engine_resources(const fp_engine *e, fp_resources *out) {
+    out->descriptors = (e->epoll_fd >= 0) + (e->timer_fd >= 0) + (e->sockets[0].fd >= 0) +
+                       (e->sockets[1].fd >= 0);
+    out->timer_armed = e->armed_deadline != 0;
+    out->scheduled = e->heap.length;
+    out->outstanding = e->outstanding;
+    out->hosts = e->live_hosts;
+    out->host_capacity = e->host_capacity;
+    out->ring_capacity = e->ring_mask + 1;
+}
+
+int fp_engine_identifier(const fp_engine *e, int af) {
+    int fi = family_index(af);
+    if (fi < 0 || e->sockets[fi].fd < 0)
+        return -1;
+    return e->sockets[fi].ident;
+}
+
+int fp_engine_is_raw(const fp_engine *e, int af) {
+    int fi = family_index(af);
+    if (fi < 0 || e->sockets[fi].fd < 0)
+        return -1;
+    return e->sockets[fi].raw;
+}

@@ -1,0 +1,159 @@
+/*
+ * The engine: one epoll descriptor, one timerfd, one ICMP socket per address
+ * family in use, and the tables that say what is in flight.
+ *
+ * Descriptors. The engine opens its epoll and timer descriptors in
+ * fp_engine_open and an ICMP socket the first time a host of that family is
+ * added; fp_engine_close closes all of them, and nothing else ever does.
+ * Hosts, rounds and probes never cost a descriptor or a kernel timer: what
+ * grows with them is memory in the tables below, and only with hosts.
+ *
+ * Time. Deadlines are CLOCK_MONOTONIC nanoseconds. A probe's round-trip time
+ * is measured from the wall-clock time taken just before sendto() to the
+ * kernel's receive timestamp (SO_TIMESTAMPNS, the same clock), which leaves
+ * our own scheduling out of it; if the wall clock stepped in between, the
+ * monotonic difference is used instead, so an RTT is never negative.
+ *
+ * Probes. Every probe gets the next 64-bit serial. It lives in a ring indexed
+ * by serial until answered or timed out; the ICMP sequence is the serial's
+ * low 16 bits and the payload carries the whole serial and the engine's
+ * cookie, so a reply identifies its probe exactly, across any number of
+ * sequence wrap-arounds, and anything that does not agree is dropped and
+ * counted. All probes share the engine's timeout, so their deadlines come in
+ * serial order: the ring is itself the timeout queue, oldest first, and only
+ * its oldest outstanding probe needs the timer.
+ *
+ * Sends. The heap holds, for each scheduled host, when its next probe is due
+ * (and a host may repeat with a period). The timerfd is armed for the
+ * earlier of the heap's top and the oldest probe's deadline.
+ *
+ * Threads. An engine is used by one thread at a time, except fp_engine_wake,
+ * which any thread may call to make a blocked fp_engine_run return.
+ *
+ * Errors. Functions return 0 (or a count) on success and a negative errno on
+ * failure; they never print and never exit.
+ */
+#ifndef FASTPING_ENGINE_H
+#define FASTPING_ENGINE_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "icmp.h"
+
+typedef enum fp_privilege {
+    FP_PRIVILEGE_AUTO = 0,     /* raw if permitted, else datagram */
+    FP_PRIVILEGE_RAW = 1,      /* raw sockets only */
+    FP_PRIVILEGE_DATAGRAM = 2, /* unprivileged ICMP datagram sockets only */
+} fp_privilege;
+
+typedef struct fp_config {
+    uint64_t timeout_ns;  /* how long a probe may wait for its reply */
+    uint32_t payload_len; /* echo payload bytes, at least FP_TAG_LEN */
+    int ttl;              /* IP TTL / hop limit, or -1 for the system's */
+    int tos;              /* IP TOS / traffic class, or -1 */
+    fp_privilege privilege;
+    /* Source addresses to bind (family AF_UNSPEC for none) and an interface
+     * to bind to ("" for none). */
+    struct sockaddr_in source4;
+    struct sockaddr_in6 source6;
+    char interface[16];
+} fp_config;
+
+typedef enum fp_event_kind {
+    FP_EVENT_REPLY = 1,      /* the probe was answered */
+    FP_EVENT_TIMEOUT = 2,    /* no answer within the timeout */
+    FP_EVENT_ICMP_ERROR = 3, /* a router or host reported an error */
+    FP_EVENT_SEND_ERROR = 4, /* the probe could not be sent */
+    FP_EVENT_DUPLICATE = 5,  /* another reply to an answered probe */
+} fp_event_kind;
+
+typedef struct fp_event {
+    uint64_t rtt_ns;      /* REPLY, DUPLICATE, ICMP_ERROR: time since send */
+    uint32_t host;        /* the host's index */
+    int32_t error;        /* SEND_ERROR: the errno */
+    uint16_t seq;         /* ICMP sequence of the probe */
+    uint8_t kind;         /* fp_event_kind */
+    uint8_t icmp_type;    /* ICMP_ERROR: type and code as received */
+    uint8_t icmp_code;
+    uint8_t ttl;          /* REPLY: TTL / hop limit of the reply, 0 if unknown */
+    uint8_t from_family;  /* ICMP_ERROR: AF_INET or AF_INET6 of the reporter */
+    uint8_t from[16];     /* ICMP_ERROR: the reporting router's address */
+} fp_event;
+
+typedef struct fp_counters {
+    uint64_t sent;         /* probes handed to the kernel */
+    uint64_t replies;      /* replies matched to an outstanding probe */
+    uint64_t timeouts;
+    uint64_t icmp_errors;  /* errors matched to an outstanding probe */
+    uint64_t send_errors;
+    uint64_t duplicates;   /* further replies to an answered probe */
+    uint64_t late;         /* replies to probes already timed out or cancelled */
+    uint64_t foreign;      /* well-formed ICMP that is not for us */
+    uint64_t malformed;    /* truncated, bad checksum or header, forged tag */
+} fp_counters;
+
+typedef struct fp_resources {
+    int descriptors;       /* descriptors the engine holds open */
+    int timer_armed;       /* 1 while the timerfd is armed */
+    uint32_t scheduled;    /* hosts with a send pending in the heap */
+    uint32_t outstanding;  /* probes waiting for a reply */
+    uint32_t hosts;        /* hosts added and not removed */
+    uint32_t host_capacity;
+    uint64_t ring_capacity;
+} fp_resources;
+
+typedef enum fp_run_status {
+    FP_RUN_IDLE = 0,        /* nothing scheduled or outstanding (when asked) */
+    FP_RUN_FULL = 1,        /* the event buffer is full: call again */
+    FP_RUN_DEADLINE = 2,    /* the until time was reached */
+    FP_RUN_WOKEN = 3,       /* fp_engine_wake was called */
+    FP_RUN_INTERRUPTED = 4, /* a signal arrived (EINTR): check, call again */
+} fp_run_status;
+
+#define FP_RUN_RETURN_WHEN_IDLE 1
+
+typedef struct fp_engine fp_engine;
+
+int fp_engine_open(fp_engine **out, const fp_config *config);
+/* Closes every descriptor and frees everything. NULL is accepted. */
+void fp_engine_close(fp_engine *engine);
+
+/* Adds a host and returns its index (>= 0), opening the socket of its family
+ * if this is the first host of that family. Indexes of removed hosts are
+ * reused. The address port is ignored. */
+int fp_engine_add_host(fp_engine *engine, const struct sockaddr *address, socklen_t length);
+/* Removes a host: its pending send is cancelled and its outstanding probes
+ * forgotten (their replies will count as late). */
+int fp_engine_remove_host(fp_engine *engine, uint32_t host);
+
+/* Schedules the host's next probe at deadline (monotonic ns); with a nonzero
+ * period it then repeats every period. */
+int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint64_t period_ns);
+/* Cancels every pending send and forgets every outstanding probe. */
+void fp_engine_cancel_all(fp_engine *engine);
+
+/* Sends, receives, matches and times out until one of fp_run_status's
+ * conditions; events are written to events[0..*count). until is a monotonic
+ * deadline, 0 for none. Returns an fp_run_status or a negative errno. */
+int fp_engine_run(fp_engine *engine, uint64_t until, int flags, fp_event *events,
+                  uint32_t capacity, uint32_t *count);
+
+/* Makes the current or next fp_engine_run return FP_RUN_WOKEN. Safe to call
+ * from any thread, and from a signal handler. */
+void fp_engine_wake(fp_engine *engine);
+
+/* Sizes the sockets' receive buffers for this many replies in flight. */
+int fp_engine_reserve(fp_engine *engine, uint32_t replies_in_flight);
+
+void fp_engine_counters(const fp_engine *engine, fp_counters *out);
+void fp_engine_resources(const fp_engine *engine, fp_resources *out);
+/* The ICMP identifier used on a family's socket, or -1 if it is not open. */
+int fp_engine_identifier(const fp_engine *engine, int family);
+/* 1 when the family's socket is raw, 0 datagram, -1 not open. */
+int fp_engine_is_raw(const fp_engine *engine, int family);
+
+uint64_t fp_monotonic_ns(void);
+
+#endif

@@ -1,0 +1,175 @@
+#include "icmp.h"
+
+#include <string.h>
+
+static uint16_t read_be16(const uint8_t *p) {
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+uint16_t fp_checksum(const void *data, size_t len) {
+    const uint8_t *p = data;
+    uint64_t sum = 0;
+    size_t i = 0;
+    for (; i + 1 < len; i += 2)
+        sum += read_be16(p + i);
+    /* The odd byte is the high half of a zero-padded word: it must be
+     * widened before shifting, or a byte >= 0x80 sign-extends (fping's bug). */
+    if (i < len)
+        sum += (uint32_t)p[i] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
+                     uint64_t serial, const uint8_t cookie[FP_COOKIE_LEN],
+                     size_t payload_len) {
+    size_t total = FP_ICMP_HEADER_LEN + payload_len;
+    if (payload_len < FP_TAG_LEN || total > cap)
+        return 0;
+    uint16_t seq = (uint16_t)serial;
+    buf[0] = ipv6 ? FP_ICMP6_ECHO_REQUEST : FP_ICMP4_ECHO_REQUEST;
+    buf[1] = 0;
+    buf[2] = buf[3] = 0;
+    buf[4] = (uint8_t)(ident >> 8);
+    buf[5] = (uint8_t)ident;
+    buf[6] = (uint8_t)(seq >> 8);
+    buf[7] = (uint8_t)seq;
+    uint8_t *payload = buf + FP_ICMP_HEADER_LEN;
+    memcpy(payload, cookie, FP_COOKIE_LEN);
+    memcpy(payload + FP_COOKIE_LEN, &serial, sizeof serial);
+    /* A recognisable filler, like ping's, so captures are easy to read. */
+    for (size_t i = FP_TAG_LEN; i < payload_len; i++)
+        payload[i] = (uint8_t)i;
+    if (!ipv6) {
+        uint16_t sum = fp_checksum(buf, total);
+        buf[2] = (uint8_t)(sum >> 8);
+        buf[3] = (uint8_t)sum;
+    }
+    return total;
+}
+
+int fp_parse_echo(const uint8_t *icmp, size_t len, uint8_t want_type,
+                  fp_packet *out) {
+    if (len < FP_ICMP_HEADER_LEN || icmp[0] != want_type || icmp[1] != 0)
+        return 0;
+    out->ident = read_be16(icmp + 4);
+    out->seq = read_be16(icmp + 6);
+    out->payload = icmp + FP_ICMP_HEADER_LEN;
+    out->payload_len = len - FP_ICMP_HEADER_LEN;
+    return 1;
+}
+
+/* Validates an IPv4 header at pkt and returns its length, or 0. The usable
+ * length of the datagram (header + data) is stored in *datagram_len: the
+ * smaller of what arrived and what the header claims. A quoted header may be
+ * followed by fewer bytes than it claims (errors quote only the start), so
+ * only the header itself must be complete. */
+static size_t ipv4_header(const uint8_t *pkt, size_t len, size_t *datagram_len) {
+    if (len < FP_IPV4_MIN_HEADER || (pkt[0] >> 4) != 4)
+        return 0;
+    size_t header_len = (size_t)(pkt[0] & 0x0f) * 4;
+    size_t claimed = read_be16(pkt + 2);
+    if (header_len < FP_IPV4_MIN_HEADER || header_len > len || claimed < header_len)
+        return 0;
+    *datagram_len = claimed < len ? claimed : len;
+    return header_len;
+}
+
+static int is_icmp4_error(uint8_t type) {
+    return type == FP_ICMP4_UNREACH || type == FP_ICMP4_TIME_EXCEEDED ||
+           type == FP_ICMP4_PARAM_PROBLEM;
+}
+
+static int is_icmp6_error(uint8_t type) {
+    return type == FP_ICMP6_UNREACH || type == FP_ICMP6_PACKET_TOO_BIG ||
+           type == FP_ICMP6_TIME_EXCEEDED || type == FP_ICMP6_PARAM_PROBLEM;
+}
+
+/* The quoted packet of an ICMPv4 error: an IPv4 header and the start of what
+ * it carried, which must be an echo request for the error to concern us. */
+static fp_packet_kind quoted_ipv4_echo(const uint8_t *quote, size_t len,
+                                       fp_packet *out) {
+    size_t datagram_len;
+    size_t header_len = ipv4_header(quote, len, &datagram_len);
+    if (header_len == 0)
+        return FP_PACKET_MALFORMED;
+    if (quote[9] != 1 /* IPPROTO_ICMP */)
+        return FP_PACKET_OTHER;
+    memset(out->quoted_dst, 0, sizeof out->quoted_dst);
+    memcpy(out->quoted_dst, quote + 16, 4);
+    /* The quote may be cut short of the claimed length, never the reverse. */
+    size_t quoted_len = len - header_len;
+    if (quoted_len < FP_ICMP_HEADER_LEN)
+        return FP_PACKET_MALFORMED;
+    if (!fp_parse_echo(quote + header_len, quoted_len, FP_ICMP4_ECHO_REQUEST, out))
+        return FP_PACKET_OTHER;
+    return FP_PACKET_ERROR;
+}
+
+fp_packet_kind fp_parse_icmp4(const uint8_t *icmp, size_t len,
+                              int verify_checksum, fp_packet *out) {
+    if (len < FP_ICMP_HEADER_LEN)
+        return FP_PACKET_MALFORMED;
+    if (verify_checksum && fp_checksum(icmp, len) != 0)
+        return FP_PACKET_MALFORMED;
+    out->type = icmp[0];
+    out->code = icmp[1];
+    if (icmp[0] == FP_ICMP4_ECHO_REPLY)
+        return fp_parse_echo(icmp, len, FP_ICMP4_ECHO_REPLY, out)
+                   ? FP_PACKET_ECHO_REPLY
+                   : FP_PACKET_MALFORMED;
+    if (is_icmp4_error(icmp[0]))
+        return quoted_ipv4_echo(icmp + FP_ICMP_HEADER_LEN,
+                                len - FP_ICMP_HEADER_LEN, out);
+    return FP_PACKET_OTHER;
+}
+
+fp_packet_kind fp_parse_ipv4(const uint8_t *pkt, size_t len, fp_packet *out) {
+    size_t datagram_len;
+    size_t header_len = ipv4_header(pkt, len, &datagram_len);
+    if (header_len == 0 || pkt[9] != 1 /* IPPROTO_ICMP */)
+        return FP_PACKET_MALFORMED;
+    /* A fragment other than the first cannot be parsed alone (the kernel
+     * reassembles before raw delivery, so this is only ever forged). */
+    if ((read_be16(pkt + 6) & 0x1fff) != 0)
+        return FP_PACKET_MALFORMED;
+    fp_packet_kind kind = fp_parse_icmp4(pkt + header_len, datagram_len - header_len, 1, out);
+    out->ttl = pkt[8];
+    return kind;
+}
+
+fp_packet_kind fp_parse_icmp6(const uint8_t *icmp, size_t len, fp_packet *out) {
+    if (len < FP_ICMP_HEADER_LEN)
+        return FP_PACKET_MALFORMED;
+    out->type = icmp[0];
+    out->code = icmp[1];
+    out->ttl = 0;
+    if (icmp[0] == FP_ICMP6_ECHO_REPLY)
+        return fp_parse_echo(icmp, len, FP_ICMP6_ECHO_REPLY, out)
+                   ? FP_PACKET_ECHO_REPLY
+                   : FP_PACKET_MALFORMED;
+    if (!is_icmp6_error(icmp[0]))
+        return FP_PACKET_OTHER;
+    const uint8_t *quote = icmp + FP_ICMP_HEADER_LEN;
+    size_t quote_len = len - FP_ICMP_HEADER_LEN;
+    if (quote_len < FP_IPV6_HEADER_LEN + FP_ICMP_HEADER_LEN || (quote[0] >> 4) != 6)
+        return FP_PACKET_MALFORMED;
+    /* Our probes carry no extension headers; a quote with any is not ours. */
+    if (quote[6] != 58 /* IPPROTO_ICMPV6 */)
+        return FP_PACKET_OTHER;
+    memcpy(out->quoted_dst, quote + 24, 16);
+    if (!fp_parse_echo(quote + FP_IPV6_HEADER_LEN, quote_len - FP_IPV6_HEADER_LEN,
+                       FP_ICMP6_ECHO_REQUEST, out))
+        return FP_PACKET_OTHER;
+    return FP_PACKET_ERROR;
+}
+
+int fp_read_tag(const uint8_t *payload, size_t len,
+                uint8_t cookie[FP_COOKIE_LEN], uint64_t *serial) {
+    if (len < FP_TAG_LEN)
+        return 0;
+    memcpy(cookie, payload, FP_COOKIE_LEN);
+    memcpy(serial, payload + FP_COOKIE_LEN, sizeof *serial);
+    return 1;
+}

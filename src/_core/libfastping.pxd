@@ -1,0 +1,122 @@
+# cython: language_level=3
+# Declarations only: the C core (icmp.h, engine.h) as Cython sees it.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
+
+cdef extern from "<sys/socket.h>":
+    ctypedef unsigned int socklen_t
+    cdef struct sockaddr:
+        unsigned short sa_family
+
+cdef extern from "<netinet/in.h>":
+    cdef struct in_addr:
+        uint32_t s_addr
+    cdef struct in6_addr:
+        pass
+    cdef struct sockaddr_in:
+        unsigned short sin_family
+        in_addr sin_addr
+    cdef struct sockaddr_in6:
+        unsigned short sin6_family
+        in6_addr sin6_addr
+        uint32_t sin6_scope_id
+
+cdef extern from "icmp.h":
+    ctypedef struct fp_packet:
+        uint8_t type
+        uint8_t code
+        uint8_t ttl
+        uint16_t ident
+        uint16_t seq
+        const uint8_t *payload
+        size_t payload_len
+        uint8_t quoted_dst[16]
+
+    uint16_t fp_checksum(const void *data, size_t length)
+    size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
+                         uint64_t serial, const uint8_t *cookie, size_t payload_len)
+    int fp_parse_ipv4(const uint8_t *pkt, size_t length, fp_packet *out)
+    int fp_parse_icmp4(const uint8_t *icmp, size_t length, int verify_checksum, fp_packet *out)
+    int fp_parse_icmp6(const uint8_t *icmp, size_t length, fp_packet *out)
+    int fp_read_tag(const uint8_t *payload, size_t length, uint8_t *cookie, uint64_t *serial)
+
+cdef extern from "engine.h":
+    ctypedef enum fp_privilege:
+        FP_PRIVILEGE_AUTO
+        FP_PRIVILEGE_RAW
+        FP_PRIVILEGE_DATAGRAM
+
+    ctypedef struct fp_config:
+        uint64_t timeout_ns
+        uint32_t payload_len
+        int ttl
+        int tos
+        fp_privilege privilege
+        sockaddr_in source4
+        sockaddr_in6 source6
+        char interface[16]
+
+    ctypedef struct fp_event:
+        uint64_t rtt_ns        # time from send to the reply or error
+        uint32_t host          # the host's index
+        int32_t error          # errno of a send error
+        uint16_t seq           # ICMP sequence of the probe
+        uint8_t kind           # fp_event_kind
+        uint8_t icmp_type      # of an ICMP error
+        uint8_t icmp_code
+        uint8_t ttl            # of a reply, 0 if unknown
+        uint8_t from_family    # of the router that reported an error
+        uint8_t from_ "from"[16]
+
+    ctypedef struct fp_counters:
+        uint64_t sent
+        uint64_t replies
+        uint64_t timeouts
+        uint64_t icmp_errors
+        uint64_t send_errors
+        uint64_t duplicates
+        uint64_t late
+        uint64_t foreign
+        uint64_t malformed
+
+    ctypedef struct fp_resources:
+        int descriptors
+        int timer_armed
+        uint32_t scheduled
+        uint32_t outstanding
+        uint32_t hosts
+        uint32_t host_capacity
+        uint64_t ring_capacity
+
+    enum:
+        FP_EVENT_REPLY
+        FP_EVENT_TIMEOUT
+        FP_EVENT_ICMP_ERROR
+        FP_EVENT_SEND_ERROR
+        FP_EVENT_DUPLICATE
+        FP_RUN_IDLE
+        FP_RUN_FULL
+        FP_RUN_DEADLINE
+        FP_RUN_WOKEN
+        FP_RUN_INTERRUPTED
+        FP_RUN_RETURN_WHEN_IDLE
+        FP_TAG_LEN
+
+    ctypedef struct fp_engine:
+        pass
+
+    int fp_engine_open(fp_engine **out, const fp_config *config)
+    void fp_engine_close(fp_engine *engine)
+    int fp_engine_add_host(fp_engine *engine, const sockaddr *address, socklen_t length)
+    int fp_engine_remove_host(fp_engine *engine, uint32_t host)
+    int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint64_t period_ns)
+    void fp_engine_cancel_all(fp_engine *engine)
+    int fp_engine_run(fp_engine *engine, uint64_t until, int flags, fp_event *events,
+                      uint32_t capacity, uint32_t *count) nogil
+    void fp_engine_wake(fp_engine *engine) nogil
+    int fp_engine_reserve(fp_engine *engine, uint32_t replies_in_flight)
+    void fp_engine_counters(const fp_engine *engine, fp_counters *out)
+    void fp_engine_resources(const fp_engine *engine, fp_resources *out)
+    int fp_engine_identifier(const fp_engine *engine, int family)
+    int fp_engine_is_raw(const fp_engine *engine, int family)
+    uint64_t fp_monotonic_ns() nogil
