@@ -1,1 +1,15 @@
-"""fastping."""
+"""fastping: ping thousands of hosts at once, fast, for years, without leaking.
+
+    >>> import fastping
+    >>> fastping.ping("127.0.0.1", count=2, interval=0.1).received
+    2
+    >>> with fastping.Pinger(["127.0.0.1", "::1"], timeout=0.5) as pinger:
+    ...     sorted(result.status.value for result in pinger.ping().values())
+    ['ok', 'ok']
+"""
+
+from ._results import HostStats, Result, Status
+from .pinger import Pinger, multiping, ping
+
+__all__ = ["HostStats", "Pinger", "Result", "Status", "multiping", "ping"]
+__version__ = "0.1.0"

@@ -1,0 +1,126 @@
+"""Turning what the user typed into addresses, and checking options, before any socket opens.
+
+Literals never touch the resolver: text made only of digits and dots is meant
+as an IPv4 address and text with a colon as an IPv6 one, so "999.1.1.1" is a
+ValueError at once rather than a DNS query for a name that cannot exist.
+Names are resolved once, with getaddrinfo, and the first address is used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import socket
+from dataclasses import dataclass
+
+_IPV4_LITERAL_CHARS = frozenset("0123456789.")
+FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6, socket.AF_INET: socket.AF_INET,
+            socket.AF_INET6: socket.AF_INET6}
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    family: int
+    packed: bytes
+    text: str
+    scope_id: int = 0
+
+
+def _from_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, scope: str | None) -> Address:
+    if ip.version == 4:
+        return Address(socket.AF_INET, ip.packed, str(ip))
+    scope_id = 0
+    if scope:
+        try:
+            scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+        except OSError:
+            raise ValueError(f"unknown interface {scope!r} in scoped address") from None
+    text = f"{ip}%{scope}" if scope else str(ip)
+    return Address(socket.AF_INET6, ip.packed, text, scope_id)
+
+
+def parse_literal(text: str) -> Address | None:
+    """The address text spells, None if it is not meant as a literal; ValueError if malformed."""
+    if text and set(text) <= _IPV4_LITERAL_CHARS:
+        try:
+            return _from_ip(ipaddress.IPv4Address(text), None)
+        except ValueError:
+            raise ValueError(f"invalid IPv4 address: {text!r}") from None
+    if ":" in text:
+        address, _, scope = text.partition("%")
+        try:
+            return _from_ip(ipaddress.IPv6Address(address), scope or None)
+        except ValueError as error:
+            if "interface" in str(error):
+                raise
+            raise ValueError(f"invalid IPv6 address: {text!r}") from None
+    return None
+
+
+def resolve(host: object, family: int | None = None) -> Address:
+    """Resolve one host: an IPv4/IPv6 literal or a name.
+
+    Raises TypeError for a non-string, ValueError for an empty or malformed
+    host or one of the wrong family, socket.gaierror (naming the host) when a
+    name does not resolve.
+    """
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    text = host.strip()
+    if not text:
+        raise ValueError("host must not be empty")
+    address = parse_literal(text)
+    if address is None:
+        try:
+            infos = socket.getaddrinfo(text, None, family or socket.AF_UNSPEC, socket.SOCK_DGRAM)
+        except socket.gaierror as error:
+            raise socket.gaierror(error.errno, f"cannot resolve {text!r}: {error.strerror}") from None
+        except UnicodeError:
+            raise ValueError(f"invalid host name: {text!r}") from None
+        infos = [info for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+        if not infos:
+            raise socket.gaierror(socket.EAI_NONAME, f"cannot resolve {text!r}: no IP address")
+        info_family, sockaddr = infos[0][0], infos[0][4]
+        ip = ipaddress.ip_address(sockaddr[0].partition("%")[0])
+        address = _from_ip(ip, None)
+        if info_family == socket.AF_INET6 and sockaddr[3]:
+            address = Address(address.family, address.packed, f"{ip}%{sockaddr[3]}", sockaddr[3])
+    if family is not None and address.family != family:
+        wanted = 4 if family == socket.AF_INET else 6
+        raise ValueError(f"{text!r} is not an IPv{wanted} address")
+    return address
+
+
+# ---- option checks, shared by the API and the CLI ----------------------------------
+
+
+def check_seconds(name: str, value: object, *, maximum: float, allow_zero: bool) -> float:
+    """A finite duration in seconds; bool is refused, as it is almost always a mistake."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0 or seconds > maximum or (
+        seconds == 0 and not allow_zero
+    ):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound} and at most {maximum:g} seconds, not {value!r}")
+    return seconds
+
+
+def check_int(name: str, value: object, *, minimum: int, maximum: int,
+              optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def check_family(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or value not in FAMILIES:
+        raise ValueError(f"family must be None, 4 or 6, not {value!r}")
+    return FAMILIES[value]  # type: ignore[index]
