@@ -900,9 +900,7 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
         if (sent > 0)
             continue;
         if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0) {
-            status = arm_timer(e, UINT64_MAX);
-            if (status == 0)
-                status = FP_RUN_IDLE;
+            status = FP_RUN_IDLE;
             break;
         }
         if (until && now >= until) {
@@ -939,6 +937,14 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
         }
         if (status != 0)
             break;
+    }
+    /* Leave the timer armed for the engine's own next deadline only, not for
+     * the caller's until: an idle engine holds no armed timer, and a caller
+     * polling the epoll descriptor is woken exactly when work is due. */
+    if (status >= 0) {
+        int rc = arm_timer(e, next_deadline(e));
+        if (rc != 0)
+            status = rc;
     }
     *count = ctx.count;
     return status;

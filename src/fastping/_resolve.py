@@ -12,6 +12,7 @@ import ipaddress
 import math
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 _IPV4_LITERAL_CHARS = frozenset("0123456789.")
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6, socket.AF_INET: socket.AF_INET,
@@ -40,7 +41,7 @@ def _from_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, scope: str | Non
 
 
 def parse_literal(text: str) -> Address | None:
-    """The address text spells, None if it is not meant as a literal; ValueError if malformed."""
+    """The address text spells; None if not meant as a literal; ValueError if malformed."""
     if text and set(text) <= _IPV4_LITERAL_CHARS:
         try:
             return _from_ip(ipaddress.IPv4Address(text), None)
@@ -74,17 +75,19 @@ def resolve(host: object, family: int | None = None) -> Address:
         try:
             infos = socket.getaddrinfo(text, None, family or socket.AF_UNSPEC, socket.SOCK_DGRAM)
         except socket.gaierror as error:
-            raise socket.gaierror(error.errno, f"cannot resolve {text!r}: {error.strerror}") from None
+            message = f"cannot resolve {text!r}: {error.strerror}"
+            raise socket.gaierror(error.errno, message) from None
         except UnicodeError:
             raise ValueError(f"invalid host name: {text!r}") from None
         infos = [info for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
         if not infos:
             raise socket.gaierror(socket.EAI_NONAME, f"cannot resolve {text!r}: no IP address")
-        info_family, sockaddr = infos[0][0], infos[0][4]
-        ip = ipaddress.ip_address(sockaddr[0].partition("%")[0])
+        sockaddr: tuple[Any, ...] = tuple(infos[0][4])
+        ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
         address = _from_ip(ip, None)
-        if info_family == socket.AF_INET6 and sockaddr[3]:
-            address = Address(address.family, address.packed, f"{ip}%{sockaddr[3]}", sockaddr[3])
+        scope_id = int(sockaddr[3]) if len(sockaddr) == 4 else 0
+        if scope_id:
+            address = Address(address.family, address.packed, f"{ip}%{scope_id}", scope_id)
     if family is not None and address.family != family:
         wanted = 4 if family == socket.AF_INET else 6
         raise ValueError(f"{text!r} is not an IPv{wanted} address")
@@ -123,4 +126,4 @@ def check_family(value: object) -> int | None:
         return None
     if isinstance(value, bool) or value not in FAMILIES:
         raise ValueError(f"family must be None, 4 or 6, not {value!r}")
-    return FAMILIES[value]  # type: ignore[index]
+    return FAMILIES[value]

@@ -1,4 +1,4 @@
-"""The fastping command: ping hosts given as arguments, CIDR ranges or files; print per-host results.
+"""The fastping command: ping hosts from arguments, CIDR ranges or files; print per-host results.
 
 Exit status, as fping's: 0 every host answered, 1 some host did not, 2 some
 host name could not be resolved, 3 bad arguments, 4 a system error (e.g. no
@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import NoReturn, TextIO
 
-from ._resolve import check_int
+from ._resolve import check_int, check_seconds
 from ._results import HostStats
-from .pinger import MAX_SIZE, MIN_SIZE, Pinger, _Tally
+from .pinger import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, Pinger, _Tally
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -110,6 +110,17 @@ def _targets(args: argparse.Namespace, stdin: TextIO) -> list[str]:
     return list(dict.fromkeys(targets))
 
 
+def _milliseconds_option(flag: str, milliseconds: float, *, maximum: float,
+                         allow_zero: bool) -> float:
+    """A duration given in ms, checked and returned in seconds; errors speak in ms."""
+    try:
+        return check_seconds(flag, milliseconds / 1000, maximum=maximum, allow_zero=allow_zero)
+    except ValueError:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"{flag} must be {bound} and at most {maximum * 1000:g} ms, "
+                         f"not {milliseconds:g}") from None
+
+
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.3f}"
 
@@ -161,7 +172,8 @@ def _summary(all_stats: list[HostStats], elapsed: float) -> dict[str, object]:
 
 
 def _summary_line(summary: dict[str, object]) -> str:
-    line = (f"{summary['hosts']} hosts: {summary['alive']} alive, "
+    hosts = summary["hosts"]
+    line = (f"{hosts} host{'' if hosts == 1 else 's'}: {summary['alive']} alive, "
             f"{summary['unreachable']} unreachable, {summary['unknown']} unknown; "
             f"{summary['sent']} sent, {summary['received']} received, "
             f"{float(summary['loss']) * 100:.1f}% loss")  # type: ignore[arg-type]
@@ -178,8 +190,12 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     started = time.monotonic()
     try:
         check_int("-c", args.count, minimum=1, maximum=2**31)
+        period = _milliseconds_option("-p/--period", args.period, maximum=MAX_INTERVAL,
+                                      allow_zero=True)
+        timeout = _milliseconds_option("-t/--timeout", args.timeout, maximum=MAX_TIMEOUT,
+                                       allow_zero=False)
         targets = _targets(args, stdin)
-        pinger = Pinger(timeout=args.timeout / 1000, size=args.size, ttl=args.ttl, tos=args.tos,
+        pinger = Pinger(timeout=timeout, size=args.size, ttl=args.ttl, tos=args.tos,
                         source=args.source, interface=args.iface, family=args.family)
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
@@ -198,7 +214,7 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
                 except (ValueError, socket.gaierror) as error:
                     unknown[target] = str(error)
             if pinger.hosts:
-                for results in pinger.run(count=args.count, interval=args.period / 1000):
+                for results in pinger.run(count=args.count, interval=period):
                     tally.add_round(results)
         except KeyboardInterrupt:
             interrupted = True

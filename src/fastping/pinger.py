@@ -24,7 +24,7 @@ MAX_SIZE = 65507  # the largest ICMP payload an IPv4 datagram can carry
 MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
 
-_ERROR_STATUS = {
+_ERROR_STATUS: dict[int, dict[int, Status]] = {
     socket.AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
     socket.AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
 }

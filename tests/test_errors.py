@@ -1,0 +1,126 @@
+"""Bad input gets a clear error naming it, raised before any socket is opened."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from conftest import open_fds
+
+import fastping
+from fastping import Pinger
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": -1.0}, ValueError, "timeout"),
+        ({"timeout": math.nan}, ValueError, "timeout"),
+        ({"timeout": math.inf}, ValueError, "timeout"),
+        ({"timeout": 1e9}, ValueError, "timeout"),
+        ({"timeout": "1"}, TypeError, "timeout"),
+        ({"timeout": True}, TypeError, "timeout"),
+        ({"size": 15}, ValueError, "size"),
+        ({"size": 70000}, ValueError, "size"),
+        ({"size": 56.0}, TypeError, "size"),
+        ({"ttl": 0}, ValueError, "ttl"),
+        ({"ttl": 256}, ValueError, "ttl"),
+        ({"ttl": "64"}, TypeError, "ttl"),
+        ({"tos": -1}, ValueError, "tos"),
+        ({"tos": 256}, ValueError, "tos"),
+        ({"source": "not-an-address"}, ValueError, "source"),
+        ({"source": 127}, TypeError, "source"),
+        ({"interface": "no-such-if0"}, ValueError, "no-such-if0"),
+        ({"interface": 3}, TypeError, "interface"),
+        ({"privileged": "yes"}, TypeError, "privileged"),
+        ({"family": 5}, ValueError, "family"),
+        ({"on_recv": 42}, TypeError, "on_recv"),
+        ({"on_idle": "print"}, TypeError, "on_idle"),
+        ({"hosts": "127.0.0.1"}, TypeError, "iterable"),
+    ],
+)
+def test_bad_pinger_options(options: dict[str, Any], error: type[Exception], message: str,
+                            fd_baseline: int) -> None:
+    with pytest.raises(error, match=message):
+        Pinger(**options)
+    assert open_fds() == fd_baseline
+
+
+@pytest.mark.parametrize(
+    ("host", "error", "message"),
+    [
+        ("999.1.1.1", ValueError, "invalid IPv4 address: '999.1.1.1'"),
+        ("1.2.3", ValueError, "invalid IPv4 address"),
+        ("127.0.0.1.", ValueError, "invalid IPv4 address"),
+        ("::1::2", ValueError, "invalid IPv6 address: '::1::2'"),
+        ("fe80::1%no-such-if0", ValueError, "unknown interface"),
+        ("", ValueError, "empty"),
+        ("   ", ValueError, "empty"),
+        ("a..b", ValueError, "invalid host name: 'a..b'"),
+        ("x" * 64 + ".example", ValueError, "invalid host name"),
+        (None, TypeError, "host must be a str"),
+        (b"127.0.0.1", TypeError, "host must be a str"),
+        (2130706433, TypeError, "host must be a str"),
+    ],
+)
+def test_bad_hosts(host: Any, error: type[Exception], message: str,
+                   make_pinger: Any) -> None:
+    pinger = make_pinger()
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(".", r"\.")):
+        pinger.add(host)
+    assert pinger.hosts == ()
+    with pytest.raises(error):
+        fastping.ping(host, count=1)
+
+
+def test_wrong_family(make_pinger: Any) -> None:
+    with pytest.raises(ValueError, match="not an IPv6 address"):
+        make_pinger(family=6).add("127.0.0.1")
+    with pytest.raises(ValueError, match="not an IPv4 address"):
+        make_pinger(family=4).add("::1")
+
+
+def test_remove_unknown_host(make_pinger: Any) -> None:
+    with pytest.raises(ValueError, match=r"'127\.0\.0\.9' is not in this Pinger"):
+        make_pinger(["127.0.0.1"]).remove("127.0.0.9")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"count": 0}, ValueError, "count"),
+        ({"count": -1}, ValueError, "count"),
+        ({"count": 1.5}, TypeError, "count"),
+        ({"interval": -0.1}, ValueError, "interval"),
+        ({"interval": math.nan}, ValueError, "interval"),
+        ({"interval": "1"}, TypeError, "interval"),
+    ],
+)
+def test_bad_run_arguments(arguments: dict[str, Any], error: type[Exception], message: str,
+                           make_pinger: Any) -> None:
+    pinger = make_pinger(["127.0.0.1"])
+    with pytest.raises(error, match=message):
+        pinger.run(**arguments)
+    with pytest.raises(error, match=message):
+        fastping.multiping(["127.0.0.1"], **arguments)
+
+
+def test_multiping_rejects_a_single_string() -> None:
+    with pytest.raises(TypeError, match="not one str"):
+        fastping.multiping("127.0.0.1")
+
+
+def test_ping_from_inside_a_round_is_refused(make_pinger: Any) -> None:
+    errors: list[BaseException] = []
+
+    def on_recv(result: fastping.Result) -> None:
+        try:
+            pinger.ping()
+        except RuntimeError as error:
+            errors.append(error)
+
+    pinger = make_pinger(["127.0.0.1"], on_recv=on_recv)
+    assert pinger.ping()["127.0.0.1"].ok
+    assert len(errors) == 1 and "within a round" in str(errors[0])

@@ -1,0 +1,226 @@
+"""Pinging real loopback hosts: rounds, runs, callbacks, statistics, two engines at once."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from conftest import loopback_hosts
+
+import fastping
+from fastping import HostStats, Pinger, Result, Status
+
+MakePinger = Callable[..., Pinger]
+
+
+def assert_all_ok(results: dict[str, Result], hosts: list[str]) -> None:
+    assert list(results) == hosts
+    for host, result in results.items():
+        assert result.host == host
+        assert result.status is Status.OK, result
+        assert result.rtt is not None and 0 < result.rtt < 1.0
+        assert result.ttl is not None and result.ttl > 0
+
+
+def test_one_host(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["127.0.0.1"])
+    results = pinger.ping()
+    assert_all_ok(results, ["127.0.0.1"])
+    assert results["127.0.0.1"].address == "127.0.0.1"
+    assert pinger.counters()["replies"] == 1
+
+
+def test_ipv6_loopback(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["::1"])
+    assert_all_ok(pinger.ping(), ["::1"])
+    assert pinger._engine is not None
+    assert pinger._engine.identifier(socket.AF_INET6) is not None
+
+
+def test_name_and_both_families_in_one_round(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["localhost", "127.0.0.1", "::1"])
+    results = pinger.ping()
+    assert_all_ok(results, ["localhost", "127.0.0.1", "::1"])
+    assert results["localhost"].address in ("127.0.0.1", "::1")
+    # Still one socket per family: epoll + timerfd + IPv4 + IPv6.
+    assert pinger.resources()["descriptors"] == 4
+
+
+def test_thousand_loopback_hosts_in_one_round(make_pinger: MakePinger) -> None:
+    hosts = loopback_hosts(1000)
+    pinger = make_pinger(hosts, timeout=2.0)
+    results = pinger.ping()
+    assert_all_ok(results, hosts)
+    assert len({result.seq for result in results.values()}) == 1000
+    counters = pinger.counters()
+    assert counters["sent"] == counters["replies"] == 1000
+    assert counters["timeouts"] == counters["duplicates"] == counters["malformed"] == 0
+    resources = pinger.resources()
+    assert resources["outstanding"] == resources["scheduled"] == resources["timer_armed"] == 0
+
+
+def test_ten_thousand_hosts_lose_no_reply(make_pinger: MakePinger) -> None:
+    hosts = loopback_hosts(10_000, start="127.1.0.1")
+    pinger = make_pinger(hosts, timeout=3.0)
+    results = pinger.ping()
+    assert sum(result.ok for result in results.values()) == 10_000
+
+
+def test_sequence_wraps_without_stale_matches(make_pinger: MakePinger) -> None:
+    # 70 rounds of 1,000 hosts: 70,000 probes, past the 16-bit sequence space.
+    hosts = loopback_hosts(1000)
+    pinger = make_pinger(hosts)
+    for _ in range(70):
+        results = pinger.ping()
+        assert sum(result.ok for result in results.values()) == 1000
+    counters = pinger.counters()
+    assert counters["replies"] == 70_000
+    assert counters["late"] == counters["malformed"] == counters["duplicates"] == 0
+
+
+def test_run_yields_count_rounds_at_interval(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["127.0.0.1", "::1"])
+    started = time.monotonic()
+    rounds = list(pinger.run(count=3, interval=0.05))
+    elapsed = time.monotonic() - started
+    assert len(rounds) == 3
+    for results in rounds:
+        assert_all_ok(results, ["127.0.0.1", "::1"])
+    # Two waits of one interval each between three rounds.
+    assert elapsed >= 0.1
+    seqs = [results["127.0.0.1"].seq for results in rounds]
+    assert len(set(seqs)) == 3
+
+
+def test_stop_from_callback_ends_run(make_pinger: MakePinger) -> None:
+    seen: list[dict[str, Result]] = []
+    pinger = make_pinger(["127.0.0.1"], on_idle=lambda results: seen.append(results))
+    for number, _results in enumerate(pinger.run(interval=0.01)):
+        if number == 4:
+            pinger.stop()
+    assert len(seen) == 5
+
+
+def test_stop_from_another_thread_interrupts_the_wait(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["127.0.0.1"])
+    timer = threading.Timer(0.2, pinger.stop)
+    timer.start()
+    started = time.monotonic()
+    rounds = list(pinger.run(interval=30.0))
+    timer.join()
+    # Stopped in the middle of a 30 s wait, promptly.
+    assert len(rounds) == 1
+    assert time.monotonic() - started < 5.0
+    assert pinger.resources()["outstanding"] == 0
+
+
+def test_on_recv_sees_every_reply(make_pinger: MakePinger) -> None:
+    hosts = loopback_hosts(50)
+    received: list[Result] = []
+    pinger = make_pinger(hosts, on_recv=received.append)
+    pinger.ping()
+    assert sorted(result.host for result in received) == sorted(hosts)
+
+
+def test_remove_host(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["127.0.0.1", "127.0.0.2"])
+    pinger.remove("127.0.0.1")
+    assert pinger.hosts == ("127.0.0.2",)
+    assert list(pinger.ping()) == ["127.0.0.2"]
+    assert pinger.add("127.0.0.1") == "127.0.0.1"
+    assert_all_ok(pinger.ping(), ["127.0.0.2", "127.0.0.1"])
+
+
+def test_adding_a_host_twice_is_a_no_op(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["127.0.0.1", "127.0.0.1", " 127.0.0.1 "])
+    assert pinger.hosts == ("127.0.0.1",)
+    assert pinger.resources()["hosts"] == 1
+
+
+def test_empty_pinger_round(make_pinger: MakePinger) -> None:
+    assert make_pinger().ping() == {}
+
+
+def test_options_reach_the_wire(make_pinger: MakePinger) -> None:
+    # A raw socket of the test's own watches our echo requests go out on loopback.
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sniffer:
+        sniffer.setblocking(False)
+        pinger = make_pinger(["127.0.0.1"], size=1400, ttl=7, tos=0x10)
+        assert_all_ok(pinger.ping(), ["127.0.0.1"])
+        requests = []
+        while True:
+            try:
+                packet = sniffer.recv(65535)
+            except BlockingIOError:
+                break
+            header_len = (packet[0] & 0x0F) * 4
+            if packet[header_len] == 8:  # echo request
+                requests.append(packet)
+    assert requests, "the sniffer saw no echo request"
+    packet = requests[-1]
+    assert packet[8] == 7  # TTL
+    assert packet[1] == 0x10  # TOS
+    assert int.from_bytes(packet[2:4], "big") == 20 + 8 + 1400
+
+
+def test_source_address_is_used(make_pinger: MakePinger) -> None:
+    pinger = make_pinger(["127.0.0.1"], source="127.0.0.1")
+    assert_all_ok(pinger.ping(), ["127.0.0.1"])
+
+
+def test_ping_statistics() -> None:
+    stats = fastping.ping("127.0.0.1", count=3, interval=0.01, timeout=1.0)
+    assert isinstance(stats, HostStats)
+    assert (stats.sent, stats.received, stats.duplicates, stats.errors) == (3, 3, 0, 0)
+    assert stats.loss == 0.0 and stats.alive
+    assert len(stats.rtts) == 3
+    assert stats.min is not None and stats.max is not None and stats.avg is not None
+    assert 0 < stats.min <= stats.avg <= stats.max
+    assert stats.stddev is not None and stats.stddev >= 0
+
+
+def test_multiping_reports_bad_hosts_without_failing_others() -> None:
+    stats = fastping.multiping(["127.0.0.1", "300.1.2.3", "::1", "::zz"], count=2, interval=0.01)
+    assert list(stats) == ["127.0.0.1", "300.1.2.3", "::1", "::zz"]
+    assert stats["127.0.0.1"].received == 2 and stats["::1"].received == 2
+    for bad in ("300.1.2.3", "::zz"):
+        assert stats[bad].sent == 0 and stats[bad].error is not None and bad in stats[bad].error
+        assert stats[bad].loss == 1.0 and not stats[bad].alive
+
+
+def test_two_pingers_in_threads_see_only_their_own_replies() -> None:
+    hosts = loopback_hosts(300)
+    outcomes: dict[str, object] = {}
+    barrier = threading.Barrier(2)
+
+    def work(name: str) -> None:
+        with Pinger(hosts) as pinger:
+            barrier.wait(timeout=10)
+            rounds = [pinger.ping() for _ in range(20)]
+            outcomes[name] = (rounds, pinger.counters(), pinger.duplicates)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert set(outcomes) == {"a", "b"}
+    for rounds, counters, duplicates in outcomes.values():  # type: ignore[misc]
+        for results in rounds:
+            assert sum(result.ok for result in results.values()) == 300
+        assert counters["replies"] == counters["sent"] == 6000
+        assert counters["duplicates"] == 0 and sum(duplicates.values()) == 0
+    # Raw sockets see every echo reply on the machine: each engine saw the
+    # other's replies and dropped them as foreign, never counted them.
+    foreign = [outcome[1]["foreign"] for outcome in outcomes.values()]  # type: ignore[index]
+    assert all(count > 0 for count in foreign)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_result_is_frozen(host: str, make_pinger: MakePinger) -> None:
+    result = make_pinger([host]).ping()[host]
+    with pytest.raises(AttributeError):
+        result.rtt = 0.0  # type: ignore[misc]
