@@ -8,6 +8,7 @@ raising callbacks, Ctrl-C, garbage collection and double close.
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import shutil
@@ -198,3 +199,39 @@ def test_failed_construction_leaks_nothing(fd_baseline: int) -> None:
         Pinger(["127.0.0.1", "999.0.0.1"])
     gc.collect()
     assert open_fds() == fd_baseline
+
+
+SEND_ERRORS = """
+import errno, json, time
+import fastping
+with fastping.Pinger(["198.18.0.1", "127.0.0.1", "2001:db8::1", "::1"], timeout=30) as pinger:
+    started = time.monotonic()
+    results = pinger.ping()
+    elapsed = time.monotonic() - started
+    print(json.dumps({
+        "statuses": {host: str(result.status) for host, result in results.items()},
+        "errnos": {host: result.errno for host, result in results.items()},
+        "elapsed": elapsed, "counters": pinger.counters(), "resources": pinger.resources(),
+    }))
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
+def test_send_errors_mark_the_probe_and_never_stall() -> None:
+    # A namespace of the test's own has only loopback: other destinations
+    # have no route, so sendto() fails at once for them.
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable,
+         SEND_ERRORS], capture_output=True, text=True, timeout=60, check=False,
+    )
+    if done.returncode != 0 and "unshare" in done.stderr:
+        pytest.skip(f"no private network namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["statuses"] == {"198.18.0.1": "send_error", "127.0.0.1": "ok",
+                                  "2001:db8::1": "send_error", "::1": "ok"}
+    assert report["errnos"]["198.18.0.1"] == errno.ENETUNREACH
+    assert report["errnos"]["2001:db8::1"] == errno.ENETUNREACH
+    assert report["elapsed"] < 5.0  # not the 30 s timeout
+    assert report["counters"]["send_errors"] == 2
+    assert report["resources"]["outstanding"] == 0
