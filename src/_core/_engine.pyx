@@ -22,6 +22,7 @@ TIMEOUT = FP_EVENT_TIMEOUT
 ICMP_ERROR = FP_EVENT_ICMP_ERROR
 SEND_ERROR = FP_EVENT_SEND_ERROR
 DUPLICATE = FP_EVENT_DUPLICATE
+HEALTH = FP_EVENT_HEALTH
 TAG_LEN = FP_TAG_LEN
 
 PERMISSION_HELP = (
@@ -42,6 +43,10 @@ DEF EVENT_CAPACITY = 1024
 cdef object _os_error(int rc, str what):
     cdef int code = -rc
     return OSError(code, f"{what}: {strerror(code).decode()}")
+
+
+cdef object _seconds(double microseconds):
+    return None if microseconds != microseconds else microseconds / 1e6
 
 
 cdef object _router(const fp_event *event):
@@ -202,7 +207,9 @@ cdef class Engine:
         outstanding (if until_idle), after timeout seconds, or when woken.
         status is one of "idle", "full", "deadline", "woken". Signals are
         handled while waiting: KeyboardInterrupt propagates from here.
-        Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno).
+        Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno,
+        cause, health, previous_health); the last three are set for HEALTH events,
+        whose other fields are those of the outcome that caused the change.
         """
         cdef fp_engine *engine = self._live()
         cdef uint64_t until = 0
@@ -225,9 +232,8 @@ cdef class Engine:
                 event = &self._events[i]
                 events.append((
                     event.kind, event.host, event.seq, event.rtt_ns / 1e9, event.ttl,
-                    event.icmp_type, event.icmp_code,
-                    _router(event) if event.kind == FP_EVENT_ICMP_ERROR else None,
-                    event.error,
+                    event.icmp_type, event.icmp_code, _router(event), event.error,
+                    event.cause, event.health, event.previous_health,
                 ))
             if rc == FP_RUN_INTERRUPTED:
                 PyErr_CheckSignals()
@@ -237,6 +243,41 @@ cdef class Engine:
             if rc < 0:
                 raise _os_error(rc, "engine loop failed")
             return ("idle", "full", "deadline", "woken")[rc], events
+
+    def fileno(self):
+        """The epoll descriptor: readable when run(timeout=0) has work to do. Owned here."""
+        return fp_engine_fileno(self._require_open())
+
+    def track(self, unsigned int down_after, unsigned int up_after, unsigned int window,
+              bint report_outcomes):
+        """Keep every host's health and rolling statistics from now on.
+
+        Health changes become HEALTH events; other outcomes are events only
+        if report_outcomes.
+        """
+        cdef fp_track_config config
+        config.down_after = down_after
+        config.up_after = up_after
+        config.window = window
+        cdef int rc = fp_engine_track(self._live(), &config, report_outcomes)
+        if rc < 0:
+            raise _os_error(rc, "cannot start tracking")
+
+    def track_summary(self, unsigned int index):
+        """A tracked host's health and statistics (RTTs in seconds, None when none)."""
+        cdef fp_track_summary s
+        cdef int rc = fp_engine_track_summary(self._live(), index, &s)
+        if rc < 0:
+            raise _os_error(rc, f"no summary for host {index}")
+        return {
+            "health": s.health, "since_ns": s.since_ns, "streak": s.streak,
+            "sent": s.sent, "received": s.received, "lost": s.lost, "duplicates": s.duplicates,
+            "last_rtt": _seconds(s.last_rtt_us), "jitter": s.jitter_us / 1e6,
+            "window_probes": s.window_probes, "window_replies": s.window_replies,
+            "min": _seconds(s.min_us), "avg": _seconds(s.avg_us), "max": _seconds(s.max_us),
+            "stddev": _seconds(s.stddev_us), "p50": _seconds(s.p50_us),
+            "p90": _seconds(s.p90_us), "p99": _seconds(s.p99_us),
+        }
 
     def counters(self):
         """What the engine has seen: sent, replies, timeouts, drops by reason."""
@@ -295,6 +336,8 @@ def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes c
     """An echo request as the engine sends it."""
     if len(cookie) != 8:
         raise ValueError("cookie must be 8 bytes")
+    if ident > 0xFFFF:
+        raise ValueError("ident must be a 16-bit value")
     if payload_size < FP_TAG_LEN or payload_size > 65507:
         raise ValueError(f"payload_size must be between {FP_TAG_LEN} and 65507")
     buf = bytearray(8 + payload_size)

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <linux/errqueue.h>
-#include <linux/icmp.h>
-#include <netinet/icmp6.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +13,15 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "sockets.h"
+#include "track.h"
 
 #define FAMILY_V4 0
 #define FAMILY_V6 1
 #define TIMER_TAG 2
 #define RECV_BATCH 32
+/* An outcome may write two events: its own and its host's change of health. */
+#define EVENTS_PER_OUTCOME 2
 /* Sends between two drains of the sockets: small enough that replies never
  * pile up in the receive buffer, large enough to amortise the drain. */
 #define SEND_BURST 64
@@ -59,12 +61,6 @@ typedef struct fp_host {
     uint8_t in_use;
 } fp_host;
 
-typedef struct icmp_socket {
-    int fd;
-    int raw;
-    uint16_t ident;
-} icmp_socket;
-
 typedef struct run_context {
     fp_event *events;
     uint32_t capacity;
@@ -74,7 +70,7 @@ typedef struct run_context {
 struct fp_engine {
     int epoll_fd;
     int timer_fd;
-    icmp_socket sockets[2];
+    fp_socket sockets[2];
     fp_config config;
     uint8_t cookie[FP_COOKIE_LEN];
 
@@ -98,6 +94,13 @@ struct fp_engine {
     int rcvbuf;
 
     fp_counters counters;
+
+    int tracking;        /* per-host health is kept (fp_engine_track) */
+    int report_outcomes; /* while tracking, also report every outcome */
+    fp_track_config track_config;
+    fp_track *tracks;     /* per host index */
+    float *track_windows; /* window samples, track_config.window per host */
+    float *track_scratch; /* room to sort one window */
 
     uint8_t *tx;
     size_t tx_capacity;
@@ -132,142 +135,21 @@ static int host_has_address(const fp_host *host, const uint8_t *bytes) {
     return memcmp(own, bytes, host->family == FAMILY_V4 ? 4 : 16) == 0;
 }
 
-static int set_int_option(int fd, int level, int name, int value) {
-    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
-}
-
 /* ---- the socket of one family ------------------------------------------ */
 
-static int create_icmp_socket(fp_privilege privilege, int af, int *raw) {
-    int protocol = af == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
-    if (privilege != FP_PRIVILEGE_DATAGRAM) {
-        int fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-        if (fd >= 0) {
-            *raw = 1;
-            return fd;
-        }
-        if ((errno != EPERM && errno != EACCES) || privilege == FP_PRIVILEGE_RAW)
-            return -errno;
-    }
-    int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-    if (fd < 0)
-        return errno == EPERM ? -EACCES : -errno;
-    *raw = 0;
-    return fd;
-}
-
-/* Raw sockets see every ICMP message the host receives; let the kernel drop
- * the kinds we never want (echo requests, including our own on loopback). */
-static int install_kernel_filter(int fd, int fi) {
-    if (fi == FAMILY_V4) {
-        struct icmp_filter filter = {
-            ~((1u << FP_ICMP4_ECHO_REPLY) | (1u << FP_ICMP4_UNREACH) |
-              (1u << FP_ICMP4_TIME_EXCEEDED) | (1u << FP_ICMP4_PARAM_PROBLEM))};
-        return setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
-    }
-    struct icmp6_filter filter;
-    ICMP6_FILTER_SETBLOCKALL(&filter);
-    ICMP6_FILTER_SETPASS(FP_ICMP6_ECHO_REPLY, &filter);
-    ICMP6_FILTER_SETPASS(FP_ICMP6_UNREACH, &filter);
-    ICMP6_FILTER_SETPASS(FP_ICMP6_PACKET_TOO_BIG, &filter);
-    ICMP6_FILTER_SETPASS(FP_ICMP6_TIME_EXCEEDED, &filter);
-    ICMP6_FILTER_SETPASS(FP_ICMP6_PARAM_PROBLEM, &filter);
-    return setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
-}
-
-static int set_receive_buffer(int fd, int bytes) {
-    /* FORCE passes net.core.rmem_max when we may (CAP_NET_ADMIN). */
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) == 0)
-        return 0;
-    return set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes);
-}
-
-static int configure_socket(const fp_engine *e, int fd, int fi, int raw) {
-    const fp_config *c = &e->config;
-    int rc = set_int_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
-    if (rc == 0 && raw)
-        rc = install_kernel_filter(fd, fi);
-    if (fi == FAMILY_V4) {
-        if (rc == 0 && !raw)
-            rc = set_int_option(fd, IPPROTO_IP, IP_RECVERR, 1);
-        if (rc == 0 && !raw)
-            rc = set_int_option(fd, IPPROTO_IP, IP_RECVTTL, 1);
-        if (rc == 0 && c->ttl >= 0)
-            rc = set_int_option(fd, IPPROTO_IP, IP_TTL, c->ttl);
-        if (rc == 0 && c->tos >= 0)
-            rc = set_int_option(fd, IPPROTO_IP, IP_TOS, c->tos);
-    } else {
-        if (rc == 0 && !raw)
-            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
-        if (rc == 0)
-            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
-        if (rc == 0 && c->ttl >= 0)
-            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
-        if (rc == 0 && c->tos >= 0)
-            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_TCLASS, c->tos);
-    }
-    if (rc == 0 && c->interface[0] &&
-        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface, (socklen_t)strlen(c->interface)) < 0)
-        rc = -errno;
-    if (rc == 0)
-        rc = set_receive_buffer(fd, e->rcvbuf);
+static int open_socket(fp_engine *e, int fi) {
+    fp_socket sock;
+    int rc = fp_socket_open(&e->config, fi == FAMILY_V4 ? AF_INET : AF_INET6, e->rcvbuf, &sock);
     if (rc != 0)
         return rc;
-    /* Datagram sockets need a bound port: the kernel uses it as the echo
-     * identifier, and we must know it to match quoted errors. */
-    const struct sockaddr *source = fi == FAMILY_V4 ? (const struct sockaddr *)&c->source4
-                                                    : (const struct sockaddr *)&c->source6;
-    socklen_t source_len = fi == FAMILY_V4 ? sizeof c->source4 : sizeof c->source6;
-    struct sockaddr_in6 any;
-    if (source->sa_family == AF_UNSPEC) {
-        if (raw)
-            return 0;
-        memset(&any, 0, sizeof any);
-        any.sin6_family = fi == FAMILY_V4 ? AF_INET : AF_INET6;
-        source = (const struct sockaddr *)&any;
-    }
-    if (bind(fd, source, source_len) < 0)
-        return -errno;
-    return 0;
-}
-
-static int socket_identifier(int fd, int raw, uint16_t *ident) {
-    if (raw) {
-        /* Raw sockets leave the identifier to us; the cookie, not this,
-         * is what tells two engines in one process apart. */
-        if (getrandom(ident, sizeof *ident, 0) != sizeof *ident)
-            return -errno;
-        return 0;
-    }
-    struct sockaddr_in6 bound;
-    socklen_t length = sizeof bound;
-    if (getsockname(fd, (struct sockaddr *)&bound, &length) < 0)
-        return -errno;
-    /* sin_port and sin6_port sit at the same offset. */
-    *ident = ntohs(bound.sin6_port);
-    return 0;
-}
-
-static int open_socket(fp_engine *e, int fi) {
-    int raw = 0;
-    int fd = create_icmp_socket(e->config.privilege, fi == FAMILY_V4 ? AF_INET : AF_INET6, &raw);
-    if (fd < 0)
-        return fd;
-    uint16_t ident = 0;
-    int rc = configure_socket(e, fd, fi, raw);
-    if (rc == 0)
-        rc = socket_identifier(fd, raw, &ident);
-    if (rc == 0) {
-        struct epoll_event interest = {.events = EPOLLIN, .data.u32 = (uint32_t)fi};
-        if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &interest) < 0)
-            rc = -errno;
-    }
-    if (rc != 0) {
+    struct epoll_event interest = {.events = EPOLLIN, .data.u32 = (uint32_t)fi};
+    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, sock.fd, &interest) < 0) {
+        rc = -errno;
         /* Not yet handed to the engine: this is its only owner. */
-        close(fd);
+        close(sock.fd);
         return rc;
     }
-    e->sockets[fi] = (icmp_socket){fd, raw, ident};
+    e->sockets[fi] = sock;
     return 0;
 }
 
@@ -289,6 +171,9 @@ void fp_engine_close(fp_engine *e) {
     free(e->ring);
     free(e->tx);
     free(e->rx);
+    free(e->tracks);
+    free(e->track_windows);
+    free(e->track_scratch);
     free(e);
 }
 
@@ -350,6 +235,23 @@ static int arm_timer(fp_engine *e, uint64_t deadline);
 
 /* ---- hosts ---------------------------------------------------------------- */
 
+static float *track_window(fp_engine *e, uint32_t host) {
+    return e->track_windows + (size_t)host * e->track_config.window;
+}
+
+static int grow_tracks(fp_engine *e, uint32_t capacity) {
+    fp_track *tracks = realloc(e->tracks, (size_t)capacity * sizeof *tracks);
+    if (!tracks)
+        return -ENOMEM;
+    e->tracks = tracks;
+    size_t window = e->track_config.window ? e->track_config.window : 1;
+    float *windows = realloc(e->track_windows, (size_t)capacity * window * sizeof *windows);
+    if (!windows)
+        return -ENOMEM;
+    e->track_windows = windows;
+    return 0;
+}
+
 static int grow_hosts(fp_engine *e) {
     uint32_t capacity = e->host_capacity ? e->host_capacity * 2 : 64;
     if (capacity <= e->host_capacity)
@@ -363,6 +265,8 @@ static int grow_hosts(fp_engine *e) {
         return -ENOMEM;
     e->free_hosts = free_hosts;
     int rc = fp_heap_reserve_ids(&e->heap, capacity);
+    if (rc == 0 && e->tracking)
+        rc = grow_tracks(e, capacity);
     if (rc != 0)
         return rc;
     e->host_capacity = capacity;
@@ -402,6 +306,9 @@ int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t l
     host->family = (uint8_t)fi;
     host->in_use = 1;
     e->live_hosts++;
+    if (e->tracking)
+        fp_track_reset(&e->tracks[index], track_window(e, index), e->track_config.window,
+                       fp_monotonic_ns());
     return (int)index;
 }
 
@@ -460,7 +367,7 @@ int fp_engine_reserve(fp_engine *e, uint32_t replies_in_flight) {
     for (int fi = 0; fi < 2; fi++) {
         if (e->sockets[fi].fd < 0)
             continue;
-        int rc = set_receive_buffer(e->sockets[fi].fd, e->rcvbuf);
+        int rc = fp_socket_set_receive_buffer(e->sockets[fi].fd, e->rcvbuf);
         if (rc != 0)
             return rc;
     }
@@ -512,13 +419,42 @@ static fp_host *probe_host(fp_engine *e, const fp_probe *probe) {
     return host;
 }
 
-static fp_event *next_event(run_context *ctx, const fp_probe *probe, fp_event_kind kind) {
-    fp_event *event = &ctx->events[ctx->count++];
-    memset(event, 0, sizeof *event);
-    event->kind = (uint8_t)kind;
-    event->host = probe->host;
-    event->seq = (uint16_t)probe->serial;
-    return event;
+/* Room for what one probe outcome may write: itself and a health change. */
+static int has_room(const run_context *ctx) {
+    return ctx->capacity - ctx->count >= EVENTS_PER_OUTCOME;
+}
+
+/* Feeds an outcome to its host's health; a change of health is an event. */
+static void track_outcome(fp_engine *e, run_context *ctx, const fp_event *outcome) {
+    fp_track *track = &e->tracks[outcome->host];
+    if (outcome->kind == FP_EVENT_DUPLICATE) {
+        track->duplicates++;
+        return;
+    }
+    int ok = outcome->kind == FP_EVENT_REPLY;
+    float rtt_us = (float)outcome->rtt_ns / 1000.0f;
+    int previous = fp_track_record(track, track_window(e, outcome->host), &e->track_config, ok,
+                                   rtt_us, fp_monotonic_ns());
+    if (previous < 0)
+        return;
+    fp_event *change = &ctx->events[ctx->count++];
+    *change = *outcome;
+    change->kind = FP_EVENT_HEALTH;
+    change->cause = outcome->kind;
+    change->health = track->health;
+    change->previous_health = (uint8_t)previous;
+}
+
+/* Reports how a probe ended (or that it was answered again): as an event
+ * unless tracking without per-outcome events, and to its host's health when
+ * tracking. The caller has checked has_room. */
+static void report(fp_engine *e, run_context *ctx, const fp_probe *probe, fp_event *outcome) {
+    outcome->host = probe->host;
+    outcome->seq = (uint16_t)probe->serial;
+    if (!e->tracking || e->report_outcomes)
+        ctx->events[ctx->count++] = *outcome;
+    if (e->tracking)
+        track_outcome(e, ctx, outcome);
 }
 
 static uint64_t round_trip(const fp_probe *probe, uint64_t received_real) {
@@ -562,17 +498,18 @@ static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const rec
         e->counters.foreign++;
         return;
     }
+    fp_event outcome = {.rtt_ns = round_trip(probe, r->when_real)};
     if (probe->state == PROBE_OUTSTANDING) {
-        fp_event *event = next_event(ctx, probe, FP_EVENT_REPLY);
-        event->rtt_ns = round_trip(probe, r->when_real);
-        event->ttl = (uint8_t)(r->ttl >= 0 ? r->ttl : packet->ttl);
+        outcome.kind = FP_EVENT_REPLY;
+        outcome.ttl = (uint8_t)(r->ttl >= 0 ? r->ttl : packet->ttl);
         probe->state = PROBE_RESOLVED;
         e->outstanding--;
         e->counters.replies++;
+        report(e, ctx, probe, &outcome);
     } else if (probe->state == PROBE_RESOLVED) {
-        fp_event *event = next_event(ctx, probe, FP_EVENT_DUPLICATE);
-        event->rtt_ns = round_trip(probe, r->when_real);
+        outcome.kind = FP_EVENT_DUPLICATE;
         e->counters.duplicates++;
+        report(e, ctx, probe, &outcome);
     } else {
         e->counters.late++;
     }
@@ -580,9 +517,10 @@ static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const rec
 
 /* An error report about one of our probes: from a raw socket's ICMP error
  * (the quote is in the packet) or a datagram socket's error queue (the
- * kernel hands back our own request). */
-static void match_error(fp_engine *e, int fi, const fp_packet *quoted, uint8_t type,
-                        uint8_t code, const received *r, run_context *ctx) {
+ * kernel hands back our own request). outcome holds what is known of the
+ * error (an ICMP error's type and code, or a send error's errno). */
+static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event *outcome,
+                        const received *r, run_context *ctx) {
     uint8_t cookie[FP_COOKIE_LEN];
     uint64_t serial;
     if (quoted->ident != e->sockets[fi].ident) {
@@ -613,17 +551,18 @@ static void match_error(fp_engine *e, int fi, const fp_packet *quoted, uint8_t t
         e->counters.late++;
         return;
     }
-    fp_event *event = next_event(ctx, probe, FP_EVENT_ICMP_ERROR);
-    event->rtt_ns = round_trip(probe, r->when_real);
-    event->icmp_type = type;
-    event->icmp_code = code;
+    outcome->rtt_ns = round_trip(probe, r->when_real);
     if (r->from && family_index(r->from->sa_family) >= 0) {
-        event->from_family = (uint8_t)r->from->sa_family;
-        memcpy(event->from, address_bytes(r->from), r->from->sa_family == AF_INET ? 4 : 16);
+        outcome->from_family = (uint8_t)r->from->sa_family;
+        memcpy(outcome->from, address_bytes(r->from), r->from->sa_family == AF_INET ? 4 : 16);
     }
     probe->state = PROBE_RESOLVED;
     e->outstanding--;
-    e->counters.icmp_errors++;
+    if (outcome->kind == FP_EVENT_ICMP_ERROR)
+        e->counters.icmp_errors++;
+    else
+        e->counters.send_errors++;
+    report(e, ctx, probe, outcome);
 }
 
 static void read_control(struct msghdr *m, received *r) {
@@ -665,9 +604,12 @@ static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t lengt
     case FP_PACKET_ECHO_REPLY:
         match_reply(e, fi, &packet, &r, ctx);
         break;
-    case FP_PACKET_ERROR:
-        match_error(e, fi, &packet, packet.type, packet.code, &r, ctx);
+    case FP_PACKET_ERROR: {
+        fp_event outcome = {.kind = FP_EVENT_ICMP_ERROR, .icmp_type = packet.type,
+                            .icmp_code = packet.code};
+        match_error(e, fi, &packet, &outcome, &r, ctx);
         break;
+    }
     case FP_PACKET_OTHER:
         e->counters.foreign++;
         break;
@@ -681,7 +623,7 @@ static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t lengt
  * error queue, with our own request as the data. */
 static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
     const uint8_t request_type = fi == FAMILY_V4 ? FP_ICMP4_ECHO_REQUEST : FP_ICMP6_ECHO_REQUEST;
-    while (ctx->count < ctx->capacity) {
+    while (has_room(ctx)) {
         struct msghdr *m = &e->rx_messages[0].msg_hdr;
         m->msg_name = &e->rx_names[0];
         m->msg_namelen = sizeof e->rx_names[0];
@@ -710,19 +652,20 @@ static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
         const struct sockaddr *offender = SO_EE_OFFENDER(ee);
         if (offender->sa_family != AF_UNSPEC)
             r.from = offender;
-        int icmp = ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6;
-        if (icmp)
-            match_error(e, fi, &quoted, ee->ee_type, ee->ee_code, &r, ctx);
-        else
-            e->counters.send_errors++;
+        fp_event outcome = {.kind = FP_EVENT_SEND_ERROR, .error = (int32_t)ee->ee_errno};
+        if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+            outcome = (fp_event){.kind = FP_EVENT_ICMP_ERROR, .icmp_type = ee->ee_type,
+                                 .icmp_code = ee->ee_code};
+        match_error(e, fi, &quoted, &outcome, &r, ctx);
     }
     return 0;
 }
 
 /* Reads until the socket is empty or the event buffer is full. */
 static int drain_socket(fp_engine *e, int fi, run_context *ctx) {
-    while (ctx->count < ctx->capacity) {
-        uint32_t room = ctx->capacity - ctx->count;
+    unsigned pending_errors = 0;
+    while (has_room(ctx)) {
+        uint32_t room = (ctx->capacity - ctx->count) / EVENTS_PER_OUTCOME;
         unsigned batch = room < RECV_BATCH ? room : RECV_BATCH;
         for (unsigned i = 0; i < batch; i++) {
             struct msghdr *m = &e->rx_messages[i].msg_hdr;
@@ -736,7 +679,17 @@ static int drain_socket(fp_engine *e, int fi, run_context *ctx) {
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            /* On a datagram socket an ICMP error also leaves a pending
+             * socket error, which the next receive reports (and clears)
+             * instead of data; its details wait on the error queue. */
+            if (e->sockets[fi].raw || ++pending_errors > RECV_BATCH)
+                return -errno;
+            int rc = drain_error_queue(e, fi, ctx);
+            if (rc != 0)
+                return rc;
+            continue;
         }
         for (int i = 0; i < n; i++)
             handle_datagram(e, fi, &e->rx_messages[i].msg_hdr, e->rx_messages[i].msg_len, ctx);
@@ -761,7 +714,7 @@ static int drain_all(fp_engine *e, run_context *ctx) {
 
 static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
     fp_host *host = &e->hosts[index];
-    icmp_socket *sock = &e->sockets[host->family];
+    fp_socket *sock = &e->sockets[host->family];
     int rc = reserve_probe(e);
     if (rc != 0)
         return rc;
@@ -773,15 +726,22 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
     *probe = (fp_probe){serial, fp_monotonic_ns(), clock_ns(CLOCK_REALTIME), index, host->generation,
                         PROBE_OUTSTANDING};
     ssize_t sent;
+    /* A datagram socket's pending error (left by an earlier ICMP error, see
+     * drain_socket) is reported by the next send in place of its own
+     * outcome, so one failure there may not be this probe's: try again. */
+    int tries = sock->raw ? 1 : 2;
     do
-        sent = sendto(sock->fd, e->tx, length, 0, (const struct sockaddr *)&host->address, address_len);
-    while (sent < 0 && errno == EINTR);
+        sent = sendto(sock->fd, e->tx, length, 0, (const struct sockaddr *)&host->address,
+                      address_len);
+    while (sent < 0 && (errno == EINTR || --tries > 0));
     e->next_serial++;
+    if (e->tracking)
+        e->tracks[index].sent++;
     if (sent < 0) {
-        fp_event *event = next_event(ctx, probe, FP_EVENT_SEND_ERROR);
-        event->error = errno;
+        fp_event outcome = {.kind = FP_EVENT_SEND_ERROR, .error = errno};
         probe->state = PROBE_RESOLVED;
         e->counters.send_errors++;
+        report(e, ctx, probe, &outcome);
         return 0;
     }
     e->outstanding++;
@@ -793,7 +753,7 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
  * (a send error). Returns how many were attempted, or a negative errno. */
 static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ctx) {
     uint32_t attempted = 0;
-    while (attempted < budget && ctx->count < ctx->capacity) {
+    while (attempted < budget && has_room(ctx)) {
         const fp_heap_entry *top = fp_heap_top(&e->heap);
         if (!top || top->deadline > now)
             break;
@@ -821,15 +781,16 @@ static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ct
 /* ---- time ------------------------------------------------------------------- */
 
 static void expire(fp_engine *e, uint64_t now, run_context *ctx) {
-    while (e->tail < e->next_serial && ctx->count < ctx->capacity) {
+    while (e->tail < e->next_serial && has_room(ctx)) {
         fp_probe *probe = &e->ring[e->tail & e->ring_mask];
         if (probe->state == PROBE_OUTSTANDING) {
             if (probe->sent_mono + e->config.timeout_ns > now)
                 return;
-            next_event(ctx, probe, FP_EVENT_TIMEOUT);
+            fp_event outcome = {.kind = FP_EVENT_TIMEOUT, .rtt_ns = e->config.timeout_ns};
             probe->state = PROBE_EXPIRED;
             e->outstanding--;
             e->counters.timeouts++;
+            report(e, ctx, probe, &outcome);
         }
         e->tail++;
     }
@@ -893,7 +854,7 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
             if (status != 0)
                 break;
         }
-        if (ctx.count == ctx.capacity) {
+        if (!has_room(&ctx)) {
             status = FP_RUN_FULL;
             break;
         }
@@ -903,21 +864,23 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
             status = FP_RUN_IDLE;
             break;
         }
-        if (until && now >= until) {
-            status = FP_RUN_DEADLINE;
-            break;
+        /* Once until has passed, take one last look at what is ready without
+         * waiting: that is the whole of a call from a caller that polls the
+         * epoll descriptor itself (asyncio), which passes until = now. */
+        int last_look = until && now >= until;
+        if (!last_look) {
+            uint64_t deadline = next_deadline(e);
+            if (until && until < deadline)
+                deadline = until;
+            status = arm_timer(e, deadline);
+            if (status != 0)
+                break;
+            /* A wake that raced with arm_timer may have been overwritten by it. */
+            if (atomic_load(&e->wake_requested))
+                continue;
         }
-        uint64_t deadline = next_deadline(e);
-        if (until && until < deadline)
-            deadline = until;
-        status = arm_timer(e, deadline);
-        if (status != 0)
-            break;
-        /* A wake that raced with arm_timer may have been overwritten by it. */
-        if (atomic_load(&e->wake_requested))
-            continue;
         struct epoll_event ready[4];
-        int n = epoll_wait(e->epoll_fd, ready, 4, -1);
+        int n = epoll_wait(e->epoll_fd, ready, 4, last_look ? 0 : -1);
         if (n < 0) {
             status = errno == EINTR ? FP_RUN_INTERRUPTED : -errno;
             break;
@@ -937,6 +900,15 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
         }
         if (status != 0)
             break;
+        if (last_look) {
+            if (!has_room(&ctx))
+                status = FP_RUN_FULL;
+            else if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0)
+                status = FP_RUN_IDLE;
+            else
+                status = FP_RUN_DEADLINE;
+            break;
+        }
     }
     /* Leave the timer armed for the engine's own next deadline only, not for
      * the caller's until: an idle engine holds no armed timer, and a caller
@@ -977,4 +949,38 @@ int fp_engine_is_raw(const fp_engine *e, int af) {
     if (fi < 0 || e->sockets[fi].fd < 0)
         return -1;
     return e->sockets[fi].raw;
+}
+
+int fp_engine_fileno(const fp_engine *e) { return e->epoll_fd; }
+
+int fp_engine_track(fp_engine *e, const fp_track_config *config, int report_outcomes) {
+    if (e->tracking)
+        return -EALREADY;
+    if (config->down_after == 0 || config->up_after == 0)
+        return -EINVAL;
+    e->track_config = *config;
+    uint32_t capacity = e->host_capacity ? e->host_capacity : 1;
+    int rc = grow_tracks(e, capacity);
+    if (rc != 0)
+        return rc;
+    e->track_scratch = malloc((config->window ? config->window : 1) * sizeof *e->track_scratch);
+    if (!e->track_scratch)
+        return -ENOMEM;
+    e->tracking = 1;
+    e->report_outcomes = report_outcomes;
+    uint64_t now = fp_monotonic_ns();
+    for (uint32_t index = 0; index < e->host_count; index++)
+        if (e->hosts[index].in_use)
+            fp_track_reset(&e->tracks[index], track_window(e, index), config->window, now);
+    return 0;
+}
+
+int fp_engine_track_summary(fp_engine *e, uint32_t index, fp_track_summary *out) {
+    if (!e->tracking)
+        return -EINVAL;
+    if (!live_host(e, index))
+        return -ENOENT;
+    fp_track_summarize(&e->tracks[index], track_window(e, index), e->track_config.window,
+                       e->track_scratch, out);
+    return 0;
 }

@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 
 #include "icmp.h"
+#include "track.h"
 
 typedef enum fp_privilege {
     FP_PRIVILEGE_AUTO = 0,     /* raw if permitted, else datagram */
@@ -67,6 +68,7 @@ typedef enum fp_event_kind {
     FP_EVENT_ICMP_ERROR = 3, /* a router or host reported an error */
     FP_EVENT_SEND_ERROR = 4, /* the probe could not be sent */
     FP_EVENT_DUPLICATE = 5,  /* another reply to an answered probe */
+    FP_EVENT_HEALTH = 6,     /* a tracked host went up or down */
 } fp_event_kind;
 
 typedef struct fp_event {
@@ -80,6 +82,10 @@ typedef struct fp_event {
     uint8_t ttl;          /* REPLY: TTL / hop limit of the reply, 0 if unknown */
     uint8_t from_family;  /* ICMP_ERROR: AF_INET or AF_INET6 of the reporter */
     uint8_t from[16];     /* ICMP_ERROR: the reporting router's address */
+    uint8_t cause;        /* HEALTH: the outcome kind that changed it; the
+                             fields above are that outcome's */
+    uint8_t health;       /* HEALTH: fp_health now */
+    uint8_t previous_health;
 } fp_event;
 
 typedef struct fp_counters {
@@ -153,6 +159,16 @@ void fp_engine_resources(const fp_engine *engine, fp_resources *out);
 int fp_engine_identifier(const fp_engine *engine, int family);
 /* 1 when the family's socket is raw, 0 datagram, -1 not open. */
 int fp_engine_is_raw(const fp_engine *engine, int family);
+
+/* The epoll descriptor, for callers that poll it themselves (asyncio): it
+ * is readable when fp_engine_run has work to do. Still owned by the engine. */
+int fp_engine_fileno(const fp_engine *engine);
+
+/* Starts keeping every host's health and rolling statistics (track.h).
+ * From then on, outcomes are reported as events only if report_outcomes;
+ * changes of health always are (FP_EVENT_HEALTH). */
+int fp_engine_track(fp_engine *engine, const fp_track_config *config, int report_outcomes);
+int fp_engine_track_summary(fp_engine *engine, uint32_t host, fp_track_summary *out);
 
 uint64_t fp_monotonic_ns(void);
 

@@ -64,7 +64,8 @@ int fp_parse_echo(const uint8_t *icmp, size_t len, uint8_t want_type,
  * length of the datagram (header + data) is stored in *datagram_len: the
  * smaller of what arrived and what the header claims. A quoted header may be
  * followed by fewer bytes than it claims (errors quote only the start), so
- * only the header itself must be complete. */
+ * here only the header itself must be complete; a packet we received whole
+ * must also hold all it claims, which fp_parse_ipv4 checks. */
 static size_t ipv4_header(const uint8_t *pkt, size_t len, size_t *datagram_len) {
     if (len < FP_IPV4_MIN_HEADER || (pkt[0] >> 4) != 4)
         return 0;
@@ -94,7 +95,9 @@ static fp_packet_kind quoted_ipv4_echo(const uint8_t *quote, size_t len,
     size_t header_len = ipv4_header(quote, len, &datagram_len);
     if (header_len == 0)
         return FP_PACKET_MALFORMED;
-    if (quote[9] != 1 /* IPPROTO_ICMP */)
+    /* Past a non-first fragment's header is the middle of a payload, not an
+     * ICMP header (and RFC 1122 forbids errors about such fragments). */
+    if (quote[9] != 1 /* IPPROTO_ICMP */ || (read_be16(quote + 6) & 0x1fff) != 0)
         return FP_PACKET_OTHER;
     memset(out->quoted_dst, 0, sizeof out->quoted_dst);
     memcpy(out->quoted_dst, quote + 16, 4);
@@ -128,7 +131,7 @@ fp_packet_kind fp_parse_icmp4(const uint8_t *icmp, size_t len,
 fp_packet_kind fp_parse_ipv4(const uint8_t *pkt, size_t len, fp_packet *out) {
     size_t datagram_len;
     size_t header_len = ipv4_header(pkt, len, &datagram_len);
-    if (header_len == 0 || pkt[9] != 1 /* IPPROTO_ICMP */)
+    if (header_len == 0 || pkt[9] != 1 /* IPPROTO_ICMP */ || datagram_len < read_be16(pkt + 2))
         return FP_PACKET_MALFORMED;
     /* A fragment other than the first cannot be parsed alone (the kernel
      * reassembles before raw delivery, so this is only ever forged). */

@@ -40,6 +40,21 @@ cdef extern from "icmp.h":
     int fp_parse_icmp6(const uint8_t *icmp, size_t length, fp_packet *out)
     int fp_read_tag(const uint8_t *payload, size_t length, uint8_t *cookie, uint64_t *serial)
 
+cdef extern from "track.h":
+    ctypedef struct fp_track_config:
+        uint32_t down_after
+        uint32_t up_after
+        uint32_t window
+
+    ctypedef struct fp_track_summary:
+        uint64_t sent, received, lost, duplicates
+        uint64_t since_ns
+        double last_rtt_us, jitter_us
+        uint32_t streak
+        uint8_t health
+        uint32_t window_probes, window_replies
+        double min_us, avg_us, max_us, stddev_us, p50_us, p90_us, p99_us
+
 cdef extern from "engine.h":
     ctypedef enum fp_privilege:
         FP_PRIVILEGE_AUTO
@@ -67,6 +82,9 @@ cdef extern from "engine.h":
         uint8_t ttl            # of a reply, 0 if unknown
         uint8_t from_family    # of the router that reported an error
         uint8_t from_ "from"[16]
+        uint8_t cause          # of a health change: the outcome kind behind it
+        uint8_t health         # of a health change: now, and before
+        uint8_t previous_health
 
     ctypedef struct fp_counters:
         uint64_t sent
@@ -94,6 +112,7 @@ cdef extern from "engine.h":
         FP_EVENT_ICMP_ERROR
         FP_EVENT_SEND_ERROR
         FP_EVENT_DUPLICATE
+        FP_EVENT_HEALTH
         FP_RUN_IDLE
         FP_RUN_FULL
         FP_RUN_DEADLINE
@@ -119,4 +138,7 @@ cdef extern from "engine.h":
     void fp_engine_resources(const fp_engine *engine, fp_resources *out)
     int fp_engine_identifier(const fp_engine *engine, int family)
     int fp_engine_is_raw(const fp_engine *engine, int family)
+    int fp_engine_fileno(const fp_engine *engine)
+    int fp_engine_track(fp_engine *engine, const fp_track_config *config, int report_outcomes)
+    int fp_engine_track_summary(fp_engine *engine, uint32_t host, fp_track_summary *out)
     uint64_t fp_monotonic_ns() nogil

@@ -1,10 +1,11 @@
 """Type stub for the compiled core (src/_core/_engine.pyx)."""
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
-# (kind, host index, seq, rtt seconds, ttl, icmp type, icmp code, router, errno)
-EventTuple = tuple[int, int, int, float, int, int, int, str | None, int]
+# (kind, host index, seq, rtt seconds, ttl, icmp type, icmp code, router, errno,
+#  cause, health, previous health)
+EventTuple = tuple[int, int, int, float, int, int, int, str | None, int, int, int, int]
 RunStatus = Literal["idle", "full", "deadline", "woken"]
 
 REPLY: int
@@ -12,6 +13,7 @@ TIMEOUT: int
 ICMP_ERROR: int
 SEND_ERROR: int
 DUPLICATE: int
+HEALTH: int
 TAG_LEN: int
 PERMISSION_HELP: str
 RAW_PERMISSION_HELP: str
@@ -42,6 +44,9 @@ class Engine:
     def run(
         self, timeout: float | None = ..., until_idle: bool = ...
     ) -> tuple[RunStatus, list[EventTuple]]: ...
+    def fileno(self) -> int: ...
+    def track(self, down_after: int, up_after: int, window: int, report_outcomes: bool) -> None: ...
+    def track_summary(self, index: int) -> dict[str, Any]: ...
     def counters(self) -> dict[str, int]: ...
     def resources(self) -> dict[str, int]: ...
     def identifier(self, family: int) -> int | None: ...

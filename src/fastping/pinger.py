@@ -252,7 +252,7 @@ class Pinger:
 
     def _dispatch(self, events: list[_engine.EventTuple], results: dict[int, Result]) -> None:
         on_recv = self.on_recv
-        for kind, index, seq, rtt, ttl, icmp_type, icmp_code, router, errno in events:
+        for kind, index, seq, rtt, ttl, icmp_type, icmp_code, router, errno, *_ in events:
             entry = self._by_index.get(index)
             if entry is None:
                 continue

@@ -1,0 +1,143 @@
+#define _GNU_SOURCE
+#include "sockets.h"
+
+#include <errno.h>
+#include <linux/icmp.h>
+#include <netinet/icmp6.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "icmp.h"
+
+static int set_int_option(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
+}
+
+static int create_icmp_socket(fp_privilege privilege, int af, int *raw) {
+    int protocol = af == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+    if (privilege != FP_PRIVILEGE_DATAGRAM) {
+        int fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+        if (fd >= 0) {
+            *raw = 1;
+            return fd;
+        }
+        if ((errno != EPERM && errno != EACCES) || privilege == FP_PRIVILEGE_RAW)
+            return -errno;
+    }
+    int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+        return errno == EPERM ? -EACCES : -errno;
+    *raw = 0;
+    return fd;
+}
+
+/* Raw sockets see every ICMP message the host receives; let the kernel drop
+ * the kinds we never want (echo requests, including our own on loopback). */
+static int install_kernel_filter(int fd, int af) {
+    if (af == AF_INET) {
+        struct icmp_filter filter = {
+            ~((1u << FP_ICMP4_ECHO_REPLY) | (1u << FP_ICMP4_UNREACH) |
+              (1u << FP_ICMP4_TIME_EXCEEDED) | (1u << FP_ICMP4_PARAM_PROBLEM))};
+        return setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
+    }
+    struct icmp6_filter filter;
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_ECHO_REPLY, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_UNREACH, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_PACKET_TOO_BIG, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_TIME_EXCEEDED, &filter);
+    ICMP6_FILTER_SETPASS(FP_ICMP6_PARAM_PROBLEM, &filter);
+    return setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
+}
+
+int fp_socket_set_receive_buffer(int fd, int bytes) {
+    /* FORCE passes net.core.rmem_max when we may (CAP_NET_ADMIN). */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) == 0)
+        return 0;
+    return set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+}
+
+static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcvbuf) {
+    int rc = set_int_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    if (rc == 0 && raw)
+        rc = install_kernel_filter(fd, af);
+    if (af == AF_INET) {
+        if (rc == 0 && !raw)
+            rc = set_int_option(fd, IPPROTO_IP, IP_RECVERR, 1);
+        if (rc == 0 && !raw)
+            rc = set_int_option(fd, IPPROTO_IP, IP_RECVTTL, 1);
+        if (rc == 0 && c->ttl >= 0)
+            rc = set_int_option(fd, IPPROTO_IP, IP_TTL, c->ttl);
+        if (rc == 0 && c->tos >= 0)
+            rc = set_int_option(fd, IPPROTO_IP, IP_TOS, c->tos);
+    } else {
+        if (rc == 0 && !raw)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+        if (rc == 0)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
+        if (rc == 0 && c->ttl >= 0)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
+        if (rc == 0 && c->tos >= 0)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_TCLASS, c->tos);
+    }
+    if (rc == 0 && c->interface[0] &&
+        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface,
+                   (socklen_t)strlen(c->interface)) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = fp_socket_set_receive_buffer(fd, rcvbuf);
+    if (rc != 0)
+        return rc;
+    /* Datagram sockets need a bound port: the kernel uses it as the echo
+     * identifier, and we must know it to match quoted errors. */
+    const struct sockaddr *source = af == AF_INET ? (const struct sockaddr *)&c->source4
+                                                  : (const struct sockaddr *)&c->source6;
+    socklen_t source_len = af == AF_INET ? sizeof c->source4 : sizeof c->source6;
+    struct sockaddr_in6 any;
+    if (source->sa_family == AF_UNSPEC) {
+        if (raw)
+            return 0;
+        memset(&any, 0, sizeof any);
+        any.sin6_family = (sa_family_t)af;
+        source = (const struct sockaddr *)&any;
+    }
+    if (bind(fd, source, source_len) < 0)
+        return -errno;
+    return 0;
+}
+
+static int socket_identifier(int fd, int raw, uint16_t *ident) {
+    if (raw) {
+        /* Raw sockets leave the identifier to us; the cookie, not this,
+         * is what tells two engines in one process apart. */
+        if (getrandom(ident, sizeof *ident, 0) != sizeof *ident)
+            return -errno;
+        return 0;
+    }
+    struct sockaddr_in6 bound;
+    socklen_t length = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &length) < 0)
+        return -errno;
+    /* sin_port and sin6_port sit at the same offset. */
+    *ident = ntohs(bound.sin6_port);
+    return 0;
+}
+
+int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out) {
+    int raw = 0;
+    int fd = create_icmp_socket(config->privilege, af, &raw);
+    if (fd < 0)
+        return fd;
+    uint16_t ident = 0;
+    int rc = configure_socket(config, fd, af, raw, rcvbuf);
+    if (rc == 0)
+        rc = socket_identifier(fd, raw, &ident);
+    if (rc != 0) {
+        /* Not yet handed to anyone: this is its only owner. */
+        close(fd);
+        return rc;
+    }
+    *out = (fp_socket){fd, raw, ident};
+    return 0;
+}

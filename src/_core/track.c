@@ -1,0 +1,96 @@
+#include "track.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void fp_track_reset(fp_track *track, float *window, uint32_t window_size, uint64_t now_ns) {
+    *track = (fp_track){0};
+    track->since_ns = now_ns;
+    track->last_rtt_us = NAN;
+    track->health = FP_HEALTH_UNKNOWN;
+    for (uint32_t i = 0; i < window_size; i++)
+        window[i] = NAN;
+}
+
+int fp_track_record(fp_track *track, float *window, const fp_track_config *config, int ok,
+                    float rtt_us, uint64_t now_ns) {
+    if (ok) {
+        track->received++;
+        /* RFC 3550 6.4.1: J += (|D| - J) / 16, D the change in transit time. */
+        if (!isnan(track->last_rtt_us))
+            track->jitter_us += (fabsf(rtt_us - track->last_rtt_us) - track->jitter_us) / 16.0f;
+        track->last_rtt_us = rtt_us;
+    } else {
+        track->lost++;
+    }
+    track->streak = (ok == track->last_ok && track->streak) ? track->streak + 1 : 1;
+    track->last_ok = (uint8_t)(ok != 0);
+    if (config->window) {
+        window[track->next_slot] = ok ? rtt_us : NAN;
+        track->next_slot = (track->next_slot + 1) % config->window;
+        if (track->filled < config->window)
+            track->filled++;
+    }
+    uint8_t previous = track->health;
+    uint8_t next = previous;
+    if (ok && previous != FP_HEALTH_UP && track->streak >= config->up_after)
+        next = FP_HEALTH_UP;
+    else if (!ok && previous != FP_HEALTH_DOWN && track->streak >= config->down_after)
+        next = FP_HEALTH_DOWN;
+    if (next == previous)
+        return -1;
+    track->health = next;
+    track->since_ns = now_ns;
+    return previous;
+}
+
+static int compare_floats(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted values. */
+static double percentile(const float *sorted, uint32_t count, double fraction) {
+    uint32_t rank = (uint32_t)ceil(fraction * count);
+    return sorted[rank ? rank - 1 : 0];
+}
+
+void fp_track_summarize(const fp_track *track, const float *window, uint32_t window_size,
+                        float *scratch, fp_track_summary *out) {
+    out->sent = track->sent;
+    out->received = track->received;
+    out->lost = track->lost;
+    out->duplicates = track->duplicates;
+    out->since_ns = track->since_ns;
+    out->last_rtt_us = track->last_rtt_us;
+    out->jitter_us = track->jitter_us;
+    out->streak = track->streak;
+    out->health = track->health;
+    uint32_t replies = 0;
+    double sum = 0;
+    uint32_t filled = track->filled < window_size ? track->filled : window_size;
+    for (uint32_t i = 0; i < filled; i++) {
+        if (!isnan(window[i])) {
+            scratch[replies++] = window[i];
+            sum += window[i];
+        }
+    }
+    out->window_probes = filled;
+    out->window_replies = replies;
+    if (replies == 0) {
+        out->min_us = out->avg_us = out->max_us = out->stddev_us = NAN;
+        out->p50_us = out->p90_us = out->p99_us = NAN;
+        return;
+    }
+    qsort(scratch, replies, sizeof *scratch, compare_floats);
+    double avg = sum / replies, squares = 0;
+    for (uint32_t i = 0; i < replies; i++)
+        squares += (scratch[i] - avg) * (scratch[i] - avg);
+    out->min_us = scratch[0];
+    out->max_us = scratch[replies - 1];
+    out->avg_us = avg;
+    out->stddev_us = sqrt(squares / replies);
+    out->p50_us = percentile(scratch, replies, 0.50);
+    out->p90_us = percentile(scratch, replies, 0.90);
+    out->p99_us = percentile(scratch, replies, 0.99);
+}
