@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import NoReturn, TextIO
 
+from ._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
 from ._resolve import check_int, check_seconds
 from ._results import HostStats
-from .pinger import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, Pinger, _Tally
+from .pinger import Pinger, _Tally
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130

@@ -12,22 +12,19 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from . import _engine
-from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
+from ._common import (
+    MAX_INTERVAL,
+    EngineOptions,
+    HostTable,
+    check_callback,
+    check_hosts,
+    result_from_event,
+)
+from ._resolve import check_family, check_int, check_seconds, resolve
 from ._results import HostStats, Result, Status
-
-MIN_SIZE = _engine.TAG_LEN
-MAX_SIZE = 65507  # the largest ICMP payload an IPv4 datagram can carry
-MAX_TIMEOUT = 3600.0
-MAX_INTERVAL = 86400.0
-
-_ERROR_STATUS: dict[int, dict[int, Status]] = {
-    socket.AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
-    socket.AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
-}
 
 RecvCallback = Callable[[Result], object]
 IdleCallback = Callable[[dict[str, Result]], object]
@@ -35,13 +32,6 @@ IdleCallback = Callable[[dict[str, Result]], object]
 
 class _Stopped(Exception):
     """stop() was called while a round of run() was in flight."""
-
-
-@dataclass(slots=True)
-class _Host:
-    name: str
-    address: Address
-    index: int
 
 
 class Pinger:
@@ -73,32 +63,19 @@ class Pinger:
         on_idle: IdleCallback | None = None,
     ) -> None:
         self._engine: _engine.Engine | None = None
-        self._timeout = check_seconds("timeout", timeout, maximum=MAX_TIMEOUT, allow_zero=False)
-        check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
-        check_int("ttl", ttl, minimum=1, maximum=255, optional=True)
-        check_int("tos", tos, minimum=0, maximum=255, optional=True)
-        if privileged is not None and not isinstance(privileged, bool):
-            raise TypeError(f"privileged must be None or a bool, not {type(privileged).__name__}")
-        self._family = check_family(family)
-        source4, source6 = _check_source(source)
-        _check_interface(interface)
-        for name, callback in (("on_recv", on_recv), ("on_idle", on_idle)):
-            if callback is not None and not callable(callback):
-                raise TypeError(f"{name} must be callable or None")
-        if isinstance(hosts, str):
-            raise TypeError("hosts must be an iterable of host strings, not one str")
+        options = EngineOptions.check(timeout=timeout, size=size, ttl=ttl, tos=tos, source=source,
+                                      interface=interface, privileged=privileged, family=family)
+        check_callback("on_recv", on_recv)
+        check_callback("on_idle", on_idle)
+        check_hosts(hosts)
         self.on_recv = on_recv
         self.on_idle = on_idle
-        self._hosts: dict[str, _Host] = {}
-        self._by_index: dict[int, _Host] = {}
+        self._table = HostTable(options.family)
         self._duplicates: dict[str, int] = {}
         self._stop_requested = False
         self._in_run = False
         self._in_round = False
-        self._engine = _engine.Engine(
-            timeout=self._timeout, payload_size=size, ttl=ttl, tos=tos, privileged=privileged,
-            source4=source4, source6=source6, interface=interface,
-        )
+        self._engine = options.open_engine()
         try:
             for host in hosts:
                 self.add(host)
@@ -136,30 +113,19 @@ class Pinger:
         Adding a host that is already there does nothing.
         """
         engine = self._live_engine()
-        address = resolve(host, self._family)
-        name = host.strip()
-        if name in self._hosts:
-            return self._hosts[name].address.text
-        index = engine.add_host(address.family, address.packed, address.scope_id)
-        entry = _Host(name, address, index)
-        self._hosts[name] = entry
-        self._by_index[index] = entry
-        self._duplicates[name] = 0
-        return address.text
+        name, address = self._table.resolve(host)
+        entry = self._table.insert(engine, name, address)
+        self._duplicates.setdefault(entry.name, 0)
+        return entry.address.text
 
     def remove(self, host: str) -> None:
         """Remove a host; its probes in flight are forgotten."""
-        engine = self._live_engine()
-        entry = self._hosts.pop(host.strip() if isinstance(host, str) else host, None)
-        if entry is None:
-            raise ValueError(f"{host!r} is not in this Pinger")
-        engine.remove_host(entry.index)
-        del self._by_index[entry.index]
+        entry = self._table.delete(self._live_engine(), host, "Pinger")
         del self._duplicates[entry.name]
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        return tuple(self._hosts)
+        return tuple(self._table.by_name)
 
     @property
     def duplicates(self) -> dict[str, int]:
@@ -173,7 +139,7 @@ class Pinger:
         engine = self._live_engine()
         if self._in_round:
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
-        entries = list(self._hosts.values())
+        entries = list(self._table.by_name.values())
         results: dict[int, Result] = {}
         if not entries:
             return {}
@@ -252,27 +218,19 @@ class Pinger:
 
     def _dispatch(self, events: list[_engine.EventTuple], results: dict[int, Result]) -> None:
         on_recv = self.on_recv
-        for kind, index, seq, rtt, ttl, icmp_type, icmp_code, router, errno, *_ in events:
-            entry = self._by_index.get(index)
+        by_index = self._table.by_index
+        for event in events:
+            kind, index = event[0], event[1]
+            entry = by_index.get(index)
             if entry is None:
                 continue
             if kind == _engine.DUPLICATE:
                 self._duplicates[entry.name] += 1
                 continue
-            name, address = entry.name, entry.address.text
-            if kind == _engine.REPLY:
-                result = Result(name, address, Status.OK, rtt=rtt, ttl=ttl or None, seq=seq)
-                results[index] = result
-                if on_recv is not None:
-                    on_recv(result)
-            elif kind == _engine.TIMEOUT:
-                results[index] = Result(name, address, Status.TIMEOUT, seq=seq)
-            elif kind == _engine.ICMP_ERROR:
-                status = _ERROR_STATUS[entry.address.family].get(icmp_type, Status.ICMP_ERROR)
-                results[index] = Result(name, address, status, rtt=rtt, seq=seq,
-                                        icmp_type=icmp_type, icmp_code=icmp_code, router=router)
-            else:
-                results[index] = Result(name, address, Status.SEND_ERROR, seq=seq, errno=errno)
+            result = result_from_event(entry, event, kind)
+            results[index] = result
+            if on_recv is not None and result.ok:
+                on_recv(result)
 
     # ---- introspection ----------------------------------------------------------
 
@@ -288,30 +246,6 @@ class Pinger:
         if self._engine is None:
             raise ValueError("this Pinger was never opened")
         return self._engine.resources()
-
-
-def _check_source(source: object) -> tuple[bytes | None, bytes | None]:
-    if source is None:
-        return None, None
-    if not isinstance(source, str):
-        raise TypeError(f"source must be an IP address str, not {type(source).__name__}")
-    address = parse_literal(source.strip())
-    if address is None:
-        raise ValueError(f"source must be an IP address, not {source!r}")
-    if address.family == socket.AF_INET:
-        return address.packed, None
-    return None, address.packed
-
-
-def _check_interface(interface: object) -> None:
-    if interface is None:
-        return
-    if not isinstance(interface, str):
-        raise TypeError(f"interface must be a str, not {type(interface).__name__}")
-    try:
-        socket.if_nametoindex(interface)
-    except (OSError, ValueError):
-        raise ValueError(f"no such network interface: {interface!r}") from None
 
 
 class _Tally:

@@ -1,0 +1,148 @@
+"""What Pinger and Monitor share: checked engine options, the host table, events as Results."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from . import _engine
+from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
+from ._results import Result, Status
+
+MIN_SIZE = _engine.TAG_LEN
+MAX_SIZE = 65507  # the largest ICMP payload an IPv4 datagram can carry
+MAX_TIMEOUT = 3600.0
+MAX_INTERVAL = 86400.0
+
+_ERROR_STATUS: dict[int, dict[int, Status]] = {
+    socket.AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
+    socket.AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Options for one engine, checked before any socket is opened."""
+
+    timeout: float
+    size: int
+    ttl: int | None
+    tos: int | None
+    privileged: bool | None
+    source4: bytes | None
+    source6: bytes | None
+    interface: str | None
+    family: int | None
+
+    @classmethod
+    def check(cls, *, timeout: object, size: object, ttl: object, tos: object, source: object,
+              interface: object, privileged: object, family: object) -> EngineOptions:
+        """Raises TypeError for a wrong type, ValueError for a value out of range."""
+        seconds = check_seconds("timeout", timeout, maximum=MAX_TIMEOUT, allow_zero=False)
+        payload = check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
+        assert payload is not None
+        checked_ttl = check_int("ttl", ttl, minimum=1, maximum=255, optional=True)
+        checked_tos = check_int("tos", tos, minimum=0, maximum=255, optional=True)
+        if privileged is not None and not isinstance(privileged, bool):
+            raise TypeError(f"privileged must be None or a bool, not {type(privileged).__name__}")
+        source4, source6 = _check_source(source)
+        return cls(seconds, payload, checked_ttl, checked_tos, privileged, source4, source6,
+                   _check_interface(interface), check_family(family))
+
+    def open_engine(self) -> _engine.Engine:
+        return _engine.Engine(
+            timeout=self.timeout, payload_size=self.size, ttl=self.ttl, tos=self.tos,
+            privileged=self.privileged, source4=self.source4, source6=self.source6,
+            interface=self.interface,
+        )
+
+
+def _check_source(source: object) -> tuple[bytes | None, bytes | None]:
+    if source is None:
+        return None, None
+    if not isinstance(source, str):
+        raise TypeError(f"source must be an IP address str, not {type(source).__name__}")
+    address = parse_literal(source.strip())
+    if address is None:
+        raise ValueError(f"source must be an IP address, not {source!r}")
+    if address.family == socket.AF_INET:
+        return address.packed, None
+    return None, address.packed
+
+
+def _check_interface(interface: object) -> str | None:
+    if interface is None:
+        return None
+    if not isinstance(interface, str):
+        raise TypeError(f"interface must be a str, not {type(interface).__name__}")
+    try:
+        socket.if_nametoindex(interface)
+    except (OSError, ValueError):
+        raise ValueError(f"no such network interface: {interface!r}") from None
+    return interface
+
+
+def check_callback(name: str, callback: object) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable or None")
+
+
+def check_hosts(hosts: object) -> None:
+    if isinstance(hosts, (str, bytes)):
+        raise TypeError("hosts must be an iterable of host strings, not one str")
+
+
+@dataclass(slots=True)
+class Host:
+    name: str
+    address: Address
+    index: int
+
+
+class HostTable:
+    """The hosts of one engine, by the name the user gave and by engine index."""
+
+    def __init__(self, family: int | None) -> None:
+        self.family = family
+        self.by_name: dict[str, Host] = {}
+        self.by_index: dict[int, Host] = {}
+
+    def resolve(self, host: str) -> tuple[str, Address]:
+        """The table's name for host and its address; raises as resolve() does."""
+        address = resolve(host, self.family)
+        return host.strip(), address
+
+    def insert(self, engine: _engine.Engine, name: str, address: Address) -> Host:
+        """Adds the host to the engine, unless a host of that name is there already."""
+        existing = self.by_name.get(name)
+        if existing is not None:
+            return existing
+        index = engine.add_host(address.family, address.packed, address.scope_id)
+        entry = Host(name, address, index)
+        self.by_name[name] = entry
+        self.by_index[index] = entry
+        return entry
+
+    def delete(self, engine: _engine.Engine, host: object, owner: str) -> Host:
+        entry = self.by_name.pop(host.strip(), None) if isinstance(host, str) else None
+        if entry is None:
+            raise ValueError(f"{host!r} is not in this {owner}")
+        engine.remove_host(entry.index)
+        del self.by_index[entry.index]
+        return entry
+
+
+def result_from_event(entry: Host, event: _engine.EventTuple, kind: int) -> Result:
+    """The Result an engine event (or a health change's cause, of the given kind) stands for."""
+    _, _, seq, rtt, ttl, icmp_type, icmp_code, router, errno, *_ = event
+    name, address = entry.name, entry.address.text
+    if kind == _engine.REPLY:
+        return Result(name, address, Status.OK, rtt=rtt, ttl=ttl or None, seq=seq)
+    if kind == _engine.TIMEOUT:
+        return Result(name, address, Status.TIMEOUT, seq=seq)
+    if kind == _engine.ICMP_ERROR:
+        status = _ERROR_STATUS[entry.address.family].get(icmp_type, Status.ICMP_ERROR)
+        return Result(name, address, status, rtt=rtt, seq=seq, icmp_type=icmp_type,
+                      icmp_code=icmp_code, router=router)
+    return Result(name, address, Status.SEND_ERROR, seq=seq, errno=errno)
+
