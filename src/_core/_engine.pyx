@@ -200,20 +200,24 @@ cdef class Engine:
         if self._engine != NULL:
             fp_engine_wake(self._engine)
 
-    def run(self, timeout=None, bint until_idle=True):
+    def run(self, timeout=None, bint until_idle=True, bint prompt=False):
         """Run the loop without the GIL; return (status, events).
 
-        Returns when a batch of events is ready, when nothing is scheduled or
-        outstanding (if until_idle), after timeout seconds, or when woken.
-        status is one of "idle", "full", "deadline", "woken". Signals are
-        handled while waiting: KeyboardInterrupt propagates from here.
+        Returns when the event buffer is full, when nothing is scheduled or
+        outstanding (if until_idle), as soon as any event is ready rather than
+        wait for more (if prompt), after timeout seconds, or when woken.
+        timeout=0 only handles what is ready now, for callers polling
+        fileno(). status is one of "idle", "full", "deadline", "woken",
+        "events". Signals are handled while waiting: KeyboardInterrupt
+        propagates from here.
         Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno,
         cause, health, previous_health); the last three are set for HEALTH events,
         whose other fields are those of the outcome that caused the change.
         """
         cdef fp_engine *engine = self._live()
         cdef uint64_t until = 0
-        cdef int flags = FP_RUN_RETURN_WHEN_IDLE if until_idle else 0
+        cdef int flags = ((FP_RUN_RETURN_WHEN_IDLE if until_idle else 0) |
+                          (FP_RUN_RETURN_EVENTS if prompt else 0))
         cdef uint32_t count = 0
         cdef int rc
         cdef uint32_t i
@@ -242,7 +246,7 @@ cdef class Engine:
                 continue
             if rc < 0:
                 raise _os_error(rc, "engine loop failed")
-            return ("idle", "full", "deadline", "woken")[rc], events
+            return ("idle", "full", "deadline", "woken", "interrupted", "events")[rc], events
 
     def fileno(self):
         """The epoll descriptor: readable when run(timeout=0) has work to do. Owned here."""

@@ -424,37 +424,40 @@ static int has_room(const run_context *ctx) {
     return ctx->capacity - ctx->count >= EVENTS_PER_OUTCOME;
 }
 
-/* Feeds an outcome to its host's health; a change of health is an event. */
-static void track_outcome(fp_engine *e, run_context *ctx, const fp_event *outcome) {
+/* Feeds an outcome to its host's health and statistics; returns the previous
+ * health if the outcome changed it, or -1. */
+static int track_outcome(fp_engine *e, fp_event *outcome) {
     fp_track *track = &e->tracks[outcome->host];
     if (outcome->kind == FP_EVENT_DUPLICATE) {
         track->duplicates++;
-        return;
+        outcome->health = track->health;
+        return -1;
     }
     int ok = outcome->kind == FP_EVENT_REPLY;
     float rtt_us = (float)outcome->rtt_ns / 1000.0f;
     int previous = fp_track_record(track, track_window(e, outcome->host), &e->track_config, ok,
                                    rtt_us, fp_monotonic_ns());
-    if (previous < 0)
-        return;
-    fp_event *change = &ctx->events[ctx->count++];
-    *change = *outcome;
-    change->kind = FP_EVENT_HEALTH;
-    change->cause = outcome->kind;
-    change->health = track->health;
-    change->previous_health = (uint8_t)previous;
+    outcome->health = track->health;
+    return previous;
 }
 
 /* Reports how a probe ended (or that it was answered again): as an event
- * unless tracking without per-outcome events, and to its host's health when
- * tracking. The caller has checked has_room. */
+ * unless tracking without per-outcome events, and, when tracking, to its
+ * host's health, a change of which is an event of its own. The caller has
+ * checked has_room. */
 static void report(fp_engine *e, run_context *ctx, const fp_probe *probe, fp_event *outcome) {
     outcome->host = probe->host;
     outcome->seq = (uint16_t)probe->serial;
+    int previous = e->tracking ? track_outcome(e, outcome) : -1;
     if (!e->tracking || e->report_outcomes)
         ctx->events[ctx->count++] = *outcome;
-    if (e->tracking)
-        track_outcome(e, ctx, outcome);
+    if (previous >= 0) {
+        fp_event *change = &ctx->events[ctx->count++];
+        *change = *outcome;
+        change->kind = FP_EVENT_HEALTH;
+        change->cause = outcome->kind;
+        change->previous_health = (uint8_t)previous;
+    }
 }
 
 static uint64_t round_trip(const fp_probe *probe, uint64_t received_real) {
@@ -862,6 +865,10 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
             continue;
         if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0) {
             status = FP_RUN_IDLE;
+            break;
+        }
+        if ((flags & FP_RUN_RETURN_EVENTS) && ctx.count > 0) {
+            status = FP_RUN_EVENTS;
             break;
         }
         /* Once until has passed, take one last look at what is ready without

@@ -84,8 +84,8 @@ typedef struct fp_event {
     uint8_t from[16];     /* ICMP_ERROR: the reporting router's address */
     uint8_t cause;        /* HEALTH: the outcome kind that changed it; the
                              fields above are that outcome's */
-    uint8_t health;       /* HEALTH: fp_health now */
-    uint8_t previous_health;
+    uint8_t health;       /* when tracking: the host's fp_health after this */
+    uint8_t previous_health; /* HEALTH: before it */
 } fp_event;
 
 typedef struct fp_counters {
@@ -116,9 +116,11 @@ typedef enum fp_run_status {
     FP_RUN_DEADLINE = 2,    /* the until time was reached */
     FP_RUN_WOKEN = 3,       /* fp_engine_wake was called */
     FP_RUN_INTERRUPTED = 4, /* a signal arrived (EINTR): check, call again */
+    FP_RUN_EVENTS = 5,      /* events are ready and it would block (when asked) */
 } fp_run_status;
 
-#define FP_RUN_RETURN_WHEN_IDLE 1
+#define FP_RUN_RETURN_WHEN_IDLE 1 /* return when nothing is scheduled or outstanding */
+#define FP_RUN_RETURN_EVENTS 2    /* return events as soon as it would otherwise wait */
 
 typedef struct fp_engine fp_engine;
 

@@ -118,7 +118,9 @@ cdef extern from "engine.h":
         FP_RUN_DEADLINE
         FP_RUN_WOKEN
         FP_RUN_INTERRUPTED
+        FP_RUN_EVENTS
         FP_RUN_RETURN_WHEN_IDLE
+        FP_RUN_RETURN_EVENTS
         FP_TAG_LEN
 
     ctypedef struct fp_engine:

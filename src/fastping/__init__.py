@@ -9,7 +9,22 @@
 """
 
 from ._results import HostStats, Result, Status
-from .pinger import Pinger, multiping, ping
+from .monitor import EventKind, Health, HostState, Monitor, MonitorEvent
+from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
-__all__ = ["HostStats", "Pinger", "Result", "Status", "multiping", "ping"]
+__all__ = [
+    "EventKind",
+    "Health",
+    "HostState",
+    "HostStats",
+    "Monitor",
+    "MonitorEvent",
+    "Pinger",
+    "Result",
+    "Status",
+    "async_multiping",
+    "async_ping",
+    "multiping",
+    "ping",
+]
 __version__ = "0.1.0"

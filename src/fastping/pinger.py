@@ -9,6 +9,7 @@ leaving a ``with`` block, releases the descriptors.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +19,7 @@ from . import _engine
 from ._common import (
     MAX_INTERVAL,
     EngineOptions,
+    Host,
     HostTable,
     check_callback,
     check_hosts,
@@ -136,19 +138,11 @@ class Pinger:
 
     def ping(self) -> dict[str, Result]:
         """Probe every host once; return each host's Result, in the order hosts were added."""
-        engine = self._live_engine()
-        if self._in_round:
-            raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
-        entries = list(self._table.by_name.values())
+        engine, entries = self._begin_round()
         results: dict[int, Result] = {}
-        if not entries:
-            return {}
-        engine.reserve(len(entries))
-        self._in_round = True
         try:
-            engine.schedule_now([entry.index for entry in entries])
-            while True:
-                status, events = engine.run(until_idle=True)
+            while entries:
+                status, events = engine.run(until_idle=True, prompt=self.on_recv is not None)
                 self._dispatch(events, results)
                 if status == "idle":
                     break
@@ -160,6 +154,47 @@ class Pinger:
         finally:
             self._in_round = False
         return {entry.name: results[entry.index] for entry in entries}
+
+    async def aping(self) -> dict[str, Result]:
+        """ping() for asyncio: driven from the running loop through the engine's descriptor.
+
+        No thread is used. Cancelling the task abandons the round and leaves
+        the engine clean.
+        """
+        loop = asyncio.get_running_loop()
+        engine, entries = self._begin_round()
+        results: dict[int, Result] = {}
+        ready = asyncio.Event()
+        descriptor = engine.fileno()
+        loop.add_reader(descriptor, ready.set)
+        try:
+            while entries:
+                status, events = engine.run(timeout=0, until_idle=True)
+                self._dispatch(events, results)
+                if status == "idle":
+                    break
+                if status != "full":
+                    ready.clear()
+                    await ready.wait()
+        except BaseException:
+            engine.cancel_all()
+            raise
+        finally:
+            loop.remove_reader(descriptor)
+            self._in_round = False
+        return {entry.name: results[entry.index] for entry in entries}
+
+    def _begin_round(self) -> tuple[_engine.Engine, list[Host]]:
+        """Schedule one probe to every host; the caller runs the engine until idle."""
+        engine = self._live_engine()
+        if self._in_round:
+            raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
+        entries = list(self._table.by_name.values())
+        if entries:
+            engine.reserve(len(entries))
+            engine.schedule_now([entry.index for entry in entries])
+            self._in_round = True
+        return engine, entries
 
     def run(self, count: int | None = None, interval: float = 1.0) -> Iterator[dict[str, Result]]:
         """Ping every host once per interval (seconds), count times or until stop().
@@ -275,6 +310,37 @@ class _Tally:
                          errors=self.errors.get(name, 0), rtts=tuple(rtts))
 
 
+class _ManyHosts:
+    """What multiping and async_multiping share: checked arguments, a Pinger over every
+    host that resolves (the others noted), and the tally of its rounds."""
+
+    def __init__(self, hosts: Iterable[str], count: int, interval: float, timeout: float,
+                 options: dict[str, Any]) -> None:
+        check_hosts(hosts)
+        self.names = list(hosts)
+        check_int("count", count, minimum=1, maximum=2**63 - 1)
+        check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
+        self.unresolved: dict[str, str] = {}
+        self.tally = _Tally()
+        self.pinger = Pinger(timeout=timeout, **options)
+        for name in self.names:
+            try:
+                self.pinger.add(name)
+            except (ValueError, TypeError, socket.gaierror) as error:
+                self.unresolved[name] = str(error)
+
+    def stats(self) -> dict[str, HostStats]:
+        duplicates = self.pinger.duplicates
+        stats: dict[str, HostStats] = {}
+        for name in self.names:
+            if name in self.unresolved:
+                stats[name] = HostStats(name, None, error=self.unresolved[name])
+            else:
+                key = name.strip()
+                stats[name] = self.tally.stats(key, duplicates.get(key, 0))
+        return stats
+
+
 def multiping(
     hosts: Iterable[str],
     count: int = 1,
@@ -294,32 +360,14 @@ def multiping(
     A host that cannot be resolved is reported in its HostStats (``error``)
     without failing the others.
     """
-    if isinstance(hosts, str):
-        raise TypeError("hosts must be an iterable of host strings, not one str")
-    names = list(hosts)
-    check_int("count", count, minimum=1, maximum=2**63 - 1)
-    check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
-    unresolved: dict[str, str] = {}
-    with Pinger(timeout=timeout, size=size, ttl=ttl, tos=tos, source=source,
-                interface=interface, privileged=privileged, family=family) as pinger:
-        for name in names:
-            try:
-                pinger.add(name)
-            except (ValueError, TypeError, socket.gaierror) as error:
-                unresolved[name] = str(error)
-        tally = _Tally()
+    job = _ManyHosts(hosts, count, interval, timeout, dict(
+        size=size, ttl=ttl, tos=tos, source=source, interface=interface, privileged=privileged,
+        family=family))
+    with job.pinger as pinger:
         if pinger.hosts:
             for results in pinger.run(count=count, interval=interval):
-                tally.add_round(results)
-        duplicates = pinger.duplicates
-    stats: dict[str, HostStats] = {}
-    for name in names:
-        key = name.strip() if isinstance(name, str) else name
-        if name in unresolved:
-            stats[name] = HostStats(name, None, error=unresolved[name])
-        else:
-            stats[name] = tally.stats(key, duplicates.get(key, 0))
-    return stats
+                job.tally.add_round(results)
+        return job.stats()
 
 
 def ping(
@@ -332,7 +380,28 @@ def ping(
     """Ping one host count times; statistics as multiping's.
 
     Unlike multiping, a host that cannot be resolved raises: ValueError or
-    socket.gaierror, naming it. Keyword options are Pinger's.
+    socket.gaierror, naming it. Keyword options are multiping's.
     """
     resolve(host, check_family(options.get("family")))
     return multiping([host], count, interval, timeout, **options)[host]
+
+
+async def async_multiping(hosts: Iterable[str], count: int = 1, interval: float = 1.0,
+                          timeout: float = 1.0, **options: Any) -> dict[str, HostStats]:
+    """multiping() for asyncio, with no thread; cancelling it leaves nothing open."""
+    job = _ManyHosts(hosts, count, interval, timeout, options)
+    loop = asyncio.get_running_loop()
+    with job.pinger as pinger:
+        for number in range(count if pinger.hosts else 0):
+            started = loop.time()
+            job.tally.add_round(await pinger.aping())
+            if number + 1 < count:
+                await asyncio.sleep(max(0.0, started + interval - loop.time()))
+        return job.stats()
+
+
+async def async_ping(host: str, count: int = 4, interval: float = 1.0, timeout: float = 1.0,
+                     **options: Any) -> HostStats:
+    """ping() for asyncio: raises as ping() does if the host cannot be resolved."""
+    resolve(host, check_family(options.get("family")))
+    return (await async_multiping([host], count, interval, timeout, **options))[host]

@@ -1,0 +1,458 @@
+"""Monitor: heartbeat every host once per period, for as long as it runs, at constant cost.
+
+Each host is probed once per period on a phase of its own, so 1,000 hosts at
+1 s are one probe a millisecond, never a burst of 1,000. The schedule is the
+engine's heap behind its one timerfd; each host's health (up/down with
+hysteresis) and rolling statistics over a fixed window live in C arrays, so a
+round costs no Python at all unless a host changes state or the caller asked
+for every reply. Nothing grows with uptime: not descriptors, not timers, not
+memory.
+
+Threads. The loop runs in the thread that calls run() or iterates events()
+(or on a background thread after start(), or in an asyncio loop). Other
+threads may add and remove hosts, read states and call stop() at any time:
+their requests are queued, the loop is woken through the engine (no extra
+descriptor), and they wait for the loop to carry them out, so the engine is
+only ever touched by one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from . import _engine
+from ._common import MAX_INTERVAL, EngineOptions, Host, HostTable, check_callback, check_hosts
+from ._common import result_from_event as _result
+from ._resolve import check_int, check_seconds
+from ._results import Result
+
+T = TypeVar("T")
+
+_GOLDEN = (math.sqrt(5) - 1) / 2
+_REQUEST_TIMEOUT = 30.0
+
+
+class Health(str, enum.Enum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_HEALTH = (Health.UNKNOWN, Health.UP, Health.DOWN)
+
+
+class EventKind(str, enum.Enum):
+    UP = "up"  # the host is up: `result` is the reply that made it so
+    DOWN = "down"  # the host is down: `result` is the loss that made it so
+    REPLY = "reply"  # a reply (only with replies=True)
+    LOSS = "loss"  # a timeout or an error (only with replies=True)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorEvent:
+    """Something that happened to one host; ``time`` is the wall clock (time.time())."""
+
+    kind: EventKind
+    host: str
+    address: str
+    time: float
+    health: Health  # the host's health after this event
+    previous: Health | None  # before it, for UP and DOWN
+    result: Result  # the probe outcome behind the event
+
+
+@dataclass(frozen=True, slots=True)
+class HostState:
+    """One host's live state. Times are in seconds, ``since`` on the wall clock.
+
+    Lifetime counters (sent, received, lost, duplicates) run since the host
+    was added; loss and the RTT statistics cover the last ``window_probes``
+    probes; RTT statistics are None when none of those was answered.
+    """
+
+    host: str
+    address: str
+    health: Health
+    since: float
+    streak: int  # consecutive outcomes like the last one
+    sent: int
+    received: int
+    lost: int
+    duplicates: int
+    last_rtt: float | None
+    jitter: float  # RFC 3550 interarrival jitter of the RTTs
+    window_probes: int
+    window_replies: int
+    loss: float  # over the window, 0.0 to 1.0
+    min: float | None
+    avg: float | None
+    max: float | None
+    stddev: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+EventCallback = Callable[[MonitorEvent], object]
+
+
+class Monitor:
+    """Watch hosts continuously: per-host health, rolling statistics, events on change.
+
+    ``down_after`` consecutive losses make a host down, ``up_after``
+    consecutive replies make it up; until then it is unknown. ``window`` is
+    how many recent probes the rolling statistics cover. With
+    ``replies=True`` every probe outcome is an event too. ``on_event(event)``
+    is called for each event; an exception from it ends the loop and
+    propagates, after the engine is left clean. Engine options are Pinger's;
+    ``timeout`` defaults to the smaller of 1 s and the period.
+    """
+
+    def __init__(
+        self,
+        hosts: Iterable[str] = (),
+        *,
+        period: float = 1.0,
+        timeout: float | None = None,
+        down_after: int = 3,
+        up_after: int = 1,
+        window: int = 32,
+        replies: bool = False,
+        on_event: EventCallback | None = None,
+        size: int = 56,
+        ttl: int | None = None,
+        tos: int | None = None,
+        source: str | None = None,
+        interface: str | None = None,
+        privileged: bool | None = None,
+        family: int | None = None,
+    ) -> None:
+        self._engine: _engine.Engine | None = None
+        self._period = check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False)
+        options = EngineOptions.check(
+            timeout=min(1.0, self._period) if timeout is None else timeout, size=size, ttl=ttl,
+            tos=tos, source=source, interface=interface, privileged=privileged, family=family)
+        down = check_int("down_after", down_after, minimum=1, maximum=1_000_000)
+        up = check_int("up_after", up_after, minimum=1, maximum=1_000_000)
+        samples = check_int("window", window, minimum=1, maximum=65_536)
+        if not isinstance(replies, bool):
+            raise TypeError(f"replies must be a bool, not {type(replies).__name__}")
+        check_callback("on_event", on_event)
+        check_hosts(hosts)
+        self.on_event = on_event
+        self._table = HostTable(options.family)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the loop ends
+        self._requests: list[tuple[Callable[[], Any], Future[Any]]] = []
+        self._loop_thread: int | None = None  # the thread running the loop, if any
+        self._stop_requested = False
+        self._close_requested = False
+        self._added = 0  # hosts ever added while running: their phases
+        self._background: threading.Thread | None = None
+        self._engine = options.open_engine()
+        try:
+            assert down is not None and up is not None and samples is not None
+            self._engine.track(down, up, samples, replies)
+            for host in hosts:
+                self.add(host)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- lifetime ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the loop (waiting for it to end) and release every descriptor. Idempotent.
+
+        From within the loop (a callback), the loop ends first and then closes.
+        """
+        if self._engine is None or self._engine.closed:
+            return
+        self.stop()
+        if self._loop_thread == threading.get_ident():
+            self._close_requested = True
+            return
+        self.join()
+        with self._lock:
+            self._engine.close()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the loop is not running; True if it is not."""
+        if self._background is not None and self._background.ident != threading.get_ident():
+            self._background.join(timeout)
+        with self._idle:
+            if self._loop_thread == threading.get_ident():
+                return False
+            return self._idle.wait_for(lambda: self._loop_thread is None, timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._engine is None or self._engine.closed
+
+    @property
+    def running(self) -> bool:
+        return self._loop_thread is not None
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _live_engine(self) -> _engine.Engine:
+        if self._engine is None or self._engine.closed:
+            raise ValueError("this Monitor is closed")
+        return self._engine
+
+    # ---- requests from any thread ----------------------------------------------
+
+    def _call(self, work: Callable[[], T]) -> T:
+        """Run work on the engine: at once if the loop is not running elsewhere, else in it."""
+        with self._lock:
+            self._live_engine()
+            if self._loop_thread is None:
+                return work()
+            if self._loop_thread == threading.get_ident():
+                direct = True
+            else:
+                direct = False
+                future: Future[T] = Future()
+                self._requests.append((work, future))
+        if direct:
+            return work()
+        self._live_engine().wake()
+        return future.result(timeout=_REQUEST_TIMEOUT)
+
+    def _serve_requests(self) -> None:
+        with self._lock:
+            requests, self._requests = self._requests, []
+        for work, future in requests:
+            try:
+                future.set_result(work())
+            except BaseException as error:  # handed to the requesting thread
+                future.set_exception(error)
+
+    # ---- hosts ---------------------------------------------------------------
+
+    def add(self, host: str) -> str:
+        """Add a host (from any thread, running or not); returns its address.
+
+        A host added while the monitor runs is probed from then on, on a phase
+        of its own. Adding a host that is already there does nothing.
+        """
+        name, address = self._table.resolve(host)  # before any lock: DNS may be slow
+
+        def insert() -> str:
+            engine = self._live_engine()
+            known = name in self._table.by_name
+            entry = self._table.insert(engine, name, address)
+            if not known and self._loop_thread is not None:
+                self._schedule(entry, _GOLDEN * self._added % 1.0)
+                self._added += 1
+            return entry.address.text
+
+        return self._call(insert)
+
+    def remove(self, host: str) -> None:
+        """Remove a host (from any thread); its pending probes are forgotten."""
+        self._call(lambda: self._table.delete(self._live_engine(), host, "Monitor"))
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(self._table.by_name)
+
+    def state(self, host: str) -> HostState:
+        """One host's live state (from any thread)."""
+        def read() -> HostState:
+            entry = self._table.by_name.get(host.strip()) if isinstance(host, str) else None
+            if entry is None:
+                raise ValueError(f"{host!r} is not in this Monitor")
+            return self._state(entry)
+
+        return self._call(read)
+
+    def states(self) -> dict[str, HostState]:
+        """Every host's live state (from any thread), in the order hosts were added."""
+        return self._call(lambda: {name: self._state(entry)
+                                   for name, entry in self._table.by_name.items()})
+
+    def _state(self, entry: Host) -> HostState:
+        summary = self._live_engine().track_summary(entry.index)
+        age = (_engine.monotonic_ns() - summary["since_ns"]) / 1e9
+        probes = summary["window_probes"]
+        return HostState(
+            host=entry.name, address=entry.address.text, health=_HEALTH[summary["health"]],
+            since=time.time() - age, streak=summary["streak"], sent=summary["sent"],
+            received=summary["received"], lost=summary["lost"],
+            duplicates=summary["duplicates"], last_rtt=summary["last_rtt"],
+            jitter=summary["jitter"], window_probes=probes,
+            window_replies=summary["window_replies"],
+            loss=1 - summary["window_replies"] / probes if probes else 0.0,
+            min=summary["min"], avg=summary["avg"], max=summary["max"],
+            stddev=summary["stddev"], p50=summary["p50"], p90=summary["p90"],
+            p99=summary["p99"])
+
+    def counters(self) -> dict[str, int]:
+        """Packets the engine has sent, matched and dropped, by reason (from any thread)."""
+        return self._call(lambda: self._live_engine().counters())
+
+    def resources(self) -> dict[str, int]:
+        """What the engine holds now (from any thread); all zero once closed."""
+        if self._engine is None:
+            raise ValueError("this Monitor was never opened")
+        engine = self._engine
+        return self._call(engine.resources) if not engine.closed else engine.resources()
+
+    # ---- the loop ----------------------------------------------------------------
+
+    def _schedule(self, entry: Host, phase: float) -> None:
+        self._live_engine().schedule(entry.index, delay=phase * self._period,
+                                     period=self._period)
+
+    def _begin(self) -> None:
+        """Claim the engine for this thread and spread every host over one period."""
+        with self._lock:
+            self._live_engine()
+            if self._loop_thread is not None:
+                raise RuntimeError("this Monitor is already running")
+            self._loop_thread = threading.get_ident()
+            self._stop_requested = False
+        entries = list(self._table.by_name.values())
+        for position, entry in enumerate(entries):
+            self._schedule(entry, position / len(entries))
+        self._added = 0
+
+    def _end(self) -> None:
+        """Forget everything in flight and hand the engine back; serve late requests."""
+        with self._idle:
+            engine = self._engine
+            if engine is not None and not engine.closed:
+                engine.cancel_all()
+            self._loop_thread = None
+            requests, self._requests = self._requests, []
+            # Nobody else touches the engine while we hold the lock.
+            for work, future in requests:
+                try:
+                    future.set_result(work())
+                except BaseException as error:
+                    future.set_exception(error)
+            if self._close_requested and engine is not None:
+                engine.close()
+            self._idle.notify_all()
+
+    def _step(self, timeout: float | None) -> list[MonitorEvent]:
+        """One turn of the loop: serve requests, run the engine, turn its events into ours."""
+        self._serve_requests()
+        if self._stop_requested:
+            return []
+        _, events = self._live_engine().run(timeout=timeout, until_idle=False, prompt=True)
+        if not events:
+            return []
+        now = time.time()
+        converted = []
+        by_index = self._table.by_index
+        for event in events:
+            kind = event[0]
+            entry = by_index.get(event[1])
+            if entry is None or kind == _engine.DUPLICATE:
+                continue
+            if kind == _engine.HEALTH:
+                health, previous = _HEALTH[event[10]], _HEALTH[event[11]]
+                monitor_event = MonitorEvent(
+                    EventKind.UP if health is Health.UP else EventKind.DOWN, entry.name,
+                    entry.address.text, now, health, previous, _result(entry, event, event[9]))
+            else:
+                result = _result(entry, event, kind)
+                monitor_event = MonitorEvent(
+                    EventKind.REPLY if result.ok else EventKind.LOSS, entry.name,
+                    entry.address.text, now, _HEALTH[event[10]], None, result)
+            converted.append(monitor_event)
+        if self.on_event is not None:
+            for monitor_event in converted:
+                self.on_event(monitor_event)
+        return converted
+
+    def events(self) -> Iterator[MonitorEvent]:
+        """Run the monitor in this thread, yielding events as they happen, until stop().
+
+        Leaving the loop early (break) stops the monitor.
+        """
+        self._begin()
+        try:
+            while not self._stop_requested:
+                yield from self._step(None)
+        finally:
+            self._end()
+
+    def run(self) -> None:
+        """Run the monitor in this thread until stop() (from a callback, thread or signal)."""
+        for _ in self.events():
+            pass
+
+    def start(self) -> None:
+        """Run the monitor on a background thread; stop() or close() ends it."""
+        self._live_engine()
+        if self._loop_thread is not None:
+            raise RuntimeError("this Monitor is already running")
+        began: Future[None] = Future()
+
+        def main() -> None:
+            try:
+                self._begin()
+            except BaseException as error:
+                began.set_exception(error)
+                return
+            began.set_result(None)
+            try:
+                while not self._stop_requested:
+                    self._step(None)
+            finally:
+                self._end()
+
+        self._background = threading.Thread(target=main, name="fastping-monitor", daemon=True)
+        self._background.start()
+        began.result(_REQUEST_TIMEOUT)
+
+    def stop(self) -> None:
+        """End the loop within one tick. Safe from any thread, a callback or a signal handler."""
+        self._stop_requested = True
+        engine = self._engine
+        if engine is not None:
+            engine.wake()
+
+    async def __aiter__(self) -> AsyncIterator[MonitorEvent]:
+        """Run the monitor in the running asyncio loop, with no thread: ``async for``.
+
+        The engine's epoll descriptor is registered with the loop; cancelling
+        the task or leaving the loop stops the monitor and leaves nothing open.
+        """
+        loop = asyncio.get_running_loop()
+        self._begin()
+        ready = asyncio.Event()
+        descriptor = self._live_engine().fileno()
+        loop.add_reader(descriptor, ready.set)
+        try:
+            while not self._stop_requested:
+                events = self._step(0)
+                for event in events:
+                    yield event
+                if not events:
+                    ready.clear()
+                    await ready.wait()
+        finally:
+            loop.remove_reader(descriptor)
+            self._end()
