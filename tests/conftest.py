@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,3 +54,27 @@ def make_pinger(fd_baseline: int) -> Iterator[Callable[..., fastping.Pinger]]:
     for pinger in made:
         pinger.close()
         assert pinger.resources()["descriptors"] == 0
+
+
+def isolated_command(script: str, setup: str = "") -> list[str]:
+    """A command that runs `python -c script` in a network namespace of its own.
+
+    Only loopback exists there (brought up first), so nothing the script
+    sends can leave the machine; setup is shell run before it, as root in
+    that namespace (e.g. a sysctl that would be unkind to the host's own).
+    """
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) for a private network namespace")
+    prelude = "ip link set lo up" + (f" && {setup}" if setup else "")
+    return ["unshare", "-n", "sh", "-c", f'{prelude} && exec "$0" -c "$1"', sys.executable,
+            script]
+
+
+def run_isolated(script: str, setup: str = "", timeout: float = 60) -> str:
+    """Runs script as isolated_command does; returns its stdout, skips if namespaces are refused."""
+    done = subprocess.run(isolated_command(script, setup), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if done.returncode != 0 and "unshare" in done.stderr:
+        pytest.skip(f"no private network namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -11,16 +11,14 @@ from __future__ import annotations
 import errno
 import gc
 import json
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
-from conftest import loopback_hosts, open_fds
+from conftest import isolated_command, loopback_hosts, open_fds, run_isolated
 
 import fastping
 from fastping import Pinger
@@ -151,25 +149,18 @@ print(json.dumps({"outcome": outcome, "resources": resources, "before": before, 
 """
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
 def test_keyboard_interrupt_during_an_unanswered_round() -> None:
     # In a network namespace of its own whose kernel ignores echo requests,
     # the round waits for its 60 s timeout until Ctrl-C arrives.
-    script = ("ip link set lo up && sysctl -qw net.ipv4.icmp_echo_ignore_all=1"
-              ' && exec "$0" -c "$1"')
+    command = isolated_command(UNANSWERED_ROUND, "sysctl -qw net.ipv4.icmp_echo_ignore_all=1")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     try:
-        process = subprocess.Popen(
-            ["unshare", "-n", "sh", "-c", script, sys.executable, UNANSWERED_ROUND],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-    except OSError as error:
-        pytest.skip(f"cannot start unshare: {error}")
-    try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         line = process.stdout.readline()
         if line.strip() != "ready":
             process.kill()
-            pytest.skip(f"no private network namespace here: {process.stderr.read()}")  # type: ignore[union-attr]
+            pytest.skip(f"no private network namespace here: {process.stderr.read()}")
         time.sleep(0.3)
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
@@ -216,18 +207,11 @@ with fastping.Pinger(["198.18.0.1", "127.0.0.1", "2001:db8::1", "::1"], timeout=
 """
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
 def test_send_errors_mark_the_probe_and_never_stall() -> None:
     # A namespace of the test's own has only loopback: other destinations
     # have no route, so sendto() fails at once for them.
-    done = subprocess.run(
-        ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable,
-         SEND_ERRORS], capture_output=True, text=True, timeout=60, check=False,
-    )
-    if done.returncode != 0 and "unshare" in done.stderr:
-        pytest.skip(f"no private network namespace here: {done.stderr.strip()}")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    out = run_isolated(SEND_ERRORS)
+    report = json.loads(out)
     assert report["statuses"] == {"198.18.0.1": "send_error", "127.0.0.1": "ok",
                                   "2001:db8::1": "send_error", "::1": "ok"}
     assert report["errnos"]["198.18.0.1"] == errno.ENETUNREACH
