@@ -223,11 +223,12 @@ def check_trend(verdict: Verdict, what: str, unit: str, scale: float, fit: Fit |
         return
     growth = fit.slope * total_rounds
     relative = growth / fit.mean if fit.mean else math.inf
-    sigmas = fit.slope / fit.slope_error if fit.slope_error else math.copysign(math.inf, fit.slope)
+    sigmas = fit.slope / fit.slope_error if fit.slope_error else 0.0 if fit.slope == 0 else (
+        math.copysign(math.inf, fit.slope))
     print(f"- {what}: slope {fit.slope * scale:+.4g} {unit} per round "
           f"(± {fit.slope_error * scale:.2g}, {sigmas:+.1f} s.e.); "
           f"over {total_rounds:,.0f} rounds that is {growth * scale:+.4g} {unit}, "
-          f"{relative:+.2%} of the mean {fit.mean * scale:.4g} {unit}")
+          f"{relative:+.2%} of the mean {fit.mean * scale:,.6g} {unit}")
     if relative > max_growth and fit.slope > SIGMAS * fit.slope_error:
         verdict.fail(f"{what} grows: {relative:+.1%} over the run (limit {max_growth:.0%}), "
                      f"{sigmas:.1f} standard errors")
@@ -351,7 +352,9 @@ def plot(path: str, samples: Sequence[Sample], windows: Sequence[Window], cpu_fi
     for axis in axes:
         axis.axvspan(windows[0].start, windows[0].end, color="0.9", zorder=0)
         axis.grid(True, alpha=0.3)
-        axis.legend(loc="lower right", ncols=3, fontsize="small")
+        # The engine's series span the whole height; between 1 and 1,000 there is room.
+        axis.legend(loc="center right" if axis is engine_axis else "lower right", ncols=3,
+                    fontsize="small")
     cpu_axis.annotate("warm-up", (windows[0].start, 0), xytext=(4, 4),
                       textcoords="offset points", color="0.4")
     figure.suptitle(title)

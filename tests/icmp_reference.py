@@ -149,15 +149,13 @@ def _quoted_ipv4_echo(message: bytes) -> Parsed:
     if header is None:
         return _verdict(MALFORMED)
     header_len = header[0]
-    if quote[9] != IPPROTO_ICMP:
+    # Not about an echo of anyone's: another protocol, or a non-initial fragment, whose
+    # data is not an ICMP header (RFC 1122 3.2.2 forbids errors about those anyway).
+    if quote[9] != IPPROTO_ICMP or _fragment_offset(quote) != 0:
         return _verdict(OTHER)
     # RFC 792 promises the first 64 bits of the datagram's data.
     if len(quote) - header_len < ICMP_HEADER_LEN:
         return _verdict(MALFORMED)
-    # The data of a non-initial fragment is not an ICMP header (and RFC 1122 3.2.2 forbids
-    # sending errors about such fragments at all).
-    if _fragment_offset(quote) != 0:
-        return _verdict(OTHER)
     echo = _echo(quote[header_len:], ICMP4_ECHO_REQUEST)
     if echo is None:
         return _verdict(OTHER)

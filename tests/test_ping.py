@@ -149,6 +149,7 @@ def test_options_reach_the_wire(make_pinger: MakePinger) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sniffer:
         sniffer.setblocking(False)
         pinger = make_pinger(["127.0.0.1"], size=1400, ttl=7, tos=0x10)
+        assert pinger._engine is not None
         assert_all_ok(pinger.ping(), ["127.0.0.1"])
         requests = []
         while True:
@@ -157,7 +158,9 @@ def test_options_reach_the_wire(make_pinger: MakePinger) -> None:
             except BlockingIOError:
                 break
             header_len = (packet[0] & 0x0F) * 4
-            if packet[header_len] == 8:  # echo request
+            ident = int.from_bytes(packet[header_len + 4:header_len + 6], "big")
+            # Our echo requests only: other processes may be pinging loopback too.
+            if packet[header_len] == 8 and ident == pinger._engine.identifier(socket.AF_INET):
                 requests.append(packet)
     assert requests, "the sniffer saw no echo request"
     packet = requests[-1]
