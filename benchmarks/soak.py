@@ -38,6 +38,7 @@ FIRST_HOST = ipaddress.IPv4Address("127.1.0.1")
 LAST_LOOPBACK = ipaddress.IPv4Address("127.255.255.254")
 STOP_TIMEOUT = 10.0  # seconds the loop gets to end after stop(); it should take one tick
 SIGMAS = 3.0  # a trend must also exceed this many standard errors of its slope
+MIN_TREND_WINDOWS = 5  # fewer points after warm-up give a slope error too optimistic to trust
 LOW_REPLY_RATIO = 0.99  # on loopback every probe should be answered; below this, say so
 
 
@@ -107,6 +108,7 @@ class Window:
     sent: int
     replies: int
     lost: int  # timeouts, ICMP errors and send errors
+    foreign: int  # other programs' ICMP that our socket saw and dropped: it costs us CPU
     end_sample: Sample
 
     @property
@@ -171,7 +173,8 @@ def make_window(number: int, before: Sample, after: Sample, hosts: int,
         probes_per_minute=sent / seconds * 60 if seconds > 0 else math.nan,
         cpu_seconds=cpu_seconds, cpu_per_round=cpu_seconds / rounds if rounds else math.nan,
         sent=sent, replies=after.counters["replies"] - before.counters["replies"],
-        lost=lost_probes(after.counters) - lost_probes(before.counters), end_sample=after)
+        lost=lost_probes(after.counters) - lost_probes(before.counters),
+        foreign=after.counters["foreign"] - before.counters["foreign"], end_sample=after)
 
 
 # ---- analysis ------------------------------------------------------------------------------
@@ -188,8 +191,8 @@ class Fit:
 
 
 def fit_line(xs: Sequence[float], ys: Sequence[float]) -> Fit | None:
-    """None when there are too few points (3) for a slope and its error."""
-    if len(xs) < 3:
+    """None when there are too few points (MIN_TREND_WINDOWS) for a slope and its error."""
+    if len(xs) < max(3, MIN_TREND_WINDOWS):
         return None
     mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
     spread_x = sum((x - mean_x) ** 2 for x in xs)
@@ -219,7 +222,8 @@ def check_trend(verdict: Verdict, what: str, unit: str, scale: float, fit: Fit |
                 total_rounds: float, max_growth: float) -> None:
     """Upward beyond noise: growth over the run > max_growth of the mean, and > SIGMAS s.e."""
     if fit is None:
-        verdict.notes.append(f"{what}: too few windows after warm-up for a trend (need 3)")
+        verdict.notes.append(f"{what}: too few windows after warm-up to judge a trend (need "
+                             f"{MIN_TREND_WINDOWS}): not judged")
         return
     growth = fit.slope * total_rounds
     relative = growth / fit.mean if fit.mean else math.inf
@@ -272,8 +276,8 @@ def check_resources(verdict: Verdict, windows: Sequence[Window], hosts: int, per
 def print_table(windows: Sequence[Window]) -> None:
     print("| win | end (s) | rounds | on time | probes/min | CPU/round (ms) | CPU % core "
           "| fds | RSS (MiB) | timer | sched | outst | ring | host cap | replies/sent "
-          "| up/down/unk | changes |")
-    print("|" + "---:|" * 17)
+          "| foreign | up/down/unk | changes |")
+    print("|" + "---:|" * 18)
     previous_changes = 0
     for window in windows:
         sample = window.end_sample
@@ -286,7 +290,7 @@ def print_table(windows: Sequence[Window]) -> None:
               f"| {sample.descriptors} | {sample.rss_kib / 1024:.1f} "
               f"| {resources['timer_armed']} | {resources['scheduled']} "
               f"| {resources['outstanding']} | {resources['ring_capacity']} "
-              f"| {resources['host_capacity']} | {window.reply_ratio:.4%} "
+              f"| {resources['host_capacity']} | {window.reply_ratio:.4%} | {window.foreign:,} "
               f"| {sample.up}/{sample.down}/{sample.unknown} "
               f"| {sample.health_changes - previous_changes} |")
         previous_changes = sample.health_changes

@@ -2,6 +2,7 @@
 #include "sockets.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/icmp.h>
 #include <netinet/icmp6.h>
 #include <string.h>
@@ -124,6 +125,62 @@ static int socket_identifier(int fd, int raw, uint16_t *ident) {
     return 0;
 }
 
+/* A raw socket is handed every echo reply the machine receives, every other
+ * pinger's included, and a busy host's could cost us a wake-up each. This
+ * classic BPF program makes the kernel drop all but echo replies carrying
+ * our identifier and errors quoting an echo request that carries it. An
+ * IPv4 raw socket's filter sees the IP header first; an IPv6 one's starts at
+ * the ICMPv6 header. Loads past the end of a packet make it return 0: drop. */
+static int attach_identifier_filter(int fd, int af, uint16_t ident) {
+    enum { ACCEPT = 0xffff, DROP = 0 };
+    struct sock_filter ipv4[] = {
+        BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                 /* X = IP header length */
+        BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0),                  /* A = ICMP type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP4_ECHO_REPLY, 0, 2),
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4),                  /* A = identifier */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ident, 12, 13),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP4_UNREACH, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP4_TIME_EXCEEDED, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP4_PARAM_PROBLEM, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, DROP),
+        /* An error: X += 8 + the quoted IP header's length, to the quoted ICMP. */
+        BPF_STMT(BPF_LD | BPF_B | BPF_IND, 8),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x0f),
+        BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 2),
+        BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+        BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 8),
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4),                  /* the quoted identifier */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ident, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, ACCEPT),
+        BPF_STMT(BPF_RET | BPF_K, DROP),
+    };
+    struct sock_filter ipv6[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                  /* A = ICMPv6 type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP6_ECHO_REPLY, 0, 2),
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4),                  /* A = identifier */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ident, 3, 4),
+        BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, FP_ICMP6_PARAM_PROBLEM, 3, 0),
+        /* An error (types 1-4, the ICMPv6 filter passed no others): the
+         * quoted echo's identifier, past 8 bytes of ICMPv6 and 40 of IPv6. */
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, FP_ICMP_HEADER_LEN + FP_IPV6_HEADER_LEN + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ident, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, ACCEPT),
+        BPF_STMT(BPF_RET | BPF_K, DROP),
+    };
+    struct sock_fprog program = af == AF_INET
+        ? (struct sock_fprog){sizeof ipv4 / sizeof ipv4[0], ipv4}
+        : (struct sock_fprog){sizeof ipv6 / sizeof ipv6[0], ipv6};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0)
+        return -errno;
+    /* What arrived before the filter was attached is not ours: we have sent
+     * nothing yet. */
+    uint8_t discard[64];
+    while (recv(fd, discard, sizeof discard, MSG_DONTWAIT | MSG_TRUNC) >= 0)
+        ;
+    return 0;
+}
+
 int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out) {
     int raw = 0;
     int fd = create_icmp_socket(config->privilege, af, &raw);
@@ -133,6 +190,8 @@ int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out) 
     int rc = configure_socket(config, fd, af, raw, rcvbuf);
     if (rc == 0)
         rc = socket_identifier(fd, raw, &ident);
+    if (rc == 0 && raw)
+        rc = attach_identifier_filter(fd, af, ident);
     if (rc != 0) {
         /* Not yet handed to anyone: this is its only owner. */
         close(fd);
