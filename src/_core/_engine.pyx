@@ -185,6 +185,10 @@ cdef class Engine:
             if rc < 0:
                 raise _os_error(rc, f"cannot schedule host {index}")
 
+    def set_send_slack(self, double slack):
+        """Let sends go up to slack seconds early, so that nearby ones share a wake-up."""
+        fp_engine_set_send_slack(self._live(), <uint64_t>(max(slack, 0.0) * 1e9))
+
     def cancel_all(self):
         """Forget every pending send and outstanding probe."""
         fp_engine_cancel_all(self._live())

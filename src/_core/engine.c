@@ -90,6 +90,7 @@ struct fp_engine {
     uint32_t outstanding;
 
     uint64_t armed_deadline; /* what the timerfd is set for, 0 if disarmed */
+    uint64_t send_slack_ns;  /* how early a send may go, to share a wake-up */
     atomic_int wake_requested;
     int rcvbuf;
 
@@ -758,7 +759,7 @@ static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ct
     uint32_t attempted = 0;
     while (attempted < budget && has_room(ctx)) {
         const fp_heap_entry *top = fp_heap_top(&e->heap);
-        if (!top || top->deadline > now)
+        if (!top || top->deadline > now + e->send_slack_ns)
             break;
         uint32_t index = top->id;
         uint64_t period = e->hosts[index].period_ns;
@@ -991,3 +992,5 @@ int fp_engine_track_summary(fp_engine *e, uint32_t index, fp_track_summary *out)
                        e->track_scratch, out);
     return 0;
 }
+
+void fp_engine_set_send_slack(fp_engine *e, uint64_t slack_ns) { e->send_slack_ns = slack_ns; }

@@ -139,6 +139,11 @@ int fp_engine_remove_host(fp_engine *engine, uint32_t host);
 /* Schedules the host's next probe at deadline (monotonic ns); with a nonzero
  * period it then repeats every period. */
 int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint64_t period_ns);
+/* Lets sends go up to slack_ns before they are due, so that the probes due
+ * within that much of each other share one wake-up: with many hosts on
+ * their own phases, this bounds wake-ups per second by 1/slack instead of
+ * one per probe. Each host keeps its period; 0 (the default) sends on time. */
+void fp_engine_set_send_slack(fp_engine *engine, uint64_t slack_ns);
 /* Cancels every pending send and forgets every outstanding probe. */
 void fp_engine_cancel_all(fp_engine *engine);
 

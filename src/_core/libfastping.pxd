@@ -131,6 +131,7 @@ cdef extern from "engine.h":
     int fp_engine_add_host(fp_engine *engine, const sockaddr *address, socklen_t length)
     int fp_engine_remove_host(fp_engine *engine, uint32_t host)
     int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint64_t period_ns)
+    void fp_engine_set_send_slack(fp_engine *engine, uint64_t slack_ns)
     void fp_engine_cancel_all(fp_engine *engine)
     int fp_engine_run(fp_engine *engine, uint64_t until, int flags, fp_event *events,
                       uint32_t capacity, uint32_t *count) nogil

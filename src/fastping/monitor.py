@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
 _REQUEST_TIMEOUT = 30.0
+_MAX_SEND_SLACK = 0.025
 
 
 class Health(str, enum.Enum):
@@ -167,6 +168,11 @@ class Monitor:
         try:
             assert down is not None and up is not None and samples is not None
             self._engine.track(down, up, samples, replies)
+            # Probes due within a fortieth of the period (at most 25 ms) of
+            # each other share a wake-up: 1,000 hosts at 1 s cost 40 wake-ups
+            # a second, not 1,000 (a wake-up costs as much as several probes),
+            # and are still spread evenly, 25 at a time.
+            self._engine.set_send_slack(min(self._period / 40, _MAX_SEND_SLACK))
             for host in hosts:
                 self.add(host)
         except BaseException:
