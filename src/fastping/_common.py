@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import TypeVar
 
 from . import _engine
+from ._engine import Engine
 from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
 from ._results import Result, Status
 
@@ -13,6 +15,8 @@ MIN_SIZE = _engine.TAG_LEN
 MAX_SIZE = 65507  # the largest ICMP payload an IPv4 datagram can carry
 MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
+
+OwnerT = TypeVar("OwnerT", bound="EngineOwner")
 
 _ERROR_STATUS: dict[int, dict[int, Status]] = {
     socket.AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
@@ -146,3 +150,29 @@ def result_from_event(entry: Host, event: _engine.EventTuple, kind: int) -> Resu
                       icmp_code=icmp_code, router=router)
     return Result(name, address, Status.SEND_ERROR, seq=seq, errno=errno)
 
+
+
+class EngineOwner:
+    """The lifetime shared by Pinger and Monitor: one engine, closed exactly once."""
+
+    _engine: Engine | None
+
+    def close(self) -> None:
+        """Release every descriptor. Idempotent."""
+        if self._engine is not None:
+            self._engine.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._engine is None or self._engine.closed
+
+    def __enter__(self: OwnerT) -> OwnerT:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _live_engine(self) -> Engine:
+        if self._engine is None or self._engine.closed:
+            raise ValueError(f"this {type(self).__name__} is closed")
+        return self._engine

@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import _engine
-from ._common import MAX_INTERVAL, EngineOptions, Host, HostTable, check_callback, check_hosts
+from ._common import (
+    MAX_INTERVAL,
+    EngineOptions,
+    EngineOwner,
+    Host,
+    HostTable,
+    check_callback,
+    check_hosts,
+)
 from ._common import result_from_event as _result
 from ._resolve import check_int, check_seconds
 from ._results import Result
@@ -109,9 +117,19 @@ class HostState:
 
 
 EventCallback = Callable[[MonitorEvent], object]
+Request = tuple[Callable[[], Any], "Future[Any]"]
 
 
-class Monitor:
+def _serve(requests: list[Request]) -> None:
+    """Carry out other threads' requests, handing each its result or exception."""
+    for work, future in requests:
+        try:
+            future.set_result(work())
+        except BaseException as error:
+            future.set_exception(error)
+
+
+class Monitor(EngineOwner):
     """Watch hosts continuously: per-host health, rolling statistics, events on change.
 
     ``down_after`` consecutive losses make a host down, ``up_after``
@@ -158,7 +176,7 @@ class Monitor:
         self._table = HostTable(options.family)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
-        self._requests: list[tuple[Callable[[], Any], Future[Any]]] = []
+        self._requests: list[Request] = []
         self._loop_thread: int | None = None  # the thread running the loop, if any
         self._stop_requested = False
         self._close_requested = False
@@ -206,23 +224,8 @@ class Monitor:
             return self._idle.wait_for(lambda: self._loop_thread is None, timeout)
 
     @property
-    def closed(self) -> bool:
-        return self._engine is None or self._engine.closed
-
-    @property
     def running(self) -> bool:
         return self._loop_thread is not None
-
-    def __enter__(self) -> Monitor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _live_engine(self) -> _engine.Engine:
-        if self._engine is None or self._engine.closed:
-            raise ValueError("this Monitor is closed")
-        return self._engine
 
     # ---- requests from any thread ----------------------------------------------
 
@@ -246,11 +249,7 @@ class Monitor:
     def _serve_requests(self) -> None:
         with self._lock:
             requests, self._requests = self._requests, []
-        for work, future in requests:
-            try:
-                future.set_result(work())
-            except BaseException as error:  # handed to the requesting thread
-                future.set_exception(error)
+        _serve(requests)
 
     # ---- hosts ---------------------------------------------------------------
 
@@ -351,11 +350,7 @@ class Monitor:
             self._loop_thread = None
             requests, self._requests = self._requests, []
             # Nobody else touches the engine while we hold the lock.
-            for work, future in requests:
-                try:
-                    future.set_result(work())
-                except BaseException as error:
-                    future.set_exception(error)
+            _serve(requests)
             if self._close_requested and engine is not None:
                 engine.close()
             self._idle.notify_all()

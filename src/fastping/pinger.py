@@ -19,6 +19,7 @@ from . import _engine
 from ._common import (
     MAX_INTERVAL,
     EngineOptions,
+    EngineOwner,
     Host,
     HostTable,
     check_callback,
@@ -36,7 +37,7 @@ class _Stopped(Exception):
     """stop() was called while a round of run() was in flight."""
 
 
-class Pinger:
+class Pinger(EngineOwner):
     """Ping a set of hosts in rounds, over one engine and a fixed set of descriptors.
 
     Options are checked before any socket is opened: a wrong type raises
@@ -84,28 +85,6 @@ class Pinger:
         except BaseException:
             self.close()
             raise
-
-    # ---- lifetime ------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release every descriptor. Idempotent."""
-        if self._engine is not None:
-            self._engine.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._engine is None or self._engine.closed
-
-    def __enter__(self) -> Pinger:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _live_engine(self) -> _engine.Engine:
-        if self._engine is None or self._engine.closed:
-            raise ValueError("this Pinger is closed")
-        return self._engine
 
     # ---- hosts ---------------------------------------------------------------
 
