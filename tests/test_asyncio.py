@@ -174,3 +174,17 @@ def test_cancelling_an_unanswered_round(loop: str) -> None:
     resources = report["resources"]
     assert (resources["scheduled"], resources["outstanding"], resources["timer_armed"]) == (0, 0, 0)
     assert report["after"] == report["before"]
+
+
+def test_break_out_of_async_for_stops_at_once(run: Callable[..., Any]) -> None:
+    async def main() -> list[bool]:
+        with Monitor(["127.0.0.1"], period=0.01, replies=True) as monitor:
+            seen = []
+            for _ in range(3):
+                async for _event in monitor:
+                    break
+                # Not when the loop finalises the iterator some time later: now.
+                seen.append(monitor.running)
+            return seen
+
+    assert run(main()) == [False, False, False]

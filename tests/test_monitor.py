@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import signal
@@ -374,8 +375,29 @@ def test_ten_thousand_cycles_with_every_kind_of_exit(fd_baseline: int) -> None:
         for _ in pinger.run(interval=0):
             pinger.stop()
 
+    async def consume_forever() -> None:
+        async for _ in monitor:
+            pass
+
+    async def cancel_after_first_event() -> None:
+        async for _ in monitor:
+            break  # leaving the loop early; then a cancelled task:
+        task = asyncio.create_task(consume_forever())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    def task_cancelled() -> None:
+        asyncio.run(cancel_after_first_event())
+
+    def timed_out() -> None:
+        with pytest.raises((asyncio.TimeoutError, TimeoutError)):
+            asyncio.run(asyncio.wait_for(consume_forever(), timeout=0.001))
+
     kinds = [first_event_then_break, stop_from_callback, raising_callback, interrupted,
-             pinger_normal_end, pinger_raising_callback, pinger_stopped]
+             pinger_normal_end, pinger_raising_callback, pinger_stopped, task_cancelled,
+             timed_out]
     try:
         for cycle in range(10_000):
             kinds[cycle % len(kinds)]()

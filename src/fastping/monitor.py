@@ -19,6 +19,7 @@ only ever touched by one thread.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import math
 import threading
@@ -435,25 +436,60 @@ class Monitor(EngineOwner):
         if engine is not None:
             engine.wake()
 
-    async def __aiter__(self) -> AsyncIterator[MonitorEvent]:
+    def __aiter__(self) -> AsyncIterator[MonitorEvent]:
         """Run the monitor in the running asyncio loop, with no thread: ``async for``.
 
-        The engine's epoll descriptor is registered with the loop; cancelling
-        the task or leaving the loop stops the monitor and leaves nothing open.
+        The engine's epoll descriptor is registered with the loop; stop(),
+        leaving the loop (break), an exception or cancelling the task stops
+        the monitor and leaves nothing open.
         """
-        loop = asyncio.get_running_loop()
-        self._begin()
-        ready = asyncio.Event()
-        descriptor = self._live_engine().fileno()
-        loop.add_reader(descriptor, ready.set)
+        return _AsyncEvents(self)
+
+
+class _AsyncEvents:
+    """The async iterator behind ``async for event in monitor``.
+
+    Not an async generator: one abandoned by ``break`` is only closed when
+    the event loop gets round to finalising it, which would leave the monitor
+    running (and the descriptor registered) until then. This object ends the
+    run the moment it is dropped.
+    """
+
+    def __init__(self, monitor: Monitor) -> None:
+        self._monitor = monitor
+        self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.Event()
+        self._pending: collections.deque[MonitorEvent] = collections.deque()
+        monitor._begin()
+        self._descriptor = monitor._live_engine().fileno()
+        self._loop.add_reader(self._descriptor, self._ready.set)
+        self._open = True
+
+    def __aiter__(self) -> _AsyncEvents:
+        return self
+
+    async def __anext__(self) -> MonitorEvent:
         try:
-            while not self._stop_requested:
-                events = self._step(0)
-                for event in events:
-                    yield event
-                if not events:
-                    ready.clear()
-                    await ready.wait()
-        finally:
-            loop.remove_reader(descriptor)
-            self._end()
+            while not self._pending:
+                if self._monitor._stop_requested or not self._open:
+                    raise StopAsyncIteration
+                self._pending.extend(self._monitor._step(0))
+                if not self._pending:
+                    self._ready.clear()
+                    await self._ready.wait()
+            return self._pending.popleft()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """End the run: unregister the descriptor, forget what is in flight. Idempotent."""
+        if not self._open:
+            return
+        self._open = False
+        if not self._loop.is_closed():
+            self._loop.remove_reader(self._descriptor)
+        self._monitor._end()
+
+    def __del__(self) -> None:
+        self.close()
