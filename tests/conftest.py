@@ -66,7 +66,7 @@ def isolated_command(script: str, setup: str = "") -> list[str]:
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare(1) for a private network namespace")
     prelude = "ip link set lo up" + (f" && {setup}" if setup else "")
-    return ["unshare", "-n", "sh", "-c", f'{prelude} && exec "$0" -c "$1"', sys.executable,
+    return ["unshare", "-n", "sh", "-c", f'{prelude} && exec "$0" -c "$@"', sys.executable,
             script]
 
 

@@ -1,87 +1,202 @@
-"""The fastping command, run as a user runs it: a real process, real loopback hosts."""
+"""The fastping command, run as a user runs it: a real process, real loopback hosts.
+
+Output follows fping's: per-probe and per-target lines on stdout, summaries
+and -s statistics on stderr, the same letters and exit codes.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from conftest import isolated_command
 
 COMMAND = [str(Path(sys.executable).with_name("fastping"))]
 
 
-def fastping(*arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def fastping(*arguments: str, stdin: str | None = None,
+             timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*COMMAND, *arguments], input=stdin, capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=timeout, check=False)
+
+
+def interrupted(*arguments: str, after: float) -> subprocess.CompletedProcess[str]:
+    """Runs the command and presses Ctrl-C after the given time."""
+    process = subprocess.Popen([*COMMAND, *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def test_console_script_is_installed() -> None:
     assert Path(COMMAND[0]).exists()
 
 
-def test_hosts_alive() -> None:
-    done = fastping("127.0.0.1", "::1")
+def test_sweep_reports_alive_targets() -> None:
+    done = fastping("127.0.0.1", "::1", "localhost")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["127.0.0.1 is alive", "::1 is alive",
+                                        "localhost is alive"]
+
+
+def test_sweep_with_elapsed_times() -> None:
+    done = fastping("-e", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("127.0.0.1 is alive (") and line.endswith(" ms)")
+    assert float(line.split("(")[1].split()[0]) > 0
+
+
+def test_generate_a_network_like_fping_with_statistics() -> None:
+    done = fastping("-q", "-s", "-g", "127.0.1.0/22")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    # Network and broadcast addresses are skipped, as fping does.
+    stats = [line.split(None, 1) for line in done.stderr.splitlines() if line.strip()]
+    assert ["1022", "targets"] in stats and ["1022", "alive"] in stats
+    assert ["1022", "ICMP Echos sent"] in stats and ["1022", "ICMP Echo Replies received"] in stats
+    assert any(line[1].startswith("ms (avg round trip time)") for line in stats)
+
+
+def test_generate_a_range() -> None:
+    done = fastping("-a", "-g", "127.0.6.1", "127.0.6.5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"127.0.6.{n}" for n in range(1, 6)]
+
+
+def test_count_prints_each_reply_and_a_summary() -> None:
+    done = fastping("-c", "3", "-p", "20", "127.0.0.1", "::1")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("127.0.0.1 is alive (") and lines[0].endswith(" ms)")
-    assert lines[1].startswith("::1 is alive (")
-    assert lines[2].startswith("2 hosts: 2 alive, 0 unreachable, 0 unknown; 2 sent, 2 received")
+    assert len(lines) == 6
+    assert lines[0].startswith("127.0.0.1 : [0], 64 bytes, ") and "% loss)" in lines[0]
+    assert any(line.startswith("::1 : [2], 64 bytes, ") for line in lines)
+    summary = done.stderr.splitlines()
+    assert summary[0].startswith("127.0.0.1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = ")
+    assert summary[1].startswith("::1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = ")
 
 
-def test_generate_a_network_like_fping() -> None:
-    done = fastping("-q", "-g", "127.0.1.0/22")
+def test_vcount_prints_every_rtt_like_fping() -> None:
+    done = fastping("-C", "3", "-p", "20", "-q", "127.0.0.1")
     assert done.returncode == 0, done.stderr
-    # Network and broadcast addresses are skipped, as fping does.
-    assert done.stdout.startswith("1022 hosts: 1022 alive, 0 unreachable, 0 unknown;")
+    assert done.stdout == ""
+    host, rtts = done.stderr.strip().split(" : ")
+    assert host == "127.0.0.1"
+    assert len(rtts.split()) == 3 and all(float(rtt) > 0 for rtt in rtts.split())
 
 
-def test_count_prints_fping_style_statistics() -> None:
-    done = fastping("-c", "3", "-p", "10", "127.0.0.1")
+def test_payload_size_shows_in_reply_lines() -> None:
+    done = fastping("-c", "1", "-b", "100", "127.0.0.1")
     assert done.returncode == 0, done.stderr
-    line = done.stdout.splitlines()[0]
-    assert line.startswith("127.0.0.1 : xmt/rcv/%loss = 3/3/0%, min/avg/max/stddev = ")
+    assert ", 108 bytes, " in done.stdout
 
 
-def test_json_lines() -> None:
+def test_interval_spaces_the_sends() -> None:
+    started = time.monotonic()
+    done = fastping("-i", "50", "-c", "1", "-q", "-g", "127.0.7.1", "127.0.7.5")
+    assert done.returncode == 0, done.stderr
+    # Five sends, at least 50 ms apart.
+    assert time.monotonic() - started >= 0.2
+
+
+def test_loop_until_ctrl_c_with_periodic_summaries() -> None:
+    done = interrupted("-l", "-p", "50", "-Q", "0.3", "127.0.0.1", after=1.0)
+    assert done.returncode == 0, done.stderr
+    replies = done.stdout.splitlines()
+    assert len(replies) >= 10
+    assert replies[0].startswith("127.0.0.1 : [0], 64 bytes, ")
+    stamps = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert len(stamps) >= 2
+    assert done.stderr.splitlines()[-1].startswith("127.0.0.1 : xmt/rcv/%loss = ")
+
+
+def test_json_lines_schema() -> None:
     done = fastping("--json", "-c", "2", "-p", "10", "127.0.0.1", "127.0.0.2", "300.0.0.1")
     assert done.returncode == 2, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [record["type"] for record in records] == ["host", "host", "host", "summary"]
-    first = records[0]
-    assert (first["host"], first["sent"], first["received"], first["loss"]) == ("127.0.0.1", 2, 2,
-                                                                               0.0)
-    assert len(first["rtts_ms"]) == 2 and all(rtt > 0 for rtt in first["rtts_ms"])
-    assert records[2]["error"] is not None and records[2]["sent"] == 0
-    summary = records[3]
-    assert (summary["hosts"], summary["alive"], summary["unknown"]) == (3, 2, 1)
+    kinds = [record["type"] for record in records]
+    assert kinds == ["unknown", "reply", "reply", "reply", "reply", "summary", "summary", "total"]
+    assert records[0]["host"] == "300.0.0.1" and "invalid" in records[0]["error"]
+    reply = records[1]
+    assert set(reply) == {"type", "host", "address", "seq", "time", "rtt_ms", "ttl"}
+    assert reply["rtt_ms"] > 0 and reply["seq"] == 0
+    summary = records[5]
+    assert (summary["host"], summary["sent"], summary["received"], summary["loss"]) == (
+        "127.0.0.1", 2, 2, 0.0)
+    total = records[-1]
+    assert (total["targets"], total["alive"], total["unknown"]) == (3, 2, 1)
+
+
+def test_json_loop_reports_health() -> None:
+    done = interrupted("--json", "-l", "-p", "50", "127.0.0.1", after=0.6)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = {record["type"] for record in records}
+    assert {"reply", "health", "summary", "total"} <= kinds
+    health = next(record for record in records if record["type"] == "health")
+    assert (health["health"], health["previous"]) == ("up", "unknown")
 
 
 def test_targets_from_file_and_stdin(tmp_path: Path) -> None:
     targets = tmp_path / "targets.txt"
     targets.write_text("# loopback hosts\n127.0.0.1\n\n127.0.0.2  # second\n::1\n")
-    done = fastping("-q", "-f", str(targets))
+    done = fastping("-f", str(targets))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("3 hosts: 3 alive")
-    done = fastping("-q", "-f", "-", stdin="127.0.0.3\n127.0.0.4\n")
+    assert done.stdout.split() == ["127.0.0.1", "is", "alive", "127.0.0.2", "is", "alive",
+                                   "::1", "is", "alive"]
+    done = fastping("-a", "-f", "-", stdin="127.0.0.3\n127.0.0.4\n")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("2 hosts: 2 alive")
+    assert done.stdout.split() == ["127.0.0.3", "127.0.0.4"]
+
+
+def test_unreachable_targets_exit_1() -> None:
+    # In a namespace of its own, only loopback exists: 198.18.0.1 has no route.
+    script = ("import sys; from fastping.cli import run; "
+              "sys.exit(run(sys.argv[1:]))")
+    command = isolated_command(script)
+    done = subprocess.run([*command, "-u", "-r", "1", "-t", "50", "127.0.0.1", "198.18.0.1"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 1 and "unshare" in done.stderr:
+        pytest.skip(f"no private network namespace here: {done.stderr.strip()}")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.split() == ["198.18.0.1"]
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         ((), "no targets"),
-        (("-c", "0", "127.0.0.1"), "-c must be between"),
+        (("-c", "0", "127.0.0.1"), "-c/-C must be between"),
         (("-c", "x", "127.0.0.1"), "invalid int value"),
         (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be > 0"),
-        (("--period=-1", "127.0.0.1"), "-p/--period must be >= 0"),
+        (("--period=-1", "127.0.0.1"), "-p/--period must be > 0"),
+        (("-i", "nan", "127.0.0.1"), "-i/--interval must be >= 0"),
         (("-b", "5", "127.0.0.1"), "size"),
         (("-H", "0", "127.0.0.1"), "ttl"),
-        (("-g", "not/a/net",), "not a network"),
-        (("-g", "127.0.0.0/8",), "more than"),
-        (("-f", "/nonexistent/targets.txt",), "cannot read"),
+        (("-O", "300", "127.0.0.1"), "tos"),
+        (("-S", "nowhere", "127.0.0.1"), "source"),
+        (("--retry=-1", "127.0.0.1"), "-r must be between"),
+        (("-B", "0.5", "127.0.0.1"), "-B must be between"),
+        (("-Q", "1", "127.0.0.1"), "-Q goes with"),
+        (("--table", "127.0.0.1"), "--table goes with -l"),
+        (("-c", "1", "-l", "127.0.0.1"), "not allowed with"),
+        (("-g", "not/a/net"), "not a network"),
+        (("-g", "127.0.0.0/8"), "more than"),
+        (("-g", "127.0.0.9", "127.0.0.1"), "is not a range"),
+        (("-g", "127.0.0.1", "127.0.0.2", "127.0.0.3"), "START END"),
+        (("-f", "/nonexistent/targets.txt"), "cannot read"),
         (("-I", "no-such-if0", "127.0.0.1"), "no such network interface"),
         (("-4", "-6", "127.0.0.1"), "not allowed with"),
         (("--bogus",), "unrecognized arguments"),
@@ -99,12 +214,39 @@ def test_bad_arguments_exit_3_with_one_line(arguments: tuple[str, ...], message:
 def test_unknown_host_exit_2() -> None:
     done = fastping("127.0.0.1", "1.2.3.4.5")
     assert done.returncode == 2
-    assert "1.2.3.4.5: invalid IPv4 address" in done.stdout
-    assert "127.0.0.1 is alive" in done.stdout
+    assert "1.2.3.4.5: invalid IPv4 address" in done.stderr
+    assert done.stdout.strip() == "127.0.0.1 is alive"
+
+
+def test_progress_on_a_terminal_only() -> None:
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([*COMMAND, "-g", "127.0.8.0/24"], stdout=subprocess.PIPE,
+                              stderr=follower, text=True, timeout=60, check=False)
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert done.returncode == 0
+    assert b"254/254 targets done" in shown
+    # Piped output stays clean.
+    assert "targets done" not in done.stdout
+    assert "targets done" not in fastping("-g", "127.0.8.0/24").stderr
 
 
 def test_module_entry_point() -> None:
-    done = subprocess.run([sys.executable, "-m", "fastping", "-q", "127.0.0.1"],
+    done = subprocess.run([sys.executable, "-m", "fastping", "127.0.0.1"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("1 host: 1 alive")
+    assert done.stdout == "127.0.0.1 is alive\n"

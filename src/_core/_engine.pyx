@@ -189,6 +189,10 @@ cdef class Engine:
         """Let sends go up to slack seconds early, so that nearby ones share a wake-up."""
         fp_engine_set_send_slack(self._live(), <uint64_t>(max(slack, 0.0) * 1e9))
 
+    def set_send_gap(self, double gap):
+        """Keep at least gap seconds between two sends (0: as fast as is safe)."""
+        fp_engine_set_send_gap(self._live(), <uint64_t>(max(gap, 0.0) * 1e9))
+
     def cancel_all(self):
         """Forget every pending send and outstanding probe."""
         fp_engine_cancel_all(self._live())
@@ -257,16 +261,23 @@ cdef class Engine:
         return fp_engine_fileno(self._require_open())
 
     def track(self, unsigned int down_after, unsigned int up_after, unsigned int window,
-              bint report_outcomes):
+              bint report_outcomes, buckets=()):
         """Keep every host's health and rolling statistics from now on.
 
         Health changes become HEALTH events; other outcomes are events only
-        if report_outcomes.
+        if report_outcomes. buckets (seconds, increasing) also keeps a
+        histogram of every host's RTTs.
         """
         cdef fp_track_config config
+        memset(&config, 0, sizeof(config))
         config.down_after = down_after
         config.up_after = up_after
         config.window = window
+        if len(buckets) > FP_TRACK_MAX_BUCKETS:
+            raise ValueError(f"at most {FP_TRACK_MAX_BUCKETS} histogram buckets")
+        config.buckets = len(buckets)
+        for i, bound in enumerate(buckets):
+            config.bucket_bounds_ns[i] = <uint64_t>(bound * 1e9)
         cdef int rc = fp_engine_track(self._live(), &config, report_outcomes)
         if rc < 0:
             raise _os_error(rc, "cannot start tracking")
@@ -280,12 +291,29 @@ cdef class Engine:
         return {
             "health": s.health, "since_ns": s.since_ns, "streak": s.streak,
             "sent": s.sent, "received": s.received, "lost": s.lost, "duplicates": s.duplicates,
+            "send_errors": s.send_errors, "last_ttl": None if s.last_ttl < 0 else s.last_ttl,
             "last_rtt": _seconds(s.last_rtt_us), "jitter": s.jitter_us / 1e6,
             "window_probes": s.window_probes, "window_replies": s.window_replies,
             "min": _seconds(s.min_us), "avg": _seconds(s.avg_us), "max": _seconds(s.max_us),
             "stddev": _seconds(s.stddev_us), "p50": _seconds(s.p50_us),
             "p90": _seconds(s.p90_us), "p99": _seconds(s.p99_us),
         }
+
+    def track_histogram(self, unsigned int index):
+        """A tracked host's RTT histogram: (cumulative counts per bound, sum in seconds, count)."""
+        cdef uint64_t counts[65]
+        cdef uint64_t sum_ns = 0
+        cdef int buckets = fp_engine_track_histogram(self._live(), index, counts, &sum_ns)
+        if buckets < 0:
+            raise _os_error(buckets, f"no histogram for host {index}")
+        cumulative = []
+        cdef uint64_t running = 0
+        cdef int i
+        for i in range(buckets):
+            running += counts[i]
+            cumulative.append(running)
+        total = running + (counts[buckets] if buckets else 0)
+        return tuple(cumulative), sum_ns / 1e9, total
 
     def counters(self):
         """What the engine has seen: sent, replies, timeouts, drops by reason."""

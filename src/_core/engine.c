@@ -91,6 +91,8 @@ struct fp_engine {
 
     uint64_t armed_deadline; /* what the timerfd is set for, 0 if disarmed */
     uint64_t send_slack_ns;  /* how early a send may go, to share a wake-up */
+    uint64_t send_gap_ns;    /* the least time between two sends, 0 for none */
+    uint64_t last_send_ns;   /* monotonic time of the last send attempt */
     atomic_int wake_requested;
     int rcvbuf;
 
@@ -101,6 +103,7 @@ struct fp_engine {
     fp_track_config track_config;
     fp_track *tracks;     /* per host index */
     float *track_windows; /* window samples, track_config.window per host */
+    uint64_t *track_histograms; /* track_config.buckets + 1 counts per host */
     float *track_scratch; /* room to sort one window */
 
     uint8_t *tx;
@@ -174,6 +177,7 @@ void fp_engine_close(fp_engine *e) {
     free(e->rx);
     free(e->tracks);
     free(e->track_windows);
+    free(e->track_histograms);
     free(e->track_scratch);
     free(e);
 }
@@ -240,6 +244,10 @@ static float *track_window(fp_engine *e, uint32_t host) {
     return e->track_windows + (size_t)host * e->track_config.window;
 }
 
+static uint64_t *track_histogram(fp_engine *e, uint32_t host) {
+    return e->track_histograms + (size_t)host * (e->track_config.buckets + 1);
+}
+
 static int grow_tracks(fp_engine *e, uint32_t capacity) {
     fp_track *tracks = realloc(e->tracks, (size_t)capacity * sizeof *tracks);
     if (!tracks)
@@ -250,6 +258,11 @@ static int grow_tracks(fp_engine *e, uint32_t capacity) {
     if (!windows)
         return -ENOMEM;
     e->track_windows = windows;
+    size_t counts = e->track_config.buckets + 1;
+    uint64_t *histograms = realloc(e->track_histograms, (size_t)capacity * counts * sizeof *histograms);
+    if (!histograms)
+        return -ENOMEM;
+    e->track_histograms = histograms;
     return 0;
 }
 
@@ -308,8 +321,8 @@ int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t l
     host->in_use = 1;
     e->live_hosts++;
     if (e->tracking)
-        fp_track_reset(&e->tracks[index], track_window(e, index), e->track_config.window,
-                       fp_monotonic_ns());
+        fp_track_reset(&e->tracks[index], track_window(e, index), track_histogram(e, index),
+                       &e->track_config, fp_monotonic_ns());
     return (int)index;
 }
 
@@ -434,10 +447,13 @@ static int track_outcome(fp_engine *e, fp_event *outcome) {
         outcome->health = track->health;
         return -1;
     }
-    int ok = outcome->kind == FP_EVENT_REPLY;
-    float rtt_us = (float)outcome->rtt_ns / 1000.0f;
-    int previous = fp_track_record(track, track_window(e, outcome->host), &e->track_config, ok,
-                                   rtt_us, fp_monotonic_ns());
+    fp_track_sample sample = {.ok = outcome->kind == FP_EVENT_REPLY,
+                              .send_error = outcome->kind == FP_EVENT_SEND_ERROR,
+                              .ttl = outcome->ttl ? outcome->ttl : -1,
+                              .rtt_ns = outcome->rtt_ns};
+    int previous = fp_track_record(track, track_window(e, outcome->host),
+                                   track_histogram(e, outcome->host), &e->track_config, &sample,
+                                   fp_monotonic_ns());
     outcome->health = track->health;
     return previous;
 }
@@ -480,9 +496,21 @@ static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const rec
                         run_context *ctx) {
     uint8_t cookie[FP_COOKIE_LEN];
     uint64_t serial;
-    if (packet->ident != e->sockets[fi].ident ||
-        !fp_read_tag(packet->payload, packet->payload_len, cookie, &serial) ||
-        memcmp(cookie, e->cookie, FP_COOKIE_LEN) != 0) {
+    if (packet->ident != e->sockets[fi].ident) {
+        e->counters.foreign++;
+        return;
+    }
+    if (!fp_read_tag(packet->payload, packet->payload_len, cookie, &serial)) {
+        /* Too short for a tag: ours cut short if it starts with our cookie. */
+        int ours = packet->payload_len >= FP_COOKIE_LEN &&
+                   memcmp(packet->payload, e->cookie, FP_COOKIE_LEN) == 0;
+        if (ours)
+            e->counters.malformed++;
+        else
+            e->counters.foreign++;
+        return;
+    }
+    if (memcmp(cookie, e->cookie, FP_COOKIE_LEN) != 0) {
         e->counters.foreign++;
         return;
     }
@@ -739,6 +767,7 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
                       address_len);
     while (sent < 0 && (errno == EINTR || --tries > 0));
     e->next_serial++;
+    e->last_send_ns = probe->sent_mono;
     if (e->tracking)
         e->tracks[index].sent++;
     if (sent < 0) {
@@ -760,6 +789,8 @@ static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ct
     while (attempted < budget && has_room(ctx)) {
         const fp_heap_entry *top = fp_heap_top(&e->heap);
         if (!top || top->deadline > now + e->send_slack_ns)
+            break;
+        if (e->send_gap_ns && e->last_send_ns && now < e->last_send_ns + e->send_gap_ns)
             break;
         uint32_t index = top->id;
         uint64_t period = e->hosts[index].period_ns;
@@ -803,8 +834,11 @@ static void expire(fp_engine *e, uint64_t now, run_context *ctx) {
 static uint64_t next_deadline(fp_engine *e) {
     uint64_t deadline = UINT64_MAX;
     const fp_heap_entry *top = fp_heap_top(&e->heap);
-    if (top)
+    if (top) {
         deadline = top->deadline;
+        if (e->send_gap_ns && e->last_send_ns + e->send_gap_ns > deadline)
+            deadline = e->last_send_ns + e->send_gap_ns;
+    }
     advance_tail(e);
     if (e->tail < e->next_serial) {
         uint64_t expiry = e->ring[e->tail & e->ring_mask].sent_mono + e->config.timeout_ns;
@@ -964,8 +998,12 @@ int fp_engine_fileno(const fp_engine *e) { return e->epoll_fd; }
 int fp_engine_track(fp_engine *e, const fp_track_config *config, int report_outcomes) {
     if (e->tracking)
         return -EALREADY;
-    if (config->down_after == 0 || config->up_after == 0)
+    if (config->down_after == 0 || config->up_after == 0 ||
+        config->buckets > FP_TRACK_MAX_BUCKETS)
         return -EINVAL;
+    for (uint32_t i = 1; i < config->buckets; i++)
+        if (config->bucket_bounds_ns[i] <= config->bucket_bounds_ns[i - 1])
+            return -EINVAL;
     e->track_config = *config;
     uint32_t capacity = e->host_capacity ? e->host_capacity : 1;
     int rc = grow_tracks(e, capacity);
@@ -979,7 +1017,8 @@ int fp_engine_track(fp_engine *e, const fp_track_config *config, int report_outc
     uint64_t now = fp_monotonic_ns();
     for (uint32_t index = 0; index < e->host_count; index++)
         if (e->hosts[index].in_use)
-            fp_track_reset(&e->tracks[index], track_window(e, index), config->window, now);
+            fp_track_reset(&e->tracks[index], track_window(e, index), track_histogram(e, index),
+                           config, now);
     return 0;
 }
 
@@ -994,3 +1033,17 @@ int fp_engine_track_summary(fp_engine *e, uint32_t index, fp_track_summary *out)
 }
 
 void fp_engine_set_send_slack(fp_engine *e, uint64_t slack_ns) { e->send_slack_ns = slack_ns; }
+
+void fp_engine_set_send_gap(fp_engine *e, uint64_t gap_ns) { e->send_gap_ns = gap_ns; }
+
+int fp_engine_track_histogram(fp_engine *e, uint32_t index, uint64_t *counts, uint64_t *sum_ns) {
+    if (!e->tracking)
+        return -EINVAL;
+    if (!live_host(e, index))
+        return -ENOENT;
+    const uint64_t *histogram = track_histogram(e, index);
+    for (uint32_t i = 0; e->track_config.buckets && i <= e->track_config.buckets; i++)
+        counts[i] = histogram[i];
+    *sum_ns = e->tracks[index].rtt_sum_ns;
+    return (int)e->track_config.buckets;
+}

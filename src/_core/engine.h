@@ -144,6 +144,9 @@ int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint
  * their own phases, this bounds wake-ups per second by 1/slack instead of
  * one per probe. Each host keeps its period; 0 (the default) sends on time. */
 void fp_engine_set_send_slack(fp_engine *engine, uint64_t slack_ns);
+/* Keeps at least gap_ns between two sends, whatever is due (fping's -i);
+ * 0 (the default) sends as fast as the engine safely can. */
+void fp_engine_set_send_gap(fp_engine *engine, uint64_t gap_ns);
 /* Cancels every pending send and forgets every outstanding probe. */
 void fp_engine_cancel_all(fp_engine *engine);
 
@@ -176,6 +179,10 @@ int fp_engine_fileno(const fp_engine *engine);
  * changes of health always are (FP_EVENT_HEALTH). */
 int fp_engine_track(fp_engine *engine, const fp_track_config *config, int report_outcomes);
 int fp_engine_track_summary(fp_engine *engine, uint32_t host, fp_track_summary *out);
+/* A tracked host's histogram: buckets + 1 counts (not cumulative; the last
+ * above every bound) and the sum of its RTTs. Returns the number of bounds. */
+int fp_engine_track_histogram(fp_engine *engine, uint32_t host, uint64_t *counts,
+                              uint64_t *sum_ns);
 
 uint64_t fp_monotonic_ns(void);
 

@@ -41,13 +41,19 @@ cdef extern from "icmp.h":
     int fp_read_tag(const uint8_t *payload, size_t length, uint8_t *cookie, uint64_t *serial)
 
 cdef extern from "track.h":
+    enum:
+        FP_TRACK_MAX_BUCKETS
+
     ctypedef struct fp_track_config:
         uint32_t down_after
         uint32_t up_after
         uint32_t window
+        uint32_t buckets
+        uint64_t bucket_bounds_ns[64]
 
     ctypedef struct fp_track_summary:
-        uint64_t sent, received, lost, duplicates
+        uint64_t sent, received, lost, duplicates, send_errors
+        int last_ttl
         uint64_t since_ns
         double last_rtt_us, jitter_us
         uint32_t streak
@@ -132,6 +138,7 @@ cdef extern from "engine.h":
     int fp_engine_remove_host(fp_engine *engine, uint32_t host)
     int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint64_t period_ns)
     void fp_engine_set_send_slack(fp_engine *engine, uint64_t slack_ns)
+    void fp_engine_set_send_gap(fp_engine *engine, uint64_t gap_ns)
     void fp_engine_cancel_all(fp_engine *engine)
     int fp_engine_run(fp_engine *engine, uint64_t until, int flags, fp_event *events,
                       uint32_t capacity, uint32_t *count) nogil
@@ -144,4 +151,6 @@ cdef extern from "engine.h":
     int fp_engine_fileno(const fp_engine *engine)
     int fp_engine_track(fp_engine *engine, const fp_track_config *config, int report_outcomes)
     int fp_engine_track_summary(fp_engine *engine, uint32_t host, fp_track_summary *out)
+    int fp_engine_track_histogram(fp_engine *engine, uint32_t host, uint64_t *counts,
+                                  uint64_t *sum_ns)
     uint64_t fp_monotonic_ns() nogil

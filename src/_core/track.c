@@ -3,25 +3,46 @@
 #include <math.h>
 #include <stdlib.h>
 
-void fp_track_reset(fp_track *track, float *window, uint32_t window_size, uint64_t now_ns) {
+void fp_track_reset(fp_track *track, float *window, uint64_t *histogram,
+                    const fp_track_config *config, uint64_t now_ns) {
     *track = (fp_track){0};
     track->since_ns = now_ns;
     track->last_rtt_us = NAN;
+    track->last_ttl = -1;
     track->health = FP_HEALTH_UNKNOWN;
-    for (uint32_t i = 0; i < window_size; i++)
+    for (uint32_t i = 0; i < config->window; i++)
         window[i] = NAN;
+    for (uint32_t i = 0; config->buckets && i <= config->buckets; i++)
+        histogram[i] = 0;
 }
 
-int fp_track_record(fp_track *track, float *window, const fp_track_config *config, int ok,
-                    float rtt_us, uint64_t now_ns) {
+static void count_in_histogram(uint64_t *histogram, const fp_track_config *config,
+                               uint64_t rtt_ns) {
+    uint32_t bucket = 0;
+    while (bucket < config->buckets && rtt_ns > config->bucket_bounds_ns[bucket])
+        bucket++;
+    histogram[bucket]++;
+}
+
+int fp_track_record(fp_track *track, float *window, uint64_t *histogram,
+                    const fp_track_config *config, const fp_track_sample *sample,
+                    uint64_t now_ns) {
+    int ok = sample->ok;
+    float rtt_us = (float)sample->rtt_ns / 1000.0f;
     if (ok) {
         track->received++;
+        track->rtt_sum_ns += sample->rtt_ns;
+        if (sample->ttl >= 0)
+            track->last_ttl = (int16_t)sample->ttl;
+        if (config->buckets)
+            count_in_histogram(histogram, config, sample->rtt_ns);
         /* RFC 3550 6.4.1: J += (|D| - J) / 16, D the change in transit time. */
         if (!isnan(track->last_rtt_us))
             track->jitter_us += (fabsf(rtt_us - track->last_rtt_us) - track->jitter_us) / 16.0f;
         track->last_rtt_us = rtt_us;
     } else {
         track->lost++;
+        track->send_errors += sample->send_error != 0;
     }
     track->streak = (ok == track->last_ok && track->streak) ? track->streak + 1 : 1;
     track->last_ok = (uint8_t)(ok != 0);
@@ -61,6 +82,8 @@ void fp_track_summarize(const fp_track *track, const float *window, uint32_t win
     out->received = track->received;
     out->lost = track->lost;
     out->duplicates = track->duplicates;
+    out->send_errors = track->send_errors;
+    out->last_ttl = track->last_ttl;
     out->since_ns = track->since_ns;
     out->last_rtt_us = track->last_rtt_us;
     out->jitter_us = track->jitter_us;

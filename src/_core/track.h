@@ -9,7 +9,10 @@
  * them per probe outcome and Python reads summaries only when asked.
  *
  * A window sample is the RTT in microseconds as a float, or NaN for a probe
- * that got no reply (timeout, ICMP error, send error).
+ * that got no reply (timeout, ICMP error, send error). When the config has
+ * histogram bounds, each host also counts its replies' RTTs into buckets
+ * (buckets + 1 counters: the last is for RTTs above every bound), for
+ * exporters such as Prometheus', whose histograms never forget.
  */
 #ifndef FASTPING_TRACK_H
 #define FASTPING_TRACK_H
@@ -22,29 +25,47 @@ typedef enum fp_health {
     FP_HEALTH_DOWN = 2,
 } fp_health;
 
+#define FP_TRACK_MAX_BUCKETS 64
+
 typedef struct fp_track_config {
     uint32_t down_after; /* consecutive losses that make a host down */
     uint32_t up_after;   /* consecutive replies that make a host up */
     uint32_t window;     /* samples kept per host for rolling statistics */
+    uint32_t buckets;    /* histogram bounds in use, 0 for no histogram */
+    /* Strictly increasing; a reply counts in the first bucket whose bound
+     * is at least its RTT (Prometheus' "le"). */
+    uint64_t bucket_bounds_ns[FP_TRACK_MAX_BUCKETS];
 } fp_track_config;
+
+/* One probe outcome, as tracking sees it. */
+typedef struct fp_track_sample {
+    int ok;          /* a reply */
+    int send_error;  /* the probe could not be sent */
+    int ttl;         /* the reply's TTL or hop limit, -1 if unknown */
+    uint64_t rtt_ns; /* of a reply */
+} fp_track_sample;
 
 typedef struct fp_track {
     uint64_t sent;
     uint64_t received;
     uint64_t lost;       /* timeouts, ICMP errors and send errors */
     uint64_t duplicates;
+    uint64_t send_errors;
+    uint64_t rtt_sum_ns; /* of every reply, for a histogram's _sum */
     uint64_t since_ns;   /* monotonic time of the last state change */
     float last_rtt_us;   /* NaN until the first reply */
     float jitter_us;     /* RFC 3550 interarrival jitter over RTTs */
     uint32_t streak;     /* consecutive outcomes like the last one */
     uint32_t next_slot;  /* where the next sample goes in the window */
     uint32_t filled;     /* samples in the window, up to its size */
+    int16_t last_ttl;    /* of the last reply, -1 if unknown */
     uint8_t health;      /* fp_health */
     uint8_t last_ok;     /* 1 if the last outcome was a reply */
 } fp_track;
 
 typedef struct fp_track_summary {
-    uint64_t sent, received, lost, duplicates;
+    uint64_t sent, received, lost, duplicates, send_errors;
+    int last_ttl;
     uint64_t since_ns;
     double last_rtt_us, jitter_us;
     uint32_t streak;
@@ -54,13 +75,15 @@ typedef struct fp_track_summary {
     double min_us, avg_us, max_us, stddev_us, p50_us, p90_us, p99_us; /* NaN if no reply */
 } fp_track_summary;
 
-/* Starts tracking a host afresh: unknown, no samples. */
-void fp_track_reset(fp_track *track, float *window, uint32_t window_size, uint64_t now_ns);
+/* Starts tracking a host afresh: unknown, no samples, empty histogram. */
+void fp_track_reset(fp_track *track, float *window, uint64_t *histogram,
+                    const fp_track_config *config, uint64_t now_ns);
 
-/* Records one probe outcome (rtt_us is ignored when ok is 0). Returns the
- * previous health if this outcome changed it, or -1 if it did not. */
-int fp_track_record(fp_track *track, float *window, const fp_track_config *config, int ok,
-                    float rtt_us, uint64_t now_ns);
+/* Records one probe outcome. Returns the previous health if this outcome
+ * changed it, or -1 if it did not. */
+int fp_track_record(fp_track *track, float *window, uint64_t *histogram,
+                    const fp_track_config *config, const fp_track_sample *sample,
+                    uint64_t now_ns);
 
 /* Summarises a host; scratch must hold window_size floats. */
 void fp_track_summarize(const fp_track *track, const float *window, uint32_t window_size,

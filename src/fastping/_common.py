@@ -37,10 +37,12 @@ class EngineOptions:
     source6: bytes | None
     interface: str | None
     family: int | None
+    gap: float
 
     @classmethod
     def check(cls, *, timeout: object, size: object, ttl: object, tos: object, source: object,
-              interface: object, privileged: object, family: object) -> EngineOptions:
+              interface: object, privileged: object, family: object,
+              gap: object = 0.0) -> EngineOptions:
         """Raises TypeError for a wrong type, ValueError for a value out of range."""
         seconds = check_seconds("timeout", timeout, maximum=MAX_TIMEOUT, allow_zero=False)
         payload = check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
@@ -51,14 +53,17 @@ class EngineOptions:
             raise TypeError(f"privileged must be None or a bool, not {type(privileged).__name__}")
         source4, source6 = _check_source(source)
         return cls(seconds, payload, checked_ttl, checked_tos, privileged, source4, source6,
-                   _check_interface(interface), check_family(family))
+                   _check_interface(interface), check_family(family),
+                   check_seconds("gap", gap, maximum=MAX_INTERVAL, allow_zero=True))
 
     def open_engine(self) -> _engine.Engine:
-        return _engine.Engine(
+        engine = _engine.Engine(
             timeout=self.timeout, payload_size=self.size, ttl=self.ttl, tos=self.tos,
             privileged=self.privileged, source4=self.source4, source6=self.source6,
             interface=self.interface,
         )
+        engine.set_send_gap(self.gap)
+        return engine
 
 
 def _check_source(source: object) -> tuple[bytes | None, bytes | None]:

@@ -1,29 +1,42 @@
-"""The fastping command: ping hosts from arguments, CIDR ranges or files; print per-host results.
+"""The fastping command, with fping's letters and output: sweeps, counts and heartbeats.
 
-Exit status, as fping's: 0 every host answered, 1 some host did not, 2 some
-host name could not be resolved, 3 bad arguments, 4 a system error (e.g. no
+Modes, as in fping: by default every target is probed until it answers or
+its retries run out, and reported alive or unreachable; ``-c N`` sends N
+probes to each and summarises; ``-C N`` does the same and prints every RTT;
+``-l`` loops (a heartbeat: every target once per period, spread evenly) until
+Ctrl-C, with ``-Q`` summaries. Per-probe lines go to stdout and summaries to
+stderr, as fping's do; ``--json`` writes one JSON object per line to stdout
+instead (the schema is in the README).
+
+Exit status, as fping's: 0 every target answered, 1 some did not, 2 some
+name could not be resolved, 3 bad arguments, 4 a system error (e.g. no
 permission to open an ICMP socket).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import ipaddress
 import json
+import math
 import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import NoReturn, TextIO
+from dataclasses import dataclass, field
+from typing import NoReturn, TextIO, TypedDict
 
 from ._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
 from ._resolve import check_int, check_seconds
-from ._results import HostStats
-from .pinger import Pinger, _Tally
+from ._results import Result
+from .monitor import Monitor, MonitorEvent
+from .pinger import Pinger
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
 MAX_GENERATED = 1 << 20
+MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
+PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
 
 
 class UsageError(Exception):
@@ -38,39 +51,70 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fastping",
-        description="Ping many hosts at once. Times are in milliseconds, as in fping.",
+        description="Ping many hosts at once. Times are in milliseconds, as in fping. "
+        "Run 'fastping exporter --help' for the Prometheus exporter.",
         epilog="Exit status: 0 all alive, 1 some unreachable, 2 some unknown host, "
         "3 bad arguments, 4 system error.",
     )
     parser.add_argument("targets", nargs="*", metavar="HOST", help="host names or IP addresses")
-    parser.add_argument("-c", "--count", type=int, default=1, help="probes per host (default 1)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("-c", "--count", type=int, metavar="N",
+                      help="send N probes to each target and summarise")
+    mode.add_argument("-C", "--vcount", type=int, metavar="N",
+                      help="as -c, and report every RTT in fping's format")
+    mode.add_argument("-l", "--loop", action="store_true",
+                      help="heartbeat every target once per period until Ctrl-C")
+    parser.add_argument("-Q", "--squiet", type=float, metavar="SECS",
+                        help="with -l, -c or -C: print summaries every SECS seconds")
     parser.add_argument("-p", "--period", type=float, default=1000.0, metavar="MS",
-                        help="time between rounds, in ms (default 1000)")
-    parser.add_argument("-t", "--timeout", type=float, default=1000.0, metavar="MS",
-                        help="how long to wait for each reply, in ms (default 1000)")
+                        help="time between probes to one target, in ms (default 1000)")
+    parser.add_argument("-i", "--interval", type=float, default=0.0, metavar="MS",
+                        help="least time between any two sends, in ms "
+                        "(default 0: as fast as is safe)")
+    parser.add_argument("-t", "--timeout", type=float, metavar="MS",
+                        help="how long to wait for a reply, in ms (default 500; with "
+                        "-c/-C/-l, the period up to 2000)")
+    parser.add_argument("-r", "--retry", type=int, default=3, metavar="N",
+                        help="retries per target when sweeping (default 3)")
+    parser.add_argument("-B", "--backoff", type=float, default=1.5, metavar="F",
+                        help="timeout multiplier per retry (default 1.5)")
     parser.add_argument("-b", "--size", type=int, default=56, metavar="BYTES",
                         help=f"ICMP payload size ({MIN_SIZE} to {MAX_SIZE}, default 56)")
     parser.add_argument("-H", "--ttl", type=int, metavar="TTL", help="IP time to live")
     parser.add_argument("-O", "--tos", type=int, metavar="TOS", help="IP type of service")
-    parser.add_argument("-S", "--source", metavar="ADDR", help="source address")
+    parser.add_argument("-S", "--src", metavar="ADDR", help="source address")
     parser.add_argument("-I", "--iface", metavar="IFACE", help="bind to this interface")
     family = parser.add_mutually_exclusive_group()
     family.add_argument("-4", "--ipv4", action="store_const", dest="family", const=4,
                         help="IPv4 only")
     family.add_argument("-6", "--ipv6", action="store_const", dest="family", const=6,
                         help="IPv6 only")
-    parser.add_argument("-g", "--generate", action="append", default=[], metavar="CIDR",
-                        help="ping every host address of a network, e.g. 127.0.1.0/22")
+    parser.add_argument("-g", "--generate", action="append", nargs="+", default=[],
+                        metavar="CIDR", help="every host of a network (127.0.1.0/22), "
+                        "or of a range: -g START END")
     parser.add_argument("-f", "--file", metavar="FILE",
                         help="read targets from FILE, one per line ('-' for stdin)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print the summary only")
+    show = parser.add_mutually_exclusive_group()
+    show.add_argument("-a", "--alive", action="store_true", help="list alive targets only")
+    show.add_argument("-u", "--unreach", action="store_true",
+                      help="list unreachable targets only")
+    parser.add_argument("-e", "--elapsed", action="store_true",
+                        help="show the RTT of alive targets when sweeping")
+    parser.add_argument("-s", "--stats", action="store_true", help="print final statistics")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no per-probe lines, only summaries")
+    parser.add_argument("--table", action="store_true",
+                        help="with -l on a terminal: a live table of targets, redrawn in place")
     parser.add_argument("--json", action="store_true",
-                        help="one JSON object per line: one per host, then a summary")
+                        help="one JSON object per line on stdout (see the README)")
     return parser
 
 
-def _generate(cidr: str) -> Iterator[str]:
-    """Host addresses of a network; like fping, IPv4 networks skip network and broadcast."""
+# ---- targets ------------------------------------------------------------------
+
+
+def _network_hosts(cidr: str) -> Iterator[str]:
+    """Host addresses of a network; like fping, skips network and broadcast addresses."""
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
@@ -82,6 +126,28 @@ def _generate(cidr: str) -> Iterator[str]:
     return (str(address) for address in addresses)
 
 
+def _range_hosts(start: str, end: str) -> Iterator[str]:
+    try:
+        first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)
+    except ValueError as error:
+        raise UsageError(f"-g: {error}") from None
+    if first.version != last.version or int(last) < int(first):
+        raise UsageError(f"-g: {start} to {end} is not a range")
+    count = int(last) - int(first) + 1
+    if count > MAX_GENERATED:
+        raise UsageError(f"-g: {start} to {end} has {count} addresses, "
+                         f"more than the {MAX_GENERATED} allowed")
+    return (str(first + offset) for offset in range(count))
+
+
+def _generated(values: list[str]) -> Iterator[str]:
+    if len(values) == 1:
+        return _network_hosts(values[0])
+    if len(values) == 2:
+        return _range_hosts(*values)
+    raise UsageError("-g takes a network (CIDR) or a START END range")
+
+
 def _read_targets(path: str, stdin: TextIO) -> list[str]:
     try:
         if path == "-":
@@ -90,20 +156,15 @@ def _read_targets(path: str, stdin: TextIO) -> list[str]:
             with open(path, encoding="utf-8") as file:
                 lines = file.read().splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"-f: cannot read {path!r}: {getattr(error, 'strerror', None) or error}"
-                         ) from None
-    targets = []
-    for line in lines:
-        text = line.split("#", 1)[0].strip()
-        if text:
-            targets.append(text)
-    return targets
+        reason = getattr(error, "strerror", None) or error
+        raise UsageError(f"-f: cannot read {path!r}: {reason}") from None
+    return [text for line in lines if (text := line.split("#", 1)[0].strip())]
 
 
 def _targets(args: argparse.Namespace, stdin: TextIO) -> list[str]:
     targets = list(args.targets)
-    for cidr in args.generate:
-        targets.extend(_generate(cidr))
+    for values in args.generate:
+        targets.extend(_generated(values))
     if args.file is not None:
         targets.extend(_read_targets(args.file, stdin))
     if not targets:
@@ -111,8 +172,10 @@ def _targets(args: argparse.Namespace, stdin: TextIO) -> list[str]:
     return list(dict.fromkeys(targets))
 
 
-def _milliseconds_option(flag: str, milliseconds: float, *, maximum: float,
-                         allow_zero: bool) -> float:
+# ---- options --------------------------------------------------------------------
+
+
+def _milliseconds(flag: str, milliseconds: float, *, maximum: float, allow_zero: bool) -> float:
     """A duration given in ms, checked and returned in seconds; errors speak in ms."""
     try:
         return check_seconds(flag, milliseconds / 1000, maximum=maximum, allow_zero=allow_zero)
@@ -122,121 +185,466 @@ def _milliseconds_option(flag: str, milliseconds: float, *, maximum: float,
                          f"not {milliseconds:g}") from None
 
 
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.3f}"
+@dataclass(frozen=True)
+class _Settings:
+    count: int | None  # probes per target; None to loop
+    every_rtt: bool  # -C
+    period: float
+    gap: float
+    timeout: float
+    retries: int
+    backoff: float
+    report_every: float | None
 
 
-def _host_line(stats: HostStats, count: int) -> str:
-    if stats.error is not None:
-        return f"{stats.host}: {stats.error}"
-    if count == 1:
-        if stats.alive:
-            return f"{stats.host} is alive ({_ms(stats.min)} ms)"
-        return f"{stats.host} is unreachable"
-    loss = round(stats.loss * 100)
-    line = f"{stats.host} : xmt/rcv/%loss = {stats.sent}/{stats.received}/{loss}%"
-    if stats.alive:
-        line += (f", min/avg/max/stddev = {_ms(stats.min)}/{_ms(stats.avg)}/"
-                 f"{_ms(stats.max)}/{_ms(stats.stddev)} ms")
-    if stats.duplicates:
-        line += f" ({stats.duplicates} duplicates)"
-    return line
+def _settings(args: argparse.Namespace) -> _Settings:
+    count = args.count if args.count is not None else args.vcount
+    if count is not None:
+        check_int("-c/-C", count, minimum=1, maximum=2**31)
+    check_int("-r", args.retry, minimum=0, maximum=100)
+    if not (math.isfinite(args.backoff) and 1.0 <= args.backoff <= 5.0):
+        raise UsageError(f"-B must be between 1 and 5, not {args.backoff:g}")
+    period = _milliseconds("-p/--period", args.period, maximum=MAX_INTERVAL, allow_zero=False)
+    gap = _milliseconds("-i/--interval", args.interval, maximum=MAX_INTERVAL, allow_zero=True)
+    repeating = count is not None or args.loop
+    if args.timeout is not None:
+        timeout = _milliseconds("-t/--timeout", args.timeout, maximum=MAX_TIMEOUT,
+                                allow_zero=False)
+    else:
+        timeout = min(period, MAX_TIMEOUT_WITH_PERIOD) if repeating else 0.5
+    report_every = None
+    if args.squiet is not None:
+        if not repeating:
+            raise UsageError("-Q goes with -l, -c or -C")
+        report_every = check_seconds("-Q", args.squiet, maximum=MAX_INTERVAL, allow_zero=False)
+    if args.table and not args.loop:
+        raise UsageError("--table goes with -l")
+    return _Settings(count, args.vcount is not None, period, gap, timeout, args.retry,
+                     args.backoff, report_every)
 
 
-def _host_json(stats: HostStats) -> dict[str, object]:
-    return {
-        "type": "host", "host": stats.host, "address": stats.address, "sent": stats.sent,
-        "received": stats.received, "duplicates": stats.duplicates, "errors": stats.errors,
-        "loss": stats.loss, "min_ms": _json_ms(stats.min), "avg_ms": _json_ms(stats.avg),
-        "max_ms": _json_ms(stats.max), "stddev_ms": _json_ms(stats.stddev),
-        "rtts_ms": [_json_ms(rtt) for rtt in stats.rtts], "error": stats.error,
-    }
+# ---- statistics and output --------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    """An RTT in ms with fping's precision: more decimals for smaller times."""
+    milliseconds = seconds * 1000
+    for limit, decimals in ((1, 3), (10, 2), (100, 1)):
+        if milliseconds < limit:
+            return f"{milliseconds:.{decimals}f}"
+    return f"{milliseconds:.0f}"
 
 
 def _json_ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 6)
 
 
-def _summary(all_stats: list[HostStats], elapsed: float) -> dict[str, object]:
-    known = [s for s in all_stats if s.error is None]
-    sent = sum(s.sent for s in known)
-    received = sum(s.received for s in known)
-    rtts = [rtt for s in known for rtt in s.rtts]
-    return {
-        "type": "summary", "hosts": len(all_stats), "alive": sum(s.alive for s in known),
-        "unreachable": sum(not s.alive for s in known), "unknown": len(all_stats) - len(known),
-        "sent": sent, "received": received, "loss": 1 - received / sent if sent else 0.0,
-        "min_ms": _json_ms(min(rtts)) if rtts else None,
-        "avg_ms": _json_ms(sum(rtts) / len(rtts)) if rtts else None,
-        "max_ms": _json_ms(max(rtts)) if rtts else None, "elapsed_s": round(elapsed, 6),
+@dataclass
+class _Tally:
+    """One target's counts, in constant memory (a list of RTTs only for -C)."""
+
+    sent: int = 0
+    received: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    rtts: list[float | None] | None = None
+    errors: int = 0
+
+    def add(self, result: Result) -> None:
+        self.sent += 1
+        rtt = result.rtt if result.ok else None
+        if self.rtts is not None:
+            self.rtts.append(rtt)
+        if rtt is None:
+            self.errors += result.status.value not in ("ok", "timeout")
+            return
+        self.received += 1
+        self.total += rtt
+        self.squares += rtt * rtt
+        self.min = rtt if self.min is None else min(self.min, rtt)
+        self.max = rtt if self.max is None else max(self.max, rtt)
+
+    @property
+    def avg(self) -> float | None:
+        return self.total / self.received if self.received else None
+
+    @property
+    def stddev(self) -> float | None:
+        if not self.received:
+            return None
+        mean = self.total / self.received
+        return math.sqrt(max(self.squares / self.received - mean * mean, 0.0))
+
+    @property
+    def loss_percent(self) -> int:
+        return round(100 * (self.sent - self.received) / self.sent) if self.sent else 0
+
+
+@dataclass
+class _Run:
+    """Everything one invocation reports: per-target tallies, output streams and format."""
+
+    args: argparse.Namespace
+    settings: _Settings
+    targets: list[str]
+    stdout: TextIO
+    stderr: TextIO
+    unknown: dict[str, str] = field(default_factory=dict)
+    tallies: dict[str, _Tally] = field(default_factory=dict)
+    interval_tallies: dict[str, _Tally] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    last_progress: float = 0.0
+
+    def __post_init__(self) -> None:
+        for target in self.targets:
+            self.tallies[target] = _Tally(rtts=[] if self.settings.every_rtt else None)
+            self.interval_tallies[target] = _Tally()
+
+    @property
+    def known(self) -> list[str]:
+        return [target for target in self.targets if target not in self.unknown]
+
+    def emit(self, record: dict[str, object]) -> None:
+        print(json.dumps(record), file=self.stdout, flush=True)
+
+    def note_unknown(self, target: str, error: str) -> None:
+        self.unknown[target] = error
+        if self.args.json:
+            self.emit({"type": "unknown", "host": target, "error": error})
+        else:
+            print(f"{target}: {error}", file=self.stderr)
+
+    # per probe
+
+    def record(self, result: Result) -> None:
+        """Counts one probe outcome and, unless quiet, reports it."""
+        tally = self.tallies[result.host]
+        tally.add(result)
+        self.interval_tallies[result.host].add(result)
+        if self.args.json:
+            self.emit(_probe_record(result, tally.sent - 1))
+        elif not self.args.quiet and not self.args.table:
+            print(self._probe_line(result, tally), file=self.stdout, flush=True)
+
+    def _probe_line(self, result: Result, tally: _Tally) -> str:
+        prefix = f"{result.host} : [{tally.sent - 1}]"
+        average = "NaN" if tally.avg is None else _ms(tally.avg)
+        so_far = f"({average} avg, {tally.loss_percent}% loss)"
+        if result.ok and result.rtt is not None:
+            size = self.args.size + 8
+            return f"{prefix}, {size} bytes, {_ms(result.rtt)} ms {so_far}"
+        if result.status.value == "timeout":
+            return f"{prefix}, timed out {so_far}"
+        detail = f" from {result.router}" if result.router else ""
+        return f"{prefix}, {result.status}{detail} {so_far}"
+
+    def progress(self, done: int, total: int) -> None:
+        """On a terminal, a long sweep shows how far it is, on one line of stderr."""
+        if self.args.quiet or self.args.json or not self.stderr.isatty():
+            return
+        now = time.monotonic()
+        if now - self.last_progress < PROGRESS_EVERY and done < total:
+            return
+        self.last_progress = now
+        end = "\n" if done >= total else ""
+        print(f"\rfastping: {done:,}/{total:,} targets done", end=end, file=self.stderr,
+              flush=True)
+
+    # summaries
+
+    def summaries(self, tallies: dict[str, _Tally], interval: bool) -> None:
+        if interval and not self.args.json:
+            print(f"[{time.strftime('%H:%M:%S')}]", file=self.stderr)
+        for target in self.known:
+            tally = tallies[target]
+            if self.args.json:
+                self.emit(_summary_record(target, tally, self.duplicates.get(target, 0),
+                                          interval))
+            elif self.settings.every_rtt and not interval:
+                rtts = " ".join("-" if rtt is None else _ms(rtt) for rtt in tally.rtts or [])
+                print(f"{target} : {rtts}", file=self.stderr)
+            else:
+                print(self._summary_line(target, tally), file=self.stderr)
+
+    def _summary_line(self, target: str, tally: _Tally) -> str:
+        line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{tally.loss_percent}%"
+        if tally.min is not None and tally.avg is not None and tally.max is not None:
+            line += f", min/avg/max = {_ms(tally.min)}/{_ms(tally.avg)}/{_ms(tally.max)}"
+        duplicates = self.duplicates.get(target, 0)
+        if duplicates:
+            line += f", {duplicates} duplicates"
+        return line
+
+    def interval_report(self) -> None:
+        self.summaries(self.interval_tallies, interval=True)
+        for target in self.interval_tallies:
+            self.interval_tallies[target] = _Tally()
+
+    def alive(self, target: str) -> bool:
+        return self.tallies[target].received > 0
+
+    def final_stats(self) -> None:
+        """fping's -s block."""
+        known = self.known
+        alive = sum(self.alive(target) for target in known)
+        tallies = [self.tallies[target] for target in known]
+        sent = sum(t.sent for t in tallies)
+        received = sum(t.received for t in tallies)
+        times = [t for tally in tallies for t in (tally.min, tally.max) if t is not None]
+        total = sum(t.total for t in tallies)
+        elapsed = time.monotonic() - self.started
+        if self.args.json:
+            self.emit({"type": "total", "targets": len(self.targets), "alive": alive,
+                       "unreachable": len(known) - alive, "unknown": len(self.unknown),
+                       "sent": sent, "received": received,
+                       "duplicates": sum(self.duplicates.values()),
+                       "min_ms": _json_ms(min(times)) if times else None,
+                       "avg_ms": _json_ms(total / received) if received else None,
+                       "max_ms": _json_ms(max(times)) if times else None,
+                       "elapsed_s": round(elapsed, 6)})
+            return
+        rows = [
+            (len(self.targets), "targets"), (alive, "alive"),
+            (len(known) - alive, "unreachable"), (len(self.unknown), "unknown addresses"),
+            None, (sent - received - sum(t.errors for t in tallies),
+                   "timeouts (waiting for response)"),
+            (sent, "ICMP Echos sent"), (received, "ICMP Echo Replies received"),
+            (sum(t.errors for t in tallies), "other ICMP received"), None,
+        ]
+        for row in rows:
+            print("" if row is None else f" {row[0]:7d} {row[1]}", file=self.stderr)
+        if received:
+            for value, name in ((min(times), "min"), (total / received, "avg"),
+                                (max(times), "max")):
+                print(f" {_ms(value)} ms ({name} round trip time)", file=self.stderr)
+        print(f" {elapsed:12.3f} sec (elapsed real time)", file=self.stderr)
+
+    def exit_status(self) -> int:
+        if self.unknown:
+            return EXIT_UNKNOWN
+        return EXIT_ALIVE if all(self.alive(t) for t in self.known) else EXIT_UNREACHABLE
+
+
+def _probe_record(result: Result, number: int) -> dict[str, object]:
+    record: dict[str, object] = {
+        "type": "reply" if result.ok else "loss", "host": result.host,
+        "address": result.address, "seq": number, "time": round(time.time(), 6),
     }
+    if result.ok:
+        record.update(rtt_ms=_json_ms(result.rtt), ttl=result.ttl)
+    else:
+        record.update(status=str(result.status))
+        if result.router is not None:
+            record.update(router=result.router, icmp_type=result.icmp_type,
+                          icmp_code=result.icmp_code)
+        if result.errno is not None:
+            record.update(errno=result.errno)
+    return record
 
 
-def _summary_line(summary: dict[str, object]) -> str:
-    hosts = summary["hosts"]
-    line = (f"{hosts} host{'' if hosts == 1 else 's'}: {summary['alive']} alive, "
-            f"{summary['unreachable']} unreachable, {summary['unknown']} unknown; "
-            f"{summary['sent']} sent, {summary['received']} received, "
-            f"{float(summary['loss']) * 100:.1f}% loss")  # type: ignore[arg-type]
-    if summary["min_ms"] is not None:
-        line += (f"; rtt min/avg/max = {summary['min_ms']:.3f}/{summary['avg_ms']:.3f}/"
-                 f"{summary['max_ms']:.3f} ms")
-    return line + f"; {summary['elapsed_s']:.3f} s"
+def _summary_record(target: str, tally: _Tally, duplicates: int,
+                    interval: bool) -> dict[str, object]:
+    record: dict[str, object] = {
+        "type": "summary", "host": target, "interval": interval, "sent": tally.sent,
+        "received": tally.received, "duplicates": duplicates,
+        "loss": (tally.sent - tally.received) / tally.sent if tally.sent else 0.0,
+        "min_ms": _json_ms(tally.min), "avg_ms": _json_ms(tally.avg),
+        "max_ms": _json_ms(tally.max), "stddev_ms": _json_ms(tally.stddev),
+    }
+    if tally.rtts is not None:
+        record["rtts_ms"] = [_json_ms(rtt) for rtt in tally.rtts]
+    return record
+
+
+# ---- the three modes ----------------------------------------------------------------
+
+
+class _EngineOptions(TypedDict):
+    size: int
+    ttl: int | None
+    tos: int | None
+    source: str | None
+    interface: str | None
+    family: int | None
+    gap: float
+
+
+def _engine_options(args: argparse.Namespace, settings: _Settings) -> _EngineOptions:
+    return {"size": args.size, "ttl": args.ttl, "tos": args.tos, "source": args.src,
+            "interface": args.iface, "family": args.family, "gap": settings.gap}
+
+
+def _add_targets(owner: Pinger | Monitor, run: _Run, targets: list[str]) -> None:
+    for target in targets:
+        try:
+            owner.add(target)
+        except (ValueError, socket.gaierror) as error:
+            run.note_unknown(target, str(error))
+
+
+def _sweep(run: _Run, options: _EngineOptions) -> None:
+    """fping's default mode: each target until it answers, with retries and backoff."""
+    settings, args = run.settings, run.args
+    pending = run.targets
+    alive: dict[str, Result] = {}
+    for attempt in range(settings.retries + 1):
+        timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
+        with Pinger(timeout=timeout, **options) as pinger:
+            _add_targets(pinger, run, pending if attempt else run.targets)
+            results = pinger.ping() if pinger.hosts else {}
+        for target, result in results.items():
+            if result.ok:
+                alive[target] = result
+        pending = [target for target in results if target not in alive]
+        run.progress(len(alive) + (0 if pending and attempt < settings.retries else
+                                   len(pending)), len(run.known))
+        if not pending:
+            break
+    for target in run.known:
+        answer = alive.get(target)
+        tally = run.tallies[target]
+        if answer is not None:
+            tally.add(answer)
+        else:
+            tally.sent += 1
+        if args.json:
+            run.emit({"type": "host", "host": target, "alive": answer is not None,
+                      "rtt_ms": _json_ms(answer.rtt) if answer else None})
+        elif args.alive or args.unreach:
+            if (answer is not None) == args.alive:
+                print(target, file=run.stdout)
+        elif args.quiet:
+            continue
+        elif answer is None:
+            print(f"{target} is unreachable", file=run.stdout)
+        else:
+            elapsed = f" ({_ms(answer.rtt)} ms)" if args.elapsed and answer.rtt else ""
+            print(f"{target} is alive{elapsed}", file=run.stdout)
+
+
+def _count(run: _Run, options: _EngineOptions) -> None:
+    """-c / -C: a round to every target per period, count times."""
+    settings = run.settings
+    next_report = (time.monotonic() + settings.report_every
+                   if settings.report_every else math.inf)
+    with Pinger(timeout=settings.timeout, on_recv=run.record,
+                **options) as pinger:
+        _add_targets(pinger, run, run.targets)
+        try:
+            if pinger.hosts:
+                for done, results in enumerate(pinger.run(settings.count, settings.period)):
+                    for result in results.values():
+                        if not result.ok:
+                            run.record(result)
+                    run.progress(done + 1, settings.count or 0)
+                    if time.monotonic() >= next_report:
+                        run.interval_report()
+                        next_report += settings.report_every or math.inf
+        finally:
+            run.duplicates = pinger.duplicates
+
+
+def _loop(run: _Run, options: _EngineOptions) -> None:
+    """-l: a heartbeat, each target once per period on a phase of its own, until Ctrl-C."""
+    settings = run.settings
+    table = _LiveTable(run) if run.args.table and run.stdout.isatty() else None
+    next_report = time.monotonic() + (settings.report_every or math.inf)
+    with Monitor(period=settings.period, timeout=min(settings.timeout, settings.period),
+                 replies=True, **options) as monitor:
+        _add_targets(monitor, run, run.targets)
+        if not monitor.hosts:
+            return
+        try:
+            for event in monitor.events():
+                _loop_event(run, event)
+                now = time.monotonic()
+                if now >= next_report:
+                    run.interval_report()
+                    next_report = now + (settings.report_every or math.inf)
+                if table is not None:
+                    table.draw(monitor)
+        finally:
+            run.duplicates = {target: state.duplicates
+                              for target, state in monitor.states().items()}
+
+
+def _loop_event(run: _Run, event: MonitorEvent) -> None:
+    if event.kind.value in ("reply", "loss"):
+        run.record(event.result)
+    elif run.args.json:
+        run.emit({"type": "health", "host": event.host, "address": event.address,
+                  "health": str(event.health), "previous": str(event.previous),
+                  "time": round(event.time, 6)})
+
+
+class _LiveTable:
+    """A table of targets redrawn in place on a terminal, about once a second."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.next_draw = 0.0
+
+    def draw(self, monitor: Monitor) -> None:
+        now = time.monotonic()
+        if now < self.next_draw:
+            return
+        self.next_draw = now + 1.0
+        states = monitor.states()
+        lines = [f"{'target':<40} {'state':<8} {'last ms':>9} {'loss':>6} {'sent':>8}"]
+        for target, state in list(states.items())[:60]:
+            last = "-" if state.last_rtt is None else _ms(state.last_rtt)
+            lines.append(f"{target:<40} {state.health!s:<8} {last:>9} "
+                         f"{state.loss * 100:5.1f}% {state.sent:>8}")
+        self.run.stdout.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
+        self.run.stdout.flush()
+
+
+# ---- the command ----------------------------------------------------------------------
 
 
 def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin) -> int:
     """The command, as a function: returns the exit status."""
-    args = _parser().parse_args(argv)
-    started = time.monotonic()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["exporter"]:
+        # Imported only when asked for: it needs the optional prometheus_client.
+        exporter = importlib.import_module(".exporter", __package__)
+        status: int = exporter.main(arguments[1:])
+        return status
+    args = _parser().parse_args(arguments)
     try:
-        check_int("-c", args.count, minimum=1, maximum=2**31)
-        period = _milliseconds_option("-p/--period", args.period, maximum=MAX_INTERVAL,
-                                      allow_zero=True)
-        timeout = _milliseconds_option("-t/--timeout", args.timeout, maximum=MAX_TIMEOUT,
-                                       allow_zero=False)
+        settings = _settings(args)
         targets = _targets(args, stdin)
-        pinger = Pinger(timeout=timeout, size=args.size, ttl=args.ttl, tos=args.tos,
-                        source=args.source, interface=args.iface, family=args.family)
+        options = _engine_options(args, settings)
+        # Check every option now, so that a bad one is a usage error, not a traceback.
+        Pinger(timeout=settings.timeout, **options).close()
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE
     except OSError as error:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
-    unknown: dict[str, str] = {}
-    tally = _Tally()
-    interrupted = False
-    with pinger:
-        try:
-            for target in targets:
-                try:
-                    pinger.add(target)
-                except (ValueError, socket.gaierror) as error:
-                    unknown[target] = str(error)
-            if pinger.hosts:
-                for results in pinger.run(count=args.count, interval=period):
-                    tally.add_round(results)
-        except KeyboardInterrupt:
-            interrupted = True
-        except OSError as error:
-            print(f"fastping: {error.strerror or error}", file=stderr)
-            return EXIT_SYSTEM
-        duplicates = pinger.duplicates
-    all_stats = [HostStats(t, None, error=unknown[t]) if t in unknown
-                 else tally.stats(t, duplicates.get(t, 0)) for t in targets]
-    summary = _summary(all_stats, time.monotonic() - started)
-    for stats in all_stats:
-        if args.json:
-            print(json.dumps(_host_json(stats)), file=stdout)
-        elif not args.quiet:
-            print(_host_line(stats, args.count), file=stdout)
-    print(json.dumps(summary) if args.json else _summary_line(summary), file=stdout)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if unknown:
-        return EXIT_UNKNOWN
-    return EXIT_UNREACHABLE if summary["unreachable"] else EXIT_ALIVE
+    state = _Run(args, settings, targets, stdout, stderr)
+    mode = _loop if args.loop else _count if settings.count is not None else _sweep
+    try:
+        mode(state, options)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends a loop, as in fping: report what there is.
+    except OSError as error:
+        print(f"fastping: {error.strerror or error}", file=stderr)
+        return EXIT_SYSTEM
+    if mode is not _sweep:
+        state.summaries(state.tallies, interval=False)
+    if (args.alive or args.unreach) and mode is not _sweep:
+        for target in state.known:
+            if state.alive(target) == args.alive:
+                print(target, file=stdout)
+    if args.stats or args.json:
+        state.final_stats()
+    return state.exit_status()
 
 
 def main() -> NoReturn:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import itertools
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -103,7 +104,9 @@ class HostState:
     received: int
     lost: int
     duplicates: int
+    send_errors: int
     last_rtt: float | None
+    last_ttl: int | None  # of the last reply
     jitter: float  # RFC 3550 interarrival jitter of the RTTs
     window_probes: int
     window_replies: int
@@ -118,6 +121,20 @@ class HostState:
 
 
 EventCallback = Callable[[MonitorEvent], object]
+MAX_BUCKETS = 64
+
+
+def _check_buckets(buckets: object) -> tuple[float, ...]:
+    if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Iterable):
+        raise TypeError("buckets must be a sequence of RTT bounds in seconds")
+    bounds = tuple(buckets)
+    for bound in bounds:
+        check_seconds("bucket bound", bound, maximum=MAX_INTERVAL, allow_zero=False)
+    if len(bounds) > MAX_BUCKETS:
+        raise ValueError(f"at most {MAX_BUCKETS} buckets, not {len(bounds)}")
+    if any(b <= a for a, b in itertools.pairwise(bounds)):
+        raise ValueError("bucket bounds must be strictly increasing")
+    return tuple(float(bound) for bound in bounds)
 Request = tuple[Callable[[], Any], "Future[Any]"]
 
 
@@ -136,7 +153,9 @@ class Monitor(EngineOwner):
     ``down_after`` consecutive losses make a host down, ``up_after``
     consecutive replies make it up; until then it is unknown. ``window`` is
     how many recent probes the rolling statistics cover. With
-    ``replies=True`` every probe outcome is an event too. ``on_event(event)``
+    ``replies=True`` every probe outcome is an event too. ``buckets`` (RTT
+    bounds in seconds, increasing) also keeps a cumulative histogram of each
+    host's RTTs, for exporters (see histograms()). ``on_event(event)``
     is called for each event; an exception from it ends the loop and
     propagates, after the engine is left clean. Engine options are Pinger's;
     ``timeout`` defaults to the smaller of 1 s and the period.
@@ -151,6 +170,7 @@ class Monitor(EngineOwner):
         down_after: int = 3,
         up_after: int = 1,
         window: int = 32,
+        buckets: Sequence[float] = (),
         replies: bool = False,
         on_event: EventCallback | None = None,
         size: int = 56,
@@ -160,15 +180,18 @@ class Monitor(EngineOwner):
         interface: str | None = None,
         privileged: bool | None = None,
         family: int | None = None,
+        gap: float = 0.0,
     ) -> None:
         self._engine: _engine.Engine | None = None
         self._period = check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False)
         options = EngineOptions.check(
             timeout=min(1.0, self._period) if timeout is None else timeout, size=size, ttl=ttl,
-            tos=tos, source=source, interface=interface, privileged=privileged, family=family)
+            tos=tos, source=source, interface=interface, privileged=privileged, family=family,
+            gap=gap)
         down = check_int("down_after", down_after, minimum=1, maximum=1_000_000)
         up = check_int("up_after", up_after, minimum=1, maximum=1_000_000)
         samples = check_int("window", window, minimum=1, maximum=65_536)
+        self._buckets = _check_buckets(buckets)
         if not isinstance(replies, bool):
             raise TypeError(f"replies must be a bool, not {type(replies).__name__}")
         check_callback("on_event", on_event)
@@ -186,7 +209,7 @@ class Monitor(EngineOwner):
         self._engine = options.open_engine()
         try:
             assert down is not None and up is not None and samples is not None
-            self._engine.track(down, up, samples, replies)
+            self._engine.track(down, up, samples, replies, self._buckets)
             # Probes due within a fortieth of the period (at most 25 ms) of
             # each other share a wake-up: 1,000 hosts at 1 s cost 40 wake-ups
             # a second, not 1,000 (a wake-up costs as much as several probes),
@@ -304,13 +327,30 @@ class Monitor(EngineOwner):
             host=entry.name, address=entry.address.text, health=_HEALTH[summary["health"]],
             since=time.time() - age, streak=summary["streak"], sent=summary["sent"],
             received=summary["received"], lost=summary["lost"],
-            duplicates=summary["duplicates"], last_rtt=summary["last_rtt"],
+            duplicates=summary["duplicates"], send_errors=summary["send_errors"],
+            last_rtt=summary["last_rtt"], last_ttl=summary["last_ttl"],
             jitter=summary["jitter"], window_probes=probes,
             window_replies=summary["window_replies"],
             loss=1 - summary["window_replies"] / probes if probes else 0.0,
             min=summary["min"], avg=summary["avg"], max=summary["max"],
             stddev=summary["stddev"], p50=summary["p50"], p90=summary["p90"],
             p99=summary["p99"])
+
+    def histograms(self) -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
+        """Every host's RTT histogram since it was added (from any thread).
+
+        {host: (bounds, cumulative counts per bound, sum of RTTs in seconds,
+        count of replies)}; empty unless the Monitor was made with buckets.
+        """
+        if not self._buckets:
+            return {}
+
+        def read() -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
+            engine = self._live_engine()
+            return {name: (self._buckets, *engine.track_histogram(entry.index))
+                    for name, entry in self._table.by_name.items()}
+
+        return self._call(read)
 
     def counters(self) -> dict[str, int]:
         """Packets the engine has sent, matched and dropped, by reason (from any thread)."""

@@ -41,9 +41,10 @@ class Pinger(EngineOwner):
     """Ping a set of hosts in rounds, over one engine and a fixed set of descriptors.
 
     Options are checked before any socket is opened: a wrong type raises
-    TypeError, an out-of-range value ValueError. ``privileged=None`` uses raw
-    sockets when permitted and unprivileged ICMP datagram sockets otherwise;
-    True or False insists on one kind.
+    TypeError, an out-of-range value ValueError. ``gap`` is the least time
+    (seconds) between two sends; 0, the default, sends as fast as is safe.
+    ``privileged=None`` uses raw sockets when permitted and unprivileged ICMP
+    datagram sockets otherwise; True or False insists on one kind.
 
     ``on_recv(result)`` is called for each reply as it is matched;
     ``on_idle(results)`` after each round. An exception raised by either
@@ -62,12 +63,14 @@ class Pinger(EngineOwner):
         interface: str | None = None,
         privileged: bool | None = None,
         family: int | None = None,
+        gap: float = 0.0,
         on_recv: RecvCallback | None = None,
         on_idle: IdleCallback | None = None,
     ) -> None:
         self._engine: _engine.Engine | None = None
         options = EngineOptions.check(timeout=timeout, size=size, ttl=ttl, tos=tos, source=source,
-                                      interface=interface, privileged=privileged, family=family)
+                                      interface=interface, privileged=privileged, family=family,
+                                      gap=gap)
         check_callback("on_recv", on_recv)
         check_callback("on_idle", on_idle)
         check_hosts(hosts)
@@ -333,6 +336,7 @@ def multiping(
     interface: str | None = None,
     privileged: bool | None = None,
     family: int | None = None,
+    gap: float = 0.0,
 ) -> dict[str, HostStats]:
     """Ping many hosts count times, interval seconds apart; statistics per host.
 
@@ -341,7 +345,7 @@ def multiping(
     """
     job = _ManyHosts(hosts, count, interval, timeout, dict(
         size=size, ttl=ttl, tos=tos, source=source, interface=interface, privileged=privileged,
-        family=family))
+        family=family, gap=gap))
     with job.pinger as pinger:
         if pinger.hosts:
             for results in pinger.run(count=count, interval=interval):
