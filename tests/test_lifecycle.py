@@ -219,3 +219,29 @@ def test_send_errors_mark_the_probe_and_never_stall() -> None:
     assert report["elapsed"] < 5.0  # not the 30 s timeout
     assert report["counters"]["send_errors"] == 2
     assert report["resources"]["outstanding"] == 0
+
+
+def test_pinging_with_more_than_1024_descriptors_open(fd_baseline: int) -> None:
+    # select() breaks past FD_SETSIZE (1,024); epoll does not care, and fastping uses no select.
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the descriptor limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    hogs = []
+    try:
+        while open_fds() < 1100:
+            hogs.append(open("/dev/null"))  # noqa: SIM115 - held open on purpose
+        with Pinger(["127.0.0.1", "::1"]) as pinger:
+            assert pinger.resources()["descriptors"] == 4
+            results = pinger.ping()
+            assert all(result.ok for result in results.values())
+            assert pinger._engine is not None and pinger._engine.fileno() > 1024
+        with fastping.Monitor(["127.0.0.1"], period=0.01) as monitor:
+            for _ in monitor.events():
+                break
+    finally:
+        for hog in hogs:
+            hog.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

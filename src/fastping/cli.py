@@ -27,11 +27,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn, TextIO, TypedDict
 
+from . import plot
 from ._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
 from ._resolve import check_int, check_seconds
 from ._results import Result
 from .monitor import Monitor, MonitorEvent
 from .pinger import Pinger
+from .plot import HostSeries
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3, 4
 MAX_GENERATED = 1 << 20
@@ -52,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fastping",
         description="Ping many hosts at once. Times are in milliseconds, as in fping. "
-        "Run 'fastping exporter --help' for the Prometheus exporter.",
+        "Also: 'fastping exporter --help' (Prometheus exporter), "
+        "'fastping plot --help' (latency charts).",
         epilog="Exit status: 0 all alive, 1 some unreachable, 2 some unknown host, "
         "3 bad arguments, 4 system error.",
     )
@@ -107,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="with -l on a terminal: a live table of targets, redrawn in place")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per line on stdout (see the README)")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="with -c, -C or -l: draw a SmokePing-style chart of the run "
+                        "(.png, .svg or .pdf; needs matplotlib)")
     return parser
 
 
@@ -219,6 +225,11 @@ def _settings(args: argparse.Namespace) -> _Settings:
         report_every = check_seconds("-Q", args.squiet, maximum=MAX_INTERVAL, allow_zero=False)
     if args.table and not args.loop:
         raise UsageError("--table goes with -l")
+    if args.plot is not None:
+        if not repeating:
+            raise UsageError("--plot goes with -l, -c or -C")
+        if not args.plot.lower().endswith((".png", ".svg", ".pdf")):
+            raise UsageError(f"--plot must end in .png, .svg or .pdf: {args.plot!r}")
     return _Settings(count, args.vcount is not None, period, gap, timeout, args.retry,
                      args.backoff, report_every)
 
@@ -297,6 +308,7 @@ class _Run:
     duplicates: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     last_progress: float = 0.0
+    plotted: dict[str, HostSeries] | None = None  # with --plot: every probe, for the chart
 
     def __post_init__(self) -> None:
         for target in self.targets:
@@ -324,6 +336,9 @@ class _Run:
         tally = self.tallies[result.host]
         tally.add(result)
         self.interval_tallies[result.host].add(result)
+        if self.plotted is not None:
+            series = self.plotted.setdefault(result.host, HostSeries())
+            series.probes.append((time.time(), result.rtt if result.ok else None))
         if self.args.json:
             self.emit(_probe_record(result, tally.sent - 1))
         elif not self.args.quiet and not self.args.table:
@@ -609,6 +624,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin) -> int:
     """The command, as a function: returns the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["plot"]:
+        return plot.main(arguments[1:], stdin=stdin, stderr=stderr)
     if arguments[:1] == ["exporter"]:
         # Imported only when asked for: it needs the optional prometheus_client.
         exporter = importlib.import_module(".exporter", __package__)
@@ -627,7 +644,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     except OSError as error:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
-    state = _Run(args, settings, targets, stdout, stderr)
+    state = _Run(args, settings, targets, stdout, stderr,
+                 plotted={} if args.plot is not None else None)
     mode = _loop if args.loop else _count if settings.count is not None else _sweep
     try:
         mode(state, options)
@@ -644,6 +662,12 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
                 print(target, file=stdout)
     if args.stats or args.json:
         state.final_stats()
+    if state.plotted:
+        try:
+            plot.draw(state.plotted, args.plot)
+        except plot.PlotError as error:
+            print(f"fastping: {error}", file=stderr)
+            return EXIT_USAGE
     return state.exit_status()
 
 
