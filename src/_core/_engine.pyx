@@ -331,12 +331,14 @@ cdef class Engine:
         cdef fp_resources r
         if self._engine == NULL:
             return {"descriptors": 0, "timer_armed": 0, "scheduled": 0, "outstanding": 0,
-                    "hosts": 0, "host_capacity": 0, "ring_capacity": 0}
+                    "hosts": 0, "host_capacity": 0, "ring_capacity": 0, "host_bytes": 0,
+                    "table_bytes": 0}
         fp_engine_resources(self._engine, &r)
         return {
             "descriptors": r.descriptors, "timer_armed": r.timer_armed,
             "scheduled": r.scheduled, "outstanding": r.outstanding, "hosts": r.hosts,
             "host_capacity": r.host_capacity, "ring_capacity": r.ring_capacity,
+            "host_bytes": r.host_bytes, "table_bytes": r.table_bytes,
         }
 
     cdef const fp_engine *_require_open(self) except NULL:

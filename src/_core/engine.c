@@ -102,7 +102,7 @@ struct fp_engine {
     int report_outcomes; /* while tracking, also report every outcome */
     fp_track_config track_config;
     fp_track *tracks;     /* per host index */
-    float *track_windows; /* window samples, track_config.window per host */
+    fp_sample *track_windows; /* window samples, track_config.window per host */
     uint64_t *track_histograms; /* track_config.buckets + 1 counts per host */
     float *track_scratch; /* room to sort one window */
 
@@ -240,11 +240,14 @@ static int arm_timer(fp_engine *e, uint64_t deadline);
 
 /* ---- hosts ---------------------------------------------------------------- */
 
-static float *track_window(fp_engine *e, uint32_t host) {
+static fp_sample *track_window(fp_engine *e, uint32_t host) {
     return e->track_windows + (size_t)host * e->track_config.window;
 }
 
+/* NULL when there is no histogram (no buckets): nothing reads it then. */
 static uint64_t *track_histogram(fp_engine *e, uint32_t host) {
+    if (!e->track_config.buckets)
+        return NULL;
     return e->track_histograms + (size_t)host * (e->track_config.buckets + 1);
 }
 
@@ -254,10 +257,12 @@ static int grow_tracks(fp_engine *e, uint32_t capacity) {
         return -ENOMEM;
     e->tracks = tracks;
     size_t window = e->track_config.window ? e->track_config.window : 1;
-    float *windows = realloc(e->track_windows, (size_t)capacity * window * sizeof *windows);
+    fp_sample *windows = realloc(e->track_windows, (size_t)capacity * window * sizeof *windows);
     if (!windows)
         return -ENOMEM;
     e->track_windows = windows;
+    if (!e->track_config.buckets)
+        return 0;
     size_t counts = e->track_config.buckets + 1;
     uint64_t *histograms = realloc(e->track_histograms, (size_t)capacity * counts * sizeof *histograms);
     if (!histograms)
@@ -977,6 +982,13 @@ void fp_engine_resources(const fp_engine *e, fp_resources *out) {
     out->hosts = e->live_hosts;
     out->host_capacity = e->host_capacity;
     out->ring_capacity = e->ring_mask + 1;
+    size_t per_host = sizeof(fp_host) + sizeof(fp_heap_entry) + sizeof(uint32_t) /* heap pos */ +
+                      sizeof(uint32_t) /* free list */;
+    if (e->tracking)
+        per_host += sizeof(fp_track) + e->track_config.window * sizeof(fp_sample) +
+                    (e->track_config.buckets ? e->track_config.buckets + 1 : 0) * sizeof(uint64_t);
+    out->host_bytes = per_host;
+    out->table_bytes = per_host * e->host_capacity + (e->ring_mask + 1) * sizeof(fp_probe);
 }
 
 int fp_engine_identifier(const fp_engine *e, int af) {
@@ -1042,7 +1054,7 @@ int fp_engine_track_histogram(fp_engine *e, uint32_t index, uint64_t *counts, ui
     if (!live_host(e, index))
         return -ENOENT;
     const uint64_t *histogram = track_histogram(e, index);
-    for (uint32_t i = 0; e->track_config.buckets && i <= e->track_config.buckets; i++)
+    for (uint32_t i = 0; histogram && i <= e->track_config.buckets; i++)
         counts[i] = histogram[i];
     *sum_ns = e->tracks[index].rtt_sum_ns;
     return (int)e->track_config.buckets;

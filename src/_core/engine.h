@@ -108,6 +108,8 @@ typedef struct fp_resources {
     uint32_t hosts;        /* hosts added and not removed */
     uint32_t host_capacity;
     uint64_t ring_capacity;
+    uint64_t host_bytes;  /* memory the engine keeps per host */
+    uint64_t table_bytes; /* all of its host and probe tables, allocated */
 } fp_resources;
 
 typedef enum fp_run_status {

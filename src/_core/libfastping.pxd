@@ -111,6 +111,8 @@ cdef extern from "engine.h":
         uint32_t hosts
         uint32_t host_capacity
         uint64_t ring_capacity
+        uint64_t host_bytes
+        uint64_t table_bytes
 
     enum:
         FP_EVENT_REPLY

@@ -3,7 +3,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-void fp_track_reset(fp_track *track, float *window, uint64_t *histogram,
+/* The largest RTT a half-precision sample holds (65,504 ms), rounded down. */
+#define MAX_SAMPLE_MS 65000.0f
+
+void fp_track_reset(fp_track *track, fp_sample *window, uint64_t *histogram,
                     const fp_track_config *config, uint64_t now_ns) {
     *track = (fp_track){0};
     track->since_ns = now_ns;
@@ -11,7 +14,7 @@ void fp_track_reset(fp_track *track, float *window, uint64_t *histogram,
     track->last_ttl = -1;
     track->health = FP_HEALTH_UNKNOWN;
     for (uint32_t i = 0; i < config->window; i++)
-        window[i] = NAN;
+        window[i] = (fp_sample)NAN;
     for (uint32_t i = 0; config->buckets && i <= config->buckets; i++)
         histogram[i] = 0;
 }
@@ -24,7 +27,7 @@ static void count_in_histogram(uint64_t *histogram, const fp_track_config *confi
     histogram[bucket]++;
 }
 
-int fp_track_record(fp_track *track, float *window, uint64_t *histogram,
+int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
                     const fp_track_config *config, const fp_track_sample *sample,
                     uint64_t now_ns) {
     int ok = sample->ok;
@@ -47,7 +50,7 @@ int fp_track_record(fp_track *track, float *window, uint64_t *histogram,
     track->streak = (ok == track->last_ok && track->streak) ? track->streak + 1 : 1;
     track->last_ok = (uint8_t)(ok != 0);
     if (config->window) {
-        window[track->next_slot] = ok ? rtt_us : NAN;
+        window[track->next_slot] = (fp_sample)(ok ? fminf(rtt_us / 1000.0f, MAX_SAMPLE_MS) : NAN);
         track->next_slot = (track->next_slot + 1) % config->window;
         if (track->filled < config->window)
             track->filled++;
@@ -76,7 +79,7 @@ static double percentile(const float *sorted, uint32_t count, double fraction) {
     return sorted[rank ? rank - 1 : 0];
 }
 
-void fp_track_summarize(const fp_track *track, const float *window, uint32_t window_size,
+void fp_track_summarize(const fp_track *track, const fp_sample *window, uint32_t window_size,
                         float *scratch, fp_track_summary *out) {
     out->sent = track->sent;
     out->received = track->received;
@@ -93,9 +96,10 @@ void fp_track_summarize(const fp_track *track, const float *window, uint32_t win
     double sum = 0;
     uint32_t filled = track->filled < window_size ? track->filled : window_size;
     for (uint32_t i = 0; i < filled; i++) {
-        if (!isnan(window[i])) {
-            scratch[replies++] = window[i];
-            sum += window[i];
+        float rtt_us = (float)window[i] * 1000.0f;
+        if (!isnan(rtt_us)) {
+            scratch[replies++] = rtt_us;
+            sum += rtt_us;
         }
     }
     out->window_probes = filled;

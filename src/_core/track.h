@@ -8,8 +8,10 @@
  * or read the structures they are given and nothing else, so the engine calls
  * them per probe outcome and Python reads summaries only when asked.
  *
- * A window sample is the RTT in microseconds as a float, or NaN for a probe
- * that got no reply (timeout, ICMP error, send error). When the config has
+ * A window sample is the RTT in milliseconds as a half-precision float where
+ * the compiler has one (0.05% precision, from 61 ns up to 65 s: plenty for
+ * percentiles, and half the memory), else a float; NaN for a probe that got
+ * no reply (timeout, ICMP error, send error). When the config has
  * histogram bounds, each host also counts its replies' RTTs into buckets
  * (buckets + 1 counters: the last is for RTTs above every bound), for
  * exporters such as Prometheus', whose histograms never forget.
@@ -26,6 +28,12 @@ typedef enum fp_health {
 } fp_health;
 
 #define FP_TRACK_MAX_BUCKETS 64
+
+#ifdef __FLT16_MAX__
+typedef _Float16 fp_sample;
+#else
+typedef float fp_sample;
+#endif
 
 typedef struct fp_track_config {
     uint32_t down_after; /* consecutive losses that make a host down */
@@ -76,17 +84,17 @@ typedef struct fp_track_summary {
 } fp_track_summary;
 
 /* Starts tracking a host afresh: unknown, no samples, empty histogram. */
-void fp_track_reset(fp_track *track, float *window, uint64_t *histogram,
+void fp_track_reset(fp_track *track, fp_sample *window, uint64_t *histogram,
                     const fp_track_config *config, uint64_t now_ns);
 
 /* Records one probe outcome. Returns the previous health if this outcome
  * changed it, or -1 if it did not. */
-int fp_track_record(fp_track *track, float *window, uint64_t *histogram,
+int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
                     const fp_track_config *config, const fp_track_sample *sample,
                     uint64_t now_ns);
 
 /* Summarises a host; scratch must hold window_size floats. */
-void fp_track_summarize(const fp_track *track, const float *window, uint32_t window_size,
+void fp_track_summarize(const fp_track *track, const fp_sample *window, uint32_t window_size,
                         float *scratch, fp_track_summary *out);
 
 #endif
