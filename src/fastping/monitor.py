@@ -18,7 +18,6 @@ only ever touched by one thread.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import enum
 import itertools
@@ -505,6 +504,8 @@ class _AsyncEvents:
     """
 
     def __init__(self, monitor: Monitor) -> None:
+        import asyncio  # here, not at the top: only asyncio users pay its import
+
         self._monitor = monitor
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()

@@ -9,7 +9,6 @@ leaving a ``with`` block, releases the descriptors.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -143,6 +142,8 @@ class Pinger(EngineOwner):
         No thread is used. Cancelling the task abandons the round and leaves
         the engine clean.
         """
+        import asyncio  # here, not at the top: only asyncio users pay its import
+
         loop = asyncio.get_running_loop()
         engine, entries = self._begin_round()
         results: dict[int, Result] = {}
@@ -372,6 +373,8 @@ def ping(
 async def async_multiping(hosts: Iterable[str], count: int = 1, interval: float = 1.0,
                           timeout: float = 1.0, **options: Any) -> dict[str, HostStats]:
     """multiping() for asyncio, with no thread; cancelling it leaves nothing open."""
+    import asyncio  # here, not at the top: only asyncio users pay its import
+
     job = _ManyHosts(hosts, count, interval, timeout, options)
     loop = asyncio.get_running_loop()
     with job.pinger as pinger:
