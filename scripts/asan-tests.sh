@@ -7,7 +7,8 @@
 # library loaded, before the extension is dlopen()ed. Any ASan or UBSan report
 # aborts the process, so it fails the test that triggered it (or the whole run).
 #
-# Usage: scripts/asan-tests.sh [pytest arguments...]   (defaults to the whole suite)
+# Usage: scripts/asan-tests.sh [pytest arguments...]   (defaults to the whole suite but
+# the charts, see below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,12 @@ export PYTHONFAULTHANDLER=1
 
 start=$SECONDS
 status=0
+# Without arguments, the whole suite but tests/test_plot.py: matplotlib's own C extensions
+# abort on import under the preloaded ASan runtime, and fastping's plotting is pure Python
+# over matplotlib, with no code of ours for the sanitizers to check.
+if [[ $# -eq 0 ]]; then
+    set -- --ignore=tests/test_plot.py
+fi
 timeout --kill-after=30 "$timeout_s" "$venv/bin/python" -m pytest "$@" || status=$?
 echo "asan-tests: pytest exited $status after $((SECONDS - start)) s (sanitized build: $so)"
 exit "$status"
