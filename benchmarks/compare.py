@@ -7,7 +7,7 @@ as medians over the repetitions, in a markdown table per size:
 
 - wall time; CPU time (user + system); peak RSS (ru_maxrss); answered/N (the worst repetition);
   median RTT, against the RTT yardstick (see below);
-- commands (fastping's CLI ``fastping -q -f FILE``, the C reference, ``fping -C1 -q -i 0``,
+- commands (fastping's CLI ``fastping -C1 -q -f FILE``, the C reference, ``fping -C1 -q -i 0``,
   ``oping -c 1``) are measured as whole processes, startup included, by a small launcher
   (benchmarks/measure.c, built here): wall time from fork to exit, CPU and peak RSS from wait4()
   (launched from Python, a child's peak RSS would start at Python's);
@@ -111,14 +111,6 @@ def parse_reference(stdout: str, stderr: str) -> tuple[int, float | None, bool]:
         raise ValueError(f"no summary line from the reference: {stderr.strip()[-300:]}")
     answered = int(match.group(1))
     return answered, float(match.group(2)) if answered else None, False
-
-
-def parse_fastping_cli(stdout: str, stderr: str) -> tuple[int, float | None, bool]:
-    match = re.search(r"(\d+) received", stdout)
-    if match is None:
-        raise ValueError(f"no summary line from fastping: {stderr.strip()[-300:]}")
-    mean = re.search(r"rtt min/avg/max = [\d.]+/([\d.]+)/", stdout)
-    return int(match.group(1)), float(mean.group(1)) if mean else None, True
 
 
 def parse_fping_vcount(stdout: str, stderr: str) -> tuple[int, float | None, bool]:
@@ -357,8 +349,9 @@ def round_contenders(build_dir: Path) -> tuple[list[Contender], list[str]]:
         skipped.append(f"C reference: {reference}")
     command = fastping_command()
     if command is not None:
-        contenders.append(Contender("fastping -q -f FILE [process]", "command", lambda f: [
-            command, "-q", "-t", timeout_ms, "-f", str(f)], parse_fastping_cli))
+        # fastping speaks fping's options and output: the same command, the same parser.
+        contenders.append(Contender("fastping -C1 -q [process]", "command", lambda f: [
+            command, "-C", "1", "-q", "-t", timeout_ms, "-f", str(f)], parse_fping_vcount))
     else:
         skipped.append("fastping command: not found beside this python or on PATH")
     if importlib.util.find_spec("fastping") is not None:
@@ -496,11 +489,6 @@ def parse_oping_loop(stdout: str, stderr: str) -> tuple[int, int]:
     return sum(int(sent) for sent, _ in pairs), sum(int(received) for _, received in pairs)
 
 
-def parse_fastping_loop(stdout: str, stderr: str) -> tuple[int, int]:
-    match = re.search(r"(\d+) sent, (\d+) received", stdout)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
 def compare_heartbeats(host_count: int, duration: float, build_dir: Path,
                        progress: Callable[[str], None]) -> tuple[list[dict[str, object]],
                                                                  list[str]]:
@@ -509,10 +497,10 @@ def compare_heartbeats(host_count: int, duration: float, build_dir: Path,
     commands: list[tuple[str, list[str], Callable[[str, str], tuple[int, int]]]] = []
     command = fastping_command()
     if command is not None:
-        # more rounds than fit in the run: SIGINT ends it, and it prints its summary
-        commands.append((f"fastping -q -c {int(duration) + 10} -p 1000 [process, rounds]",
-                         [command, "-q", "-c", str(int(duration) + 10), "-p", "1000", "-f",
-                          str(host_file)], parse_fastping_loop))
+        # A heartbeat spread over the period; SIGINT ends it with fping's summary lines.
+        commands.append(("fastping -l -p 1000 -q [process]",
+                         [command, "-l", "-p", "1000", "-q", "-f", str(host_file)],
+                         parse_fping_loop))
     else:
         skipped.append("fastping command: not found")
     fping = shutil.which("fping")

@@ -62,7 +62,8 @@ def _child() -> None:
     report: dict[str, object] = {}
 
     def plain(record: object) -> dict[str, object]:
-        fields = dataclasses.asdict(record)
+        # Results are named tuples, statistics dataclasses.
+        fields = record._asdict() if hasattr(record, "_asdict") else dataclasses.asdict(record)
         if "status" in fields:
             fields["status"] = fields["status"].value
         return fields

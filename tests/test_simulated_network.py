@@ -144,7 +144,6 @@ def _client() -> None:
 
     Shipped to the child as source, so it imports everything it uses.
     """
-    import dataclasses
     import json
     import sys
     import threading
@@ -155,7 +154,7 @@ def _client() -> None:
     spec = json.loads(sys.argv[1])
 
     def plain(result: fastping.Result) -> dict[str, object]:
-        fields = dataclasses.asdict(result)
+        fields = result._asdict()
         fields["status"] = result.status.value
         return fields
 

@@ -141,20 +141,24 @@ class HostTable:
         return entry
 
 
+_new_result = tuple.__new__  # Result(...) checks its arguments; events need no checking
+
+
 def result_from_event(entry: Host, event: _engine.EventTuple, kind: int) -> Result:
     """The Result an engine event (or a health change's cause, of the given kind) stands for."""
-    _, _, seq, rtt, ttl, icmp_type, icmp_code, router, errno, *_ = event
     name, address = entry.name, entry.address.text
     if kind == _engine.REPLY:
-        return Result(name, address, Status.OK, rtt=rtt, ttl=ttl or None, seq=seq)
+        return _new_result(Result, (name, address, Status.OK, event[3], event[4] or None,
+                                    event[2], None, None, None, None))
     if kind == _engine.TIMEOUT:
-        return Result(name, address, Status.TIMEOUT, seq=seq)
+        return _new_result(Result, (name, address, Status.TIMEOUT, None, None, event[2], None,
+                                    None, None, None))
     if kind == _engine.ICMP_ERROR:
-        status = _ERROR_STATUS[entry.address.family].get(icmp_type, Status.ICMP_ERROR)
-        return Result(name, address, status, rtt=rtt, seq=seq, icmp_type=icmp_type,
-                      icmp_code=icmp_code, router=router)
-    return Result(name, address, Status.SEND_ERROR, seq=seq, errno=errno)
-
+        status = _ERROR_STATUS[entry.address.family].get(event[5], Status.ICMP_ERROR)
+        return _new_result(Result, (name, address, status, event[3], None, event[2], event[5],
+                                    event[6], event[7], None))
+    return _new_result(Result, (name, address, Status.SEND_ERROR, None, None, event[2], None,
+                                None, None, event[8]))
 
 
 class EngineOwner:
