@@ -356,8 +356,8 @@ class _Run:
         detail = f" from {result.router}" if result.router else ""
         return f"{prefix}, {result.status}{detail} {so_far}"
 
-    def progress(self, done: int, total: int) -> None:
-        """On a terminal, a long sweep shows how far it is, on one line of stderr."""
+    def progress(self, done: int, total: int, unit: str = "targets") -> None:
+        """On a terminal, a long run shows how far it is, on one line of stderr."""
         if self.args.quiet or self.args.json or not self.stderr.isatty():
             return
         now = time.monotonic()
@@ -365,7 +365,7 @@ class _Run:
             return
         self.last_progress = now
         end = "\n" if done >= total else ""
-        print(f"\rfastping: {done:,}/{total:,} targets done", end=end, file=self.stderr,
+        print(f"\rfastping: {done:,}/{total:,} {unit} done", end=end, file=self.stderr,
               flush=True)
 
     # summaries
@@ -505,12 +505,14 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
     settings, args = run.settings, run.args
     pending = run.targets
     alive: dict[str, Result] = {}
+    attempts: dict[str, int] = {}
     for attempt in range(settings.retries + 1):
         timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
         with Pinger(timeout=timeout, **options) as pinger:
             _add_targets(pinger, run, pending if attempt else run.targets)
             results = pinger.ping() if pinger.hosts else {}
         for target, result in results.items():
+            attempts[target] = attempts.get(target, 0) + 1
             if result.ok:
                 alive[target] = result
         pending = [target for target in results if target not in alive]
@@ -521,10 +523,10 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
     for target in run.known:
         answer = alive.get(target)
         tally = run.tallies[target]
+        # Every attempt was a probe sent; at most the last was answered.
+        tally.sent += attempts.get(target, 1) - (answer is not None)
         if answer is not None:
             tally.add(answer)
-        else:
-            tally.sent += 1
         if args.json:
             run.emit({"type": "host", "host": target, "alive": answer is not None,
                       "rtt_ms": _json_ms(answer.rtt) if answer else None})
@@ -554,7 +556,7 @@ def _count(run: _Run, options: _EngineOptions) -> None:
                     for result in results.values():
                         if not result.ok:
                             run.record(result)
-                    run.progress(done + 1, settings.count or 0)
+                    run.progress(done + 1, settings.count or 0, "rounds")
                     if time.monotonic() >= next_report:
                         run.interval_report()
                         next_report += settings.report_every or math.inf
@@ -656,7 +658,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         return EXIT_SYSTEM
     if mode is not _sweep:
         state.summaries(state.tallies, interval=False)
-    if (args.alive or args.unreach) and mode is not _sweep:
+    # (In JSON, the per-target summary records say who answered.)
+    if (args.alive or args.unreach) and mode is not _sweep and not args.json:
         for target in state.known:
             if state.alive(target) == args.alive:
                 print(target, file=stdout)

@@ -7,8 +7,8 @@ Time is cut into bins (about 200 across the run with at least 10 probes each,
 or --bin seconds). In each
 bin the RTTs are sorted and their spread is shaded in layers, darker towards
 the middle, as SmokePing draws its "smoke"; the median is a line whose colour
-says the bin's loss (green none, through blue and violet, to red for half or
-more), and bins where every probe was lost are marked with red ticks along
+says the bin's loss (green none, through blues and violet to magenta up to
+half, red above), and bins where every probe was lost are marked with red ticks along
 the top. One panel per host. matplotlib is an optional extra:
 ``pip install 'fastping[plot]'``.
 """
