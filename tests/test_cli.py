@@ -122,6 +122,21 @@ def test_loop_until_ctrl_c_with_periodic_summaries() -> None:
     assert done.stderr.splitlines()[-1].startswith("127.0.0.1 : xmt/rcv/%loss = ")
 
 
+def test_quiet_loop_summarises_from_the_engine() -> None:
+    # -l -q with no -Q: no Python per probe; the summary comes from the engine's own counts.
+    done = interrupted("-l", "-q", "-p", "20", "127.0.0.1", "::1", after=1.0)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2
+    for line, host in zip(lines, ("127.0.0.1", "::1"), strict=True):
+        head, rest = line.split(" : xmt/rcv/%loss = ")
+        sent, received, loss = rest.split(",")[0].split("/")
+        assert head == host and int(sent) >= 20 and sent == received and loss == "0%"
+        low, average, high = (float(v) for v in line.split("min/avg/max = ")[1].split("/"))
+        assert 0 < low <= average <= high
+
+
 def test_json_lines_schema() -> None:
     done = fastping("--json", "-c", "2", "-p", "10", "127.0.0.1", "127.0.0.2", "300.0.0.1")
     assert done.returncode == 2, done.stderr

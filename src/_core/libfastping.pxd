@@ -53,6 +53,7 @@ cdef extern from "track.h":
 
     ctypedef struct fp_track_summary:
         uint64_t sent, received, lost, duplicates, send_errors
+        uint64_t rtt_sum_ns, rtt_min_ns, rtt_max_ns
         int last_ttl
         uint64_t since_ns
         double last_rtt_us, jitter_us

@@ -12,6 +12,7 @@ void fp_track_reset(fp_track *track, fp_sample *window, uint64_t *histogram,
     track->since_ns = now_ns;
     track->last_rtt_us = NAN;
     track->last_ttl = -1;
+    track->rtt_min_ns = UINT64_MAX;
     track->health = FP_HEALTH_UNKNOWN;
     for (uint32_t i = 0; i < config->window; i++)
         window[i] = (fp_sample)NAN;
@@ -35,6 +36,10 @@ int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
     if (ok) {
         track->received++;
         track->rtt_sum_ns += sample->rtt_ns;
+        if (sample->rtt_ns < track->rtt_min_ns)
+            track->rtt_min_ns = sample->rtt_ns;
+        if (sample->rtt_ns > track->rtt_max_ns)
+            track->rtt_max_ns = sample->rtt_ns;
         if (sample->ttl >= 0)
             track->last_ttl = (int16_t)sample->ttl;
         if (config->buckets)
@@ -86,6 +91,9 @@ void fp_track_summarize(const fp_track *track, const fp_sample *window, uint32_t
     out->lost = track->lost;
     out->duplicates = track->duplicates;
     out->send_errors = track->send_errors;
+    out->rtt_sum_ns = track->rtt_sum_ns;
+    out->rtt_min_ns = track->rtt_min_ns;
+    out->rtt_max_ns = track->rtt_max_ns;
     out->last_ttl = track->last_ttl;
     out->since_ns = track->since_ns;
     out->last_rtt_us = track->last_rtt_us;

@@ -60,6 +60,8 @@ typedef struct fp_track {
     uint64_t duplicates;
     uint64_t send_errors;
     uint64_t rtt_sum_ns; /* of every reply, for a histogram's _sum */
+    uint64_t rtt_min_ns; /* of every reply, UINT64_MAX before the first */
+    uint64_t rtt_max_ns;
     uint64_t since_ns;   /* monotonic time of the last state change */
     float last_rtt_us;   /* NaN until the first reply */
     float jitter_us;     /* RFC 3550 interarrival jitter over RTTs */
@@ -73,6 +75,7 @@ typedef struct fp_track {
 
 typedef struct fp_track_summary {
     uint64_t sent, received, lost, duplicates, send_errors;
+    uint64_t rtt_sum_ns, rtt_min_ns, rtt_max_ns; /* over every reply since the start */
     int last_ttl;
     uint64_t since_ns;
     double last_rtt_us, jitter_us;

@@ -31,7 +31,7 @@ from . import plot
 from ._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
 from ._resolve import check_int, check_seconds
 from ._results import Result
-from .monitor import Monitor, MonitorEvent
+from .monitor import HostState, Monitor, MonitorEvent
 from .pinger import Pinger
 from .plot import HostSeries
 
@@ -276,6 +276,14 @@ class _Tally:
         self.squares += rtt * rtt
         self.min = rtt if self.min is None else min(self.min, rtt)
         self.max = rtt if self.max is None else max(self.max, rtt)
+
+    @classmethod
+    def of(cls, state: HostState) -> _Tally:
+        """A host's tally from what a Monitor's engine kept of it."""
+        total = (state.lifetime_avg or 0.0) * state.received
+        # (The engine does not tell ICMP errors from timeouts here: all count as lost.)
+        return cls(sent=state.sent, received=state.received, total=total,
+                   min=state.lifetime_min, max=state.lifetime_max)
 
     @property
     def avg(self) -> float | None:
@@ -566,11 +574,15 @@ def _count(run: _Run, options: _EngineOptions) -> None:
 
 def _loop(run: _Run, options: _EngineOptions) -> None:
     """-l: a heartbeat, each target once per period on a phase of its own, until Ctrl-C."""
-    settings = run.settings
-    table = _LiveTable(run) if run.args.table and run.stdout.isatty() else None
+    settings, args = run.settings, run.args
+    table = _LiveTable(run) if args.table and run.stdout.isatty() else None
     next_report = time.monotonic() + (settings.report_every or math.inf)
+    # Quiet, with nothing to report before the end, the loop needs no Python per probe: the
+    # engine keeps every count, and the summary is read from it at Ctrl-C.
+    per_probe = not (args.quiet and settings.report_every is None and not args.json
+                     and args.plot is None and table is None)
     with Monitor(period=settings.period, timeout=min(settings.timeout, settings.period),
-                 replies=True, **options) as monitor:
+                 replies=per_probe, **options) as monitor:
         _add_targets(monitor, run, run.targets)
         if not monitor.hosts:
             return
@@ -584,8 +596,11 @@ def _loop(run: _Run, options: _EngineOptions) -> None:
                 if table is not None:
                     table.draw(monitor)
         finally:
-            run.duplicates = {target: state.duplicates
-                              for target, state in monitor.states().items()}
+            states = monitor.states()
+            run.duplicates = {target: state.duplicates for target, state in states.items()}
+            if not per_probe:
+                for target, state in states.items():
+                    run.tallies[target] = _Tally.of(state)
 
 
 def _loop_event(run: _Run, event: MonitorEvent) -> None:

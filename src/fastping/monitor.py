@@ -89,9 +89,10 @@ class MonitorEvent:
 class HostState:
     """One host's live state. Times are in seconds, ``since`` on the wall clock.
 
-    Lifetime counters (sent, received, lost, duplicates) run since the host
-    was added; loss and the RTT statistics cover the last ``window_probes``
-    probes; RTT statistics are None when none of those was answered.
+    Lifetime counters (sent, received, lost, duplicates) and the lifetime_*
+    RTTs run since the host was added; loss and the other RTT statistics
+    cover the last ``window_probes`` probes; RTT statistics are None when none
+    of those was answered.
     """
 
     host: str
@@ -117,6 +118,9 @@ class HostState:
     p50: float | None
     p90: float | None
     p99: float | None
+    lifetime_min: float | None
+    lifetime_avg: float | None
+    lifetime_max: float | None
 
 
 EventCallback = Callable[[MonitorEvent], object]
@@ -339,7 +343,8 @@ class Monitor(EngineOwner):
             loss=1 - summary["window_replies"] / probes if probes else 0.0,
             min=summary["min"], avg=summary["avg"], max=summary["max"],
             stddev=summary["stddev"], p50=summary["p50"], p90=summary["p90"],
-            p99=summary["p99"])
+            p99=summary["p99"], lifetime_min=summary["lifetime_min"],
+            lifetime_avg=summary["lifetime_avg"], lifetime_max=summary["lifetime_max"])
 
     def histograms(self) -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
         """Every host's RTT histogram since it was added (from any thread).
