@@ -50,6 +50,9 @@ cdef object _seconds(double microseconds):
 
 
 cdef object _router(const fp_event *event):
+    # Most events come from no router: answer those without touching Python objects.
+    if event.from_family == 0:
+        return None
     if event.from_family == socket.AF_INET:
         return socket.inet_ntop(socket.AF_INET, event.from_[:4])
     if event.from_family == socket.AF_INET6:
