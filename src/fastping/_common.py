@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from . import _engine
 from ._engine import Engine
 from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
 from ._results import Result, Status
 
+# Exit statuses shared by every command, as fping's: 3 bad arguments, 4 a system error.
+EXIT_USAGE, EXIT_SYSTEM = 3, 4
 MIN_SIZE = _engine.TAG_LEN
 MAX_SIZE = 65507  # the largest ICMP payload an IPv4 datagram can carry
 MAX_TIMEOUT = 3600.0
@@ -185,3 +188,10 @@ class EngineOwner:
         if self._engine is None or self._engine.closed:
             raise ValueError(f"this {type(self).__name__} is closed")
         return self._engine
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An argument parser whose every error is one line on stderr and exit status 3."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")

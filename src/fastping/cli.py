@@ -28,14 +28,22 @@ from dataclasses import dataclass, field
 from typing import NoReturn, TextIO, TypedDict
 
 from . import plot
-from ._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
+from ._common import (
+    EXIT_SYSTEM,
+    EXIT_USAGE,
+    MAX_INTERVAL,
+    MAX_SIZE,
+    MAX_TIMEOUT,
+    MIN_SIZE,
+    UsageParser,
+)
 from ._resolve import check_int, check_seconds
 from ._results import Result
 from .monitor import HostState, Monitor, MonitorEvent
 from .pinger import Pinger
 from .plot import HostSeries
 
-EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3, 4
+EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
 MAX_GENERATED = 1 << 20
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
 PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
@@ -45,13 +53,8 @@ class UsageError(Exception):
     """A bad argument: one line on stderr, exit status 3."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = UsageParser(
         prog="fastping",
         description="Ping many hosts at once. Times are in milliseconds, as in fping. "
         "Also: 'fastping exporter --help' (Prometheus exporter), "

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import FrameType
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -55,7 +55,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("fastping's exporter needs prometheus-client: "
                       "pip install 'fastping[exporter]'") from error
 
-from ._common import MAX_INTERVAL, MAX_TIMEOUT
+from ._common import EXIT_SYSTEM, EXIT_USAGE, MAX_INTERVAL, MAX_TIMEOUT, UsageParser
 from ._resolve import check_seconds
 from .monitor import Health, Monitor, MonitorEvent
 from .pinger import Pinger
@@ -79,7 +79,7 @@ DEFAULT_LISTEN = "127.0.0.1:9374"
 LABELS = ("ip", "host", "source")
 QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"))
 MAX_PROBE_COUNT = 100
-EXIT_OK, EXIT_USAGE, EXIT_SYSTEM = 0, 3, 4
+EXIT_OK = 0
 
 # (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
 Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
@@ -840,13 +840,8 @@ class Exporter:
 # ---- the command ---------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = UsageParser(
         prog="fastping exporter",
         description="A Prometheus exporter: ping targets continuously and serve /metrics "
         "(smokeping_prober's metrics and fastping's own) and /probe?target=HOST. "

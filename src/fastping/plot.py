@@ -21,9 +21,10 @@ import math
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
-EXIT_USAGE = 3
+from ._common import EXIT_USAGE, UsageParser
+
 DEFAULT_BINS = 200
 MIN_PROBES_PER_BIN = 10
 MAX_PANELS = 16
@@ -170,7 +171,7 @@ def _draw_host(axes: Any, host: str, bins: list[_Bin], width: float, start: floa
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="fastping plot",
         description="Draw a SmokePing-style latency chart from fastping's JSON lines.")
     parser.add_argument("input", nargs="?", default="-",
@@ -186,13 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str], stdin: TextIO = sys.stdin, stderr: TextIO = sys.stderr) -> int:
-    parser = _parser()
-
-    def usage_error(message: str) -> NoReturn:
-        parser.exit(EXIT_USAGE, f"fastping plot: {message}\n")
-
-    parser.error = usage_error  # type: ignore[method-assign]
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         if args.bin is not None and not (math.isfinite(args.bin) and args.bin > 0):
             raise PlotError(f"--bin must be > 0, not {args.bin:g}")
