@@ -118,6 +118,7 @@ fp_packet_kind fp_parse_icmp4(const uint8_t *icmp, size_t len,
         return FP_PACKET_MALFORMED;
     out->type = icmp[0];
     out->code = icmp[1];
+    out->ttl = 0; /* fp_parse_ipv4 fills it in from the header it has */
     if (icmp[0] == FP_ICMP4_ECHO_REPLY)
         return fp_parse_echo(icmp, len, FP_ICMP4_ECHO_REPLY, out)
                    ? FP_PACKET_ECHO_REPLY
