@@ -87,3 +87,13 @@ def test_monitor_cpu_per_probe(benchmark) -> None:  # type: ignore[no-untyped-de
     assert measured["lost"] == 0, measured
     # the last period's probes may still be in flight at stop(): neither received nor lost
     assert measured["sent"] - measured["received"] <= MONITOR_HOSTS, measured
+
+
+def test_open_ping_close_one_host(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """What a short-lived caller pays: an engine opened, one probe, every descriptor closed."""
+
+    def cycle() -> bool:
+        with fastping.Pinger(["127.0.0.1"]) as pinger:
+            return pinger.ping()["127.0.0.1"].ok
+
+    assert benchmark(cycle)
