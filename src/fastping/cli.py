@@ -254,7 +254,7 @@ def _json_ms(seconds: float | None) -> float | None:
 
 
 @dataclass
-class _Tally:
+class _Counts:
     """One target's counts, in constant memory (a list of RTTs only for -C)."""
 
     sent: int = 0
@@ -281,7 +281,7 @@ class _Tally:
         self.max = rtt if self.max is None else max(self.max, rtt)
 
     @classmethod
-    def of(cls, state: HostState) -> _Tally:
+    def of(cls, state: HostState) -> _Counts:
         """A host's tally from what a Monitor's engine kept of it."""
         total = (state.lifetime_avg or 0.0) * state.received
         # (The engine does not tell ICMP errors from timeouts here: all count as lost.)
@@ -314,8 +314,8 @@ class _Run:
     stdout: TextIO
     stderr: TextIO
     unknown: dict[str, str] = field(default_factory=dict)
-    tallies: dict[str, _Tally] = field(default_factory=dict)
-    interval_tallies: dict[str, _Tally] = field(default_factory=dict)
+    tallies: dict[str, _Counts] = field(default_factory=dict)
+    interval_tallies: dict[str, _Counts] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     last_progress: float = 0.0
@@ -323,8 +323,8 @@ class _Run:
 
     def __post_init__(self) -> None:
         for target in self.targets:
-            self.tallies[target] = _Tally(rtts=[] if self.settings.every_rtt else None)
-            self.interval_tallies[target] = _Tally()
+            self.tallies[target] = _Counts(rtts=[] if self.settings.every_rtt else None)
+            self.interval_tallies[target] = _Counts()
 
     @property
     def known(self) -> list[str]:
@@ -355,7 +355,7 @@ class _Run:
         elif not self.args.quiet and not self.args.table:
             print(self._probe_line(result, tally), file=self.stdout, flush=True)
 
-    def _probe_line(self, result: Result, tally: _Tally) -> str:
+    def _probe_line(self, result: Result, tally: _Counts) -> str:
         prefix = f"{result.host} : [{tally.sent - 1}]"
         average = "NaN" if tally.avg is None else _ms(tally.avg)
         so_far = f"({average} avg, {tally.loss_percent}% loss)"
@@ -381,7 +381,7 @@ class _Run:
 
     # summaries
 
-    def summaries(self, tallies: dict[str, _Tally], interval: bool) -> None:
+    def summaries(self, tallies: dict[str, _Counts], interval: bool) -> None:
         if interval and not self.args.json:
             print(f"[{time.strftime('%H:%M:%S')}]", file=self.stderr)
         for target in self.known:
@@ -395,7 +395,7 @@ class _Run:
             else:
                 print(self._summary_line(target, tally), file=self.stderr)
 
-    def _summary_line(self, target: str, tally: _Tally) -> str:
+    def _summary_line(self, target: str, tally: _Counts) -> str:
         line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{tally.loss_percent}%"
         if tally.min is not None and tally.avg is not None and tally.max is not None:
             line += f", min/avg/max = {_ms(tally.min)}/{_ms(tally.avg)}/{_ms(tally.max)}"
@@ -407,7 +407,7 @@ class _Run:
     def interval_report(self) -> None:
         self.summaries(self.interval_tallies, interval=True)
         for target in self.interval_tallies:
-            self.interval_tallies[target] = _Tally()
+            self.interval_tallies[target] = _Counts()
 
     def alive(self, target: str) -> bool:
         return self.tallies[target].received > 0
@@ -471,7 +471,7 @@ def _probe_record(result: Result, number: int) -> dict[str, object]:
     return record
 
 
-def _summary_record(target: str, tally: _Tally, duplicates: int,
+def _summary_record(target: str, tally: _Counts, duplicates: int,
                     interval: bool) -> dict[str, object]:
     record: dict[str, object] = {
         "type": "summary", "host": target, "interval": interval, "sent": tally.sent,
@@ -603,7 +603,7 @@ def _loop(run: _Run, options: _EngineOptions) -> None:
             run.duplicates = {target: state.duplicates for target, state in states.items()}
             if not per_probe:
                 for target, state in states.items():
-                    run.tallies[target] = _Tally.of(state)
+                    run.tallies[target] = _Counts.of(state)
 
 
 def _loop_event(run: _Run, event: MonitorEvent) -> None:
