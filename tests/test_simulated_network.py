@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import inspect
 import ipaddress
+import json
 import math
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -503,3 +506,21 @@ def test_addresses_are_only_in_the_documentation_ranges() -> None:
             if used:
                 ip = ipaddress.ip_address(used)
                 assert any(ip in network for network in allowed), used
+
+
+def test_command_reports_duplicates_per_interval_and_in_total(
+    network: netsim.SimulatedNetwork,
+) -> None:
+    host = v4(4, 3)  # answers every probe three times: two duplicates each
+    command = ["ip", "netns", "exec", network.name, sys.executable, "-m", "fastping", "--json",
+               "-c", "6", "-p", "60", "-Q", "0.1", host, SLOW_ANCHOR]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd="/",
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    summaries = [record for line in done.stdout.splitlines()
+                 if (record := json.loads(line))["type"] == "summary" and record["host"] == host]
+    interval = [record["duplicates"] for record in summaries if record["interval"]]
+    final = [record for record in summaries if not record["interval"]]
+    assert len(final) == 1 and final[0]["duplicates"] == 12 and final[0]["received"] == 6
+    # Each report counts the duplicates since the one before, never again.
+    assert interval and 0 < sum(interval) <= 12

@@ -316,7 +316,8 @@ class _Run:
     unknown: dict[str, str] = field(default_factory=dict)
     tallies: dict[str, _Counts] = field(default_factory=dict)
     interval_tallies: dict[str, _Counts] = field(default_factory=dict)
-    duplicates: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)  # since the start, per target
+    reported_duplicates: dict[str, int] = field(default_factory=dict)  # at the last -Q report
     started: float = field(default_factory=time.monotonic)
     last_progress: float = 0.0
     plotted: dict[str, HostSeries] | None = None  # with --plot: every probe, for the chart
@@ -381,31 +382,26 @@ class _Run:
 
     # summaries
 
-    def summaries(self, tallies: dict[str, _Counts], interval: bool) -> None:
+    def summaries(self, tallies: dict[str, _Counts], duplicates: dict[str, int],
+                  interval: bool) -> None:
         if interval and not self.args.json:
             print(f"[{time.strftime('%H:%M:%S')}]", file=self.stderr)
         for target in self.known:
             tally = tallies[target]
             if self.args.json:
-                self.emit(_summary_record(target, tally, self.duplicates.get(target, 0),
-                                          interval))
+                self.emit(_summary_record(target, tally, duplicates.get(target, 0), interval))
             elif self.settings.every_rtt and not interval:
                 rtts = " ".join("-" if rtt is None else _ms(rtt) for rtt in tally.rtts or [])
                 print(f"{target} : {rtts}", file=self.stderr)
             else:
-                print(self._summary_line(target, tally), file=self.stderr)
+                print(_summary_line(target, tally, duplicates.get(target, 0)), file=self.stderr)
 
-    def _summary_line(self, target: str, tally: _Counts) -> str:
-        line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{tally.loss_percent}%"
-        if tally.min is not None and tally.avg is not None and tally.max is not None:
-            line += f", min/avg/max = {_ms(tally.min)}/{_ms(tally.avg)}/{_ms(tally.max)}"
-        duplicates = self.duplicates.get(target, 0)
-        if duplicates:
-            line += f", {duplicates} duplicates"
-        return line
-
-    def interval_report(self) -> None:
-        self.summaries(self.interval_tallies, interval=True)
+    def interval_report(self, duplicates: dict[str, int]) -> None:
+        """-Q: each target's counts since the last report; duplicates are cumulative counts."""
+        since_last = {target: count - self.reported_duplicates.get(target, 0)
+                      for target, count in duplicates.items()}
+        self.reported_duplicates = dict(duplicates)
+        self.summaries(self.interval_tallies, since_last, interval=True)
         for target in self.interval_tallies:
             self.interval_tallies[target] = _Counts()
 
@@ -469,6 +465,15 @@ def _probe_record(result: Result, number: int) -> dict[str, object]:
         if result.errno is not None:
             record.update(errno=result.errno)
     return record
+
+
+def _summary_line(target: str, tally: _Counts, duplicates: int) -> str:
+    line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{tally.loss_percent}%"
+    if tally.min is not None and tally.avg is not None and tally.max is not None:
+        line += f", min/avg/max = {_ms(tally.min)}/{_ms(tally.avg)}/{_ms(tally.max)}"
+    if duplicates:
+        line += f", {duplicates} duplicates"
+    return line
 
 
 def _summary_record(target: str, tally: _Counts, duplicates: int,
@@ -569,7 +574,7 @@ def _count(run: _Run, options: _EngineOptions) -> None:
                             run.record(result)
                     run.progress(done + 1, settings.count or 0, "rounds")
                     if time.monotonic() >= next_report:
-                        run.interval_report()
+                        run.interval_report(pinger.duplicates)
                         next_report += settings.report_every or math.inf
         finally:
             run.duplicates = pinger.duplicates
@@ -594,7 +599,8 @@ def _loop(run: _Run, options: _EngineOptions) -> None:
                 _loop_event(run, event)
                 now = time.monotonic()
                 if now >= next_report:
-                    run.interval_report()
+                    run.interval_report({target: state.duplicates
+                                         for target, state in monitor.states().items()})
                     next_report = now + (settings.report_every or math.inf)
                 if table is not None:
                     table.draw(monitor)
@@ -675,7 +681,7 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
     if mode is not _sweep:
-        state.summaries(state.tallies, interval=False)
+        state.summaries(state.tallies, state.duplicates, interval=False)
     # (In JSON, the per-target summary records say who answered.)
     if (args.alive or args.unreach) and mode is not _sweep and not args.json:
         for target in state.known:
