@@ -35,6 +35,7 @@ from ._common import (
     MAX_SIZE,
     MAX_TIMEOUT,
     MIN_SIZE,
+    EngineOptions,
     UsageParser,
 )
 from ._resolve import check_int, check_seconds
@@ -662,14 +663,12 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         settings = _settings(args)
         targets = _targets(args, stdin)
         options = _engine_options(args, settings)
-        # Check every option now, so that a bad one is a usage error, not a traceback.
-        Pinger(timeout=settings.timeout, **options).close()
+        # Check every option now, without opening anything, so that a bad one is a usage
+        # error, not a traceback.
+        EngineOptions.check(timeout=settings.timeout, privileged=None, **options)
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE
-    except OSError as error:
-        print(f"fastping: {error.strerror or error}", file=stderr)
-        return EXIT_SYSTEM
     state = _Run(args, settings, targets, stdout, stderr,
                  plotted={} if args.plot is not None else None)
     mode = _loop if args.loop else _count if settings.count is not None else _sweep
