@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -290,8 +291,14 @@ def test_each_result_is_attributed_to_its_own_host(
             ok if ttl is None else icmp_error("ttl_exceeded", family, TIME_EXCEEDED_TYPE_CODE)
         )
         expected[NO_ROUTE[family][1]] = unreachable
-    report = topology["client"].run(round_spec(list(expected), privileged=privileged, ttl=ttl))
-    results = results_of(report)
+    spec = round_spec(list(expected), privileged=privileged, ttl=ttl)
+    results = results_of(topology["client"].run(spec))
+    if any(results[NO_ROUTE[family][1]]["status"] == "timeout" for family in (4, 6)):
+        # The router's kernel rate-limits the "unreachable" errors it sends each source (a
+        # host-wide budget, net.ipv4.route.error_cost, left alone); under load the second
+        # may be held back. A second until its budget refills, then the same round again.
+        time.sleep(1.1)
+        results = results_of(topology["client"].run(spec))
     assert {host: fields(results[host], want) for host, want in expected.items()} == expected
     assert all(result["address"] == host for host, result in results.items())
 
