@@ -144,7 +144,7 @@ class HostTable:
         return entry
 
 
-_new_result = tuple.__new__  # Result(...) checks its arguments; events need no checking
+_new_result = _engine.new_untracked  # Result(...) checks its arguments; events need no checking
 
 
 def result_from_event(entry: Host, event: _engine.EventTuple, kind: int) -> Result:
