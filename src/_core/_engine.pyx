@@ -57,9 +57,9 @@ cdef object _router(const fp_event *event):
     # Most events come from no router: answer those without touching Python objects.
     if event.from_family == 0:
         return None
-    if event.from_family == socket.AF_INET:
+    if event.from_family == AF_INET:
         return socket.inet_ntop(socket.AF_INET, event.from_[:4])
-    if event.from_family == socket.AF_INET6:
+    if event.from_family == AF_INET6:
         return socket.inet_ntop(socket.AF_INET6, event.from_[:16])
     return None
 
@@ -93,10 +93,10 @@ cdef class Engine:
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
                             FP_PRIVILEGE_RAW if privileged else FP_PRIVILEGE_DATAGRAM)
         if source4 is not None:
-            config.source4.sin_family = socket.AF_INET
+            config.source4.sin_family = AF_INET
             memcpy(&config.source4.sin_addr, <const char *>source4, 4)
         if source6 is not None:
-            config.source6.sin6_family = socket.AF_INET6
+            config.source6.sin6_family = AF_INET6
             memcpy(&config.source6.sin6_addr, <const char *>source6, 16)
         if interface:
             encoded = interface.encode()
@@ -147,14 +147,14 @@ cdef class Engine:
         cdef sockaddr_in v4
         cdef sockaddr_in6 v6
         cdef int rc
-        if family == socket.AF_INET and len(packed) == 4:
+        if family == AF_INET and len(packed) == 4:
             memset(&v4, 0, sizeof(v4))
-            v4.sin_family = socket.AF_INET
+            v4.sin_family = AF_INET
             memcpy(&v4.sin_addr, <const char *>packed, 4)
             rc = fp_engine_add_host(engine, <sockaddr *>&v4, sizeof(v4))
-        elif family == socket.AF_INET6 and len(packed) == 16:
+        elif family == AF_INET6 and len(packed) == 16:
             memset(&v6, 0, sizeof(v6))
-            v6.sin6_family = socket.AF_INET6
+            v6.sin6_family = AF_INET6
             memcpy(&v6.sin6_addr, <const char *>packed, 16)
             v6.sin6_scope_id = scope_id
             rc = fp_engine_add_host(engine, <sockaddr *>&v6, sizeof(v6))

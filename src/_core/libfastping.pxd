@@ -4,6 +4,9 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 
 cdef extern from "<sys/socket.h>":
+    enum:
+        AF_INET
+        AF_INET6
     ctypedef unsigned int socklen_t
     cdef struct sockaddr:
         unsigned short sa_family

@@ -25,9 +25,8 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _engine
 from ._common import (
@@ -42,6 +41,9 @@ from ._common import (
 from ._common import result_from_event as _result
 from ._resolve import check_int, check_seconds
 from ._results import Result
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 
@@ -139,6 +141,13 @@ def _check_buckets(buckets: object) -> tuple[float, ...]:
         raise ValueError("bucket bounds must be strictly increasing")
     return tuple(float(bound) for bound in bounds)
 Request = tuple[Callable[[], Any], "Future[Any]"]
+
+
+def _new_future() -> Future[Any]:
+    # Only threaded use needs it: the CLI and the exporter's start-up don't pay its import.
+    from concurrent.futures import Future
+
+    return Future()
 
 
 def _serve(requests: list[Request]) -> None:
@@ -272,7 +281,7 @@ class Monitor(EngineOwner):
                 direct = True
             else:
                 direct = False
-                future: Future[T] = Future()
+                future: Future[T] = _new_future()
                 self._requests.append((work, future))
         if direct:
             return work()
@@ -463,7 +472,7 @@ class Monitor(EngineOwner):
         self._live_engine()
         if self._loop_thread is not None:
             raise RuntimeError("this Monitor is already running")
-        began: Future[None] = Future()
+        began: Future[None] = _new_future()
 
         def main() -> None:
             try:
