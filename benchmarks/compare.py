@@ -21,7 +21,8 @@ as medians over the repetitions, in a markdown table per size:
   loopback, each costs a few microseconds, the RTT itself).
 
 Heartbeat (--heartbeat): 1,000 hosts probed every second for --duration seconds (default 60):
-fastping.Monitor (in-process, the run only), ``fastping -c ... -p 1000`` rounds,
+fastping.Monitor (in-process, the run only), ``fastping -l -p 1000 -q``, the C reference's
+heartbeat (``-l``: spread in 25 ms ticks as the Monitor is, and in one burst a second),
 ``fping -l -p 1000 -i 0`` and ``-i 1``, ``oping -i 1`` (whole processes, stopped by SIGINT),
 and icmplib.multiping once a second (in-process). Reported: CPU share of one core
 (CPU time / wall time), probes sent and answered.
@@ -489,12 +490,29 @@ def parse_oping_loop(stdout: str, stderr: str) -> tuple[int, int]:
     return sum(int(sent) for sent, _ in pairs), sum(int(received) for _, received in pairs)
 
 
+def parse_reference_loop(stdout: str, stderr: str) -> tuple[int, int]:
+    match = re.search(r"sent=(\d+) received=(\d+)", stdout)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
 def compare_heartbeats(host_count: int, duration: float, build_dir: Path,
                        progress: Callable[[str], None]) -> tuple[list[dict[str, object]],
                                                                  list[str]]:
     host_file = write_host_file(build_dir, host_count)
     skipped: list[str] = []
     commands: list[tuple[str, list[str], Callable[[str, str], tuple[int, int]]]] = []
+    reference = build("reference", build_dir)
+    if isinstance(reference, Path):
+        # The floor for each pattern, in plain C: spread as the Monitor spreads (a send time
+        # per probe, a wake-up every 25 ms), and all hosts in one sendmmsg() burst a second.
+        commands.append(("C reference, spread: 25 ms ticks, -b 1 [process]",
+                         [str(reference), "-b", "1", "-l", "1000", "-s", "25", str(host_file)],
+                         parse_reference_loop))
+        commands.append(("C reference, one burst a second, sendmmsg [process]",
+                         [str(reference), "-l", "1000", "-s", "1000", str(host_file)],
+                         parse_reference_loop))
+    else:
+        skipped.append(f"C reference: {reference}")
     command = fastping_command()
     if command is not None:
         # A heartbeat spread over the period; SIGINT ends it with fping's summary lines.

@@ -20,8 +20,14 @@
  *   summary hosts=N sent=S received=R duplicates=D rtt_median_ms=M rtt_mean_ms=A elapsed_s=E
  * Exit status: 0 all answered, 1 some did not, 3 bad arguments, 4 system error.
  *
+ * Heartbeat (-l PERIOD_MS): every host once per period, spread evenly: every TICK_MS (-s, default
+ * 25, as fastping.Monitor's default send slack) the next hosts in turn, PERIOD/TICK ticks per
+ * period, then sleep to the next tick; until SIGINT, then only the summary line (sent=,
+ * received=). It is the yardstick for the heartbeat's CPU: the same pattern in plain C.
+ *
  * Build: cc -O2 -o reference reference.c (compare.py does this in a temporary directory).
- * Run as root (raw socket): ./reference [-b BATCH] [-t TIMEOUT_MS] [-q] FILE
+ * Run as root (raw socket): ./reference [-b BATCH] [-t TIMEOUT_MS] [-l PERIOD_MS [-s TICK_MS]]
+ *                                       [-q] FILE
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,6 +37,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +66,7 @@ static size_t host_count;
 static uint16_t identifier;
 static uint32_t cookie;
 static size_t received, duplicates;
+static volatile sig_atomic_t interrupted;
 
 static int64_t realtime_ns(void) {
     struct timespec now;
@@ -249,8 +257,10 @@ static size_t send_burst(int fd, size_t first, size_t count) {
     size_t done = 0;
     while (done < count) {
         int64_t now = realtime_ns();
-        for (size_t i = done; i < count; i++)
+        for (size_t i = done; i < count; i++) {
             hosts[first + i].sent_ns = now;
+            hosts[first + i].rtt_ns = -1; /* a heartbeat probes each host again */
+        }
         int sent = sendmmsg(fd, messages + done, (unsigned)(count - done), 0);
         if (sent < 0) {
             if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN)
@@ -268,22 +278,60 @@ static int compare_rtts(const void *a, const void *b) {
     return (left > right) - (left < right);
 }
 
+static void on_interrupt(int signal_number) {
+    (void)signal_number;
+    interrupted = 1;
+}
+
+/* -l: the next hosts in turn every tick, until SIGINT; returns the probes sent. */
+static size_t heartbeat(int fd, size_t batch, long period_ms, long tick_ms) {
+    struct sigaction action = {.sa_handler = on_interrupt}; /* no SA_RESTART: sleeps end */
+    sigaction(SIGINT, &action, NULL);
+    long ticks = period_ms / tick_ms > 0 ? period_ms / tick_ms : 1;
+    size_t per_tick = (host_count + (size_t)ticks - 1) / (size_t)ticks, cursor = 0, sent = 0;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    while (!interrupted) {
+        for (size_t done = 0; done < per_tick && !interrupted;) {
+            size_t count = per_tick - done < batch ? per_tick - done : batch;
+            if (count > host_count - cursor)
+                count = host_count - cursor;
+            sent += send_burst(fd, cursor, count);
+            drain(fd);
+            done += count;
+            cursor = (cursor + count) % host_count;
+        }
+        next.tv_nsec += tick_ms * 1000000;
+        next.tv_sec += next.tv_nsec / 1000000000;
+        next.tv_nsec %= 1000000000;
+        while (!interrupted && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) != 0)
+            ;
+        drain(fd);
+    }
+    return sent;
+}
+
 int main(int argc, char **argv) {
-    long batch = 64, timeout_ms = 1000;
+    long batch = 64, timeout_ms = 1000, period_ms = 0, tick_ms = 25;
     int quiet = 0, option;
-    while ((option = getopt(argc, argv, "b:t:q")) != -1) {
+    while ((option = getopt(argc, argv, "b:t:l:s:q")) != -1) {
         if (option == 'b')
             batch = strtol(optarg, NULL, 10);
         else if (option == 't')
             timeout_ms = strtol(optarg, NULL, 10);
+        else if (option == 'l')
+            period_ms = strtol(optarg, NULL, 10);
+        else if (option == 's')
+            tick_ms = strtol(optarg, NULL, 10);
         else if (option == 'q')
             quiet = 1;
         else
             return 3;
     }
-    if (optind != argc - 1 || batch < 1 || batch > MAX_BATCH || timeout_ms < 1) {
-        fprintf(stderr, "usage: %s [-b BATCH (1..%d)] [-t TIMEOUT_MS] [-q] FILE\n", argv[0],
-                MAX_BATCH);
+    if (optind != argc - 1 || batch < 1 || batch > MAX_BATCH || timeout_ms < 1 || period_ms < 0
+        || tick_ms < 1) {
+        fprintf(stderr, "usage: %s [-b BATCH (1..%d)] [-t TIMEOUT_MS] [-l PERIOD_MS [-s TICK_MS]] "
+                "[-q] FILE\n", argv[0], MAX_BATCH);
         return 3;
     }
     int64_t started = monotonic_ns();
@@ -291,6 +339,14 @@ int main(int argc, char **argv) {
     identifier = (uint16_t)getpid();
     cookie = (uint32_t)realtime_ns() ^ ((uint32_t)getpid() << 16);
     int fd = open_socket();
+    if (period_ms > 0) {
+        size_t sent = heartbeat(fd, (size_t)batch, period_ms, tick_ms);
+        close(fd);
+        printf("summary hosts=%zu sent=%zu received=%zu duplicates=%zu elapsed_s=%.6f\n",
+               host_count, sent, received, duplicates, (monotonic_ns() - started) / 1e9);
+        free(hosts);
+        return 0;
+    }
 
     size_t sent = 0;
     while (sent < host_count) {
