@@ -146,11 +146,12 @@ def test_empty_pinger_round(make_pinger: MakePinger) -> None:
     assert make_pinger().ping() == {}
 
 
-def test_options_reach_the_wire(make_pinger: MakePinger) -> None:
+@pytest.mark.parametrize("size", [56, 1400])
+def test_options_reach_the_wire(size: int, make_pinger: MakePinger) -> None:
     # A raw socket of the test's own watches our echo requests go out on loopback.
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sniffer:
         sniffer.setblocking(False)
-        pinger = make_pinger(["127.0.0.1"], size=1400, ttl=7, tos=0x10)
+        pinger = make_pinger(["127.0.0.1"], size=size, ttl=7, tos=0x10)
         assert pinger._engine is not None
         assert_all_ok(pinger.ping(), ["127.0.0.1"])
         requests = []
@@ -168,7 +169,10 @@ def test_options_reach_the_wire(make_pinger: MakePinger) -> None:
     packet = requests[-1]
     assert packet[8] == 7  # TTL
     assert packet[1] == 0x10  # TOS
-    assert int.from_bytes(packet[2:4], "big") == 20 + 8 + 1400
+    assert int.from_bytes(packet[2:4], "big") == 20 + 8 + size
+    if size <= 552 - 28:
+        # Small probes say DF themselves, so the kernel spends no hashed IP ID on them.
+        assert packet[6] & 0x40 and packet[4:6] == b"\0\0"
 
 
 def test_source_address_is_used(make_pinger: MakePinger) -> None:
