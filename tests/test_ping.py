@@ -136,6 +136,28 @@ def test_remove_host(make_pinger: MakePinger) -> None:
     assert_all_ok(pinger.ping(), ["127.0.0.2", "127.0.0.1"])
 
 
+def test_hosts_removed_and_added_by_a_callback_during_a_round(make_pinger: MakePinger) -> None:
+    hosts = loopback_hosts(200)
+    first, last = hosts[0], hosts[-1]
+    pinger = make_pinger(hosts, timeout=0.5)
+
+    def change_hosts(result: Result) -> None:
+        if pinger.on_recv is not None:
+            pinger.on_recv = None
+            pinger.remove(first if result.host != first else hosts[1])  # answered, or not yet
+            pinger.remove(last)
+            pinger.add("127.0.3.1")
+
+    pinger.on_recv = change_hosts
+    results = pinger.ping()
+    # Removed hosts are left out, answered or not; the new one waits for the next round.
+    assert len(pinger.hosts) == len(hosts) - 1
+    assert list(results) == [host for host in pinger.hosts if host != "127.0.3.1"]
+    assert last not in results and "127.0.3.1" not in results
+    assert all(result.ok for result in results.values())
+    assert set(pinger.ping()) == set(pinger.hosts) and "127.0.3.1" in pinger.hosts
+
+
 def test_adding_a_host_twice_is_a_no_op(make_pinger: MakePinger) -> None:
     pinger = make_pinger(["127.0.0.1", "127.0.0.1", " 127.0.0.1 "])
     assert pinger.hosts == ("127.0.0.1",)

@@ -118,6 +118,7 @@ class HostTable:
         self.family = family
         self.by_name: dict[str, Host] = {}
         self.by_index: dict[int, Host] = {}
+        self.deletions = 0  # how many hosts were ever removed: a round checks it did not change
 
     def resolve(self, host: str) -> tuple[str, Address]:
         """The table's name for host and its address; raises as resolve() does."""
@@ -141,22 +142,28 @@ class HostTable:
             raise ValueError(f"{host!r} is not in this {owner}")
         engine.remove_host(entry.index)
         del self.by_index[entry.index]
+        self.deletions += 1
         return entry
 
 
 _new_result = _engine.new_untracked  # Result(...) checks its arguments; events need no checking
 
 
+# Module constants, not attribute lookups: this runs once per probe outcome.
+REPLY_KIND, _TIMEOUT, _ICMP_ERROR = _engine.REPLY, _engine.TIMEOUT, _engine.ICMP_ERROR
+_OK = Status.OK
+
+
 def result_from_event(entry: Host, event: _engine.EventTuple, kind: int) -> Result:
     """The Result an engine event (or a health change's cause, of the given kind) stands for."""
+    if kind == REPLY_KIND:
+        return _new_result(Result, (entry.name, entry.address.text, _OK, event[3],
+                                    event[4] or None, event[2], None, None, None, None))
     name, address = entry.name, entry.address.text
-    if kind == _engine.REPLY:
-        return _new_result(Result, (name, address, Status.OK, event[3], event[4] or None,
-                                    event[2], None, None, None, None))
-    if kind == _engine.TIMEOUT:
+    if kind == _TIMEOUT:
         return _new_result(Result, (name, address, Status.TIMEOUT, None, None, event[2], None,
                                     None, None, None))
-    if kind == _engine.ICMP_ERROR:
+    if kind == _ICMP_ERROR:
         status = _ERROR_STATUS[entry.address.family].get(event[5], Status.ICMP_ERROR)
         return _new_result(Result, (name, address, status, event[3], None, event[2], event[5],
                                     event[6], event[7], None))

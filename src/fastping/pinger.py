@@ -17,6 +17,7 @@ from typing import Any
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
+    REPLY_KIND,
     EngineOptions,
     EngineOwner,
     Host,
@@ -28,6 +29,7 @@ from ._common import (
 from ._resolve import check_family, check_int, check_seconds, resolve
 from ._results import HostStats, Result, Status
 
+_DUPLICATE = _engine.DUPLICATE
 RecvCallback = Callable[[Result], object]
 IdleCallback = Callable[[dict[str, Result]], object]
 
@@ -80,6 +82,7 @@ class Pinger(EngineOwner):
         self._stop_requested = False
         self._in_run = False
         self._in_round = False
+        self._deletions_at_start = 0
         self._engine = options.open_engine()
         try:
             for host in hosts:
@@ -134,7 +137,7 @@ class Pinger(EngineOwner):
             raise
         finally:
             self._in_round = False
-        return {entry.name: results[entry.index] for entry in entries}
+        return self._round_results(entries, results)
 
     async def aping(self) -> dict[str, Result]:
         """ping() for asyncio: driven from the running loop through the engine's descriptor.
@@ -165,7 +168,15 @@ class Pinger(EngineOwner):
         finally:
             loop.remove_reader(descriptor)
             self._in_round = False
-        return {entry.name: results[entry.index] for entry in entries}
+        return self._round_results(entries, results)
+
+    def _round_results(self, entries: list[Host], results: dict[int, Result]) -> dict[str, Result]:
+        """By name, in the order added; hosts removed during the round (by a callback) left out."""
+        if self._table.deletions == self._deletions_at_start:
+            return {entry.name: results[entry.index] for entry in entries}
+        by_name = self._table.by_name
+        return {entry.name: results[entry.index] for entry in entries
+                if by_name.get(entry.name) is entry}
 
     def _begin_round(self) -> tuple[_engine.Engine, list[Host]]:
         """Schedule one probe to every host; the caller runs the engine until idle."""
@@ -174,6 +185,7 @@ class Pinger(EngineOwner):
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
         entries = list(self._table.by_name.values())
         if entries:
+            self._deletions_at_start = self._table.deletions
             engine.reserve(len(entries))
             engine.schedule_now([entry.index for entry in entries])
             self._in_round = True
@@ -242,12 +254,11 @@ class Pinger(EngineOwner):
             entry = by_index.get(index)
             if entry is None:
                 continue
-            if kind == _engine.DUPLICATE:
+            if kind == _DUPLICATE:
                 self._duplicates[entry.name] += 1
                 continue
-            result = result_from_event(entry, event, kind)
-            results[index] = result
-            if on_recv is not None and result.ok:
+            result = results[index] = result_from_event(entry, event, kind)
+            if on_recv is not None and kind == REPLY_KIND:
                 on_recv(result)
 
     # ---- introspection ----------------------------------------------------------
