@@ -95,6 +95,7 @@ struct fp_engine {
     uint64_t last_send_ns;   /* monotonic time of the last send attempt */
     atomic_int wake_requested;
     int rcvbuf;
+    int sockets_unwatched; /* taken out of the epoll set while sending (see unwatch_sockets) */
 
     fp_counters counters;
 
@@ -141,14 +142,44 @@ static int host_has_address(const fp_host *host, const uint8_t *bytes) {
 
 /* ---- the socket of one family ------------------------------------------ */
 
+static int watch_socket(fp_engine *e, int fi, int fd) {
+    struct epoll_event interest = {.events = EPOLLIN, .data.u32 = (uint32_t)fi};
+    return epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &interest) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* While a run sends, its sockets are out of the epoll set: otherwise every probe sent and
+ * every reply queued walks the socket's wait queue to our epoll entry (sock_wfree,
+ * sock_def_readable), 3-4% of a round's CPU. The loop drains the sockets itself after every
+ * burst, and puts them back before it waits or returns (watch_sockets), so outside
+ * fp_engine_run they are always watched, and epoll reports at once what came meanwhile. */
+static void unwatch_sockets(fp_engine *e) {
+    if (e->sockets_unwatched)
+        return;
+    for (int fi = 0; fi < 2; fi++)
+        if (e->sockets[fi].fd >= 0)
+            epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, e->sockets[fi].fd, NULL);
+    e->sockets_unwatched = 1;
+}
+
+static int watch_sockets(fp_engine *e) {
+    if (!e->sockets_unwatched)
+        return 0;
+    for (int fi = 0; fi < 2; fi++) {
+        int rc = e->sockets[fi].fd >= 0 ? watch_socket(e, fi, e->sockets[fi].fd) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    e->sockets_unwatched = 0;
+    return 0;
+}
+
 static int open_socket(fp_engine *e, int fi) {
     fp_socket sock;
     int rc = fp_socket_open(&e->config, fi == FAMILY_V4 ? AF_INET : AF_INET6, e->rcvbuf, &sock);
     if (rc != 0)
         return rc;
-    struct epoll_event interest = {.events = EPOLLIN, .data.u32 = (uint32_t)fi};
-    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, sock.fd, &interest) < 0) {
-        rc = -errno;
+    rc = watch_socket(e, fi, sock.fd);
+    if (rc != 0) {
         /* Not yet handed to the engine: this is its only owner. */
         close(sock.fd);
         return rc;
@@ -809,8 +840,10 @@ static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ct
         } else {
             fp_heap_cancel(&e->heap, index);
         }
-        if (rc == 0)
+        if (rc == 0) {
+            unwatch_sockets(e);
             rc = send_probe(e, index, ctx);
+        }
         if (rc != 0)
             return rc;
         attempted++;
@@ -926,6 +959,9 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
             if (atomic_load(&e->wake_requested))
                 continue;
         }
+        status = watch_sockets(e);
+        if (status != 0)
+            break;
         struct epoll_event ready[4];
         int n = epoll_wait(e->epoll_fd, ready, 4, last_look ? 0 : -1);
         if (n < 0) {
@@ -960,11 +996,11 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
     /* Leave the timer armed for the engine's own next deadline only, not for
      * the caller's until: an idle engine holds no armed timer, and a caller
      * polling the epoll descriptor is woken exactly when work is due. */
-    if (status >= 0) {
-        int rc = arm_timer(e, next_deadline(e));
-        if (rc != 0)
-            status = rc;
-    }
+    int rc = watch_sockets(e);
+    if (rc == 0 && status >= 0)
+        rc = arm_timer(e, next_deadline(e));
+    if (rc != 0 && status >= 0)
+        status = rc;
     *count = ctx.count;
     return status;
 }
