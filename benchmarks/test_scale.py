@@ -5,10 +5,12 @@ net.ipv4.ping_group_range; loopback only, 127.16.0.0 upward, where every address
 
 - test_one_round: Pinger.ping() over N hosts, the Pinger built once per size, so a round's cost
   is what is measured. On loopback every probe must be answered: a lost reply fails the test
-  (the count is in extra_info either way).
+  (the count is in extra_info either way), as must an engine keeping over 256 bytes a host
+  (extra_info: engine_bytes_per_host).
 - test_monitor_cpu_per_probe: a Monitor over 1,000 hosts at a 0.1 s period (10,000 probes a
   second) runs for a few seconds; the benchmark is one such run, and extra_info holds the
-  process CPU time per probe sent and the CPU share of one core. No probe may be lost.
+  process CPU time per probe sent, the CPU share of one core and the engine's bytes a host
+  (with the health window and statistics: at most 256). No probe may be lost.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ROUND_SIZES = [1_000, 10_000, 100_000]
 MONITOR_HOSTS = 1_000
 MONITOR_PERIOD_S = 0.1
 MONITOR_RUN_S = 3.0
+MAX_ENGINE_BYTES_PER_HOST = 256  # the issue's budget for the engine's state of one host
 
 
 def loopback_hosts(count: int) -> list[str]:
@@ -55,9 +58,11 @@ def test_one_round(benchmark, pinger: fastping.Pinger) -> None:  # type: ignore[
     rounds = 3 if len(pinger.hosts) >= 100_000 else 10
     benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=1)
     benchmark.extra_info["hosts"] = len(pinger.hosts)
+    benchmark.extra_info["engine_bytes_per_host"] = pinger.resources()["host_bytes"]
     benchmark.extra_info["lost_replies_per_round"] = lost_per_round
     assert lost_per_round and max(lost_per_round) == 0, (
         f"replies lost per round over {len(pinger.hosts)} hosts: {lost_per_round}")
+    assert benchmark.extra_info["engine_bytes_per_host"] <= MAX_ENGINE_BYTES_PER_HOST
 
 
 def test_monitor_cpu_per_probe(benchmark) -> None:  # type: ignore[no-untyped-def]
@@ -72,6 +77,7 @@ def test_monitor_cpu_per_probe(benchmark) -> None:  # type: ignore[no-untyped-de
             monitor.join()
             cpu = process_cpu_seconds() - cpu_start
             wall = time.perf_counter() - wall_start
+            measured["engine_bytes_per_host"] = monitor.resources()["host_bytes"]
             states = monitor.states().values()
             measured["sent"] = sum(state.sent for state in states)
             measured["received"] = sum(state.received for state in states)
@@ -85,6 +91,7 @@ def test_monitor_cpu_per_probe(benchmark) -> None:  # type: ignore[no-untyped-de
     # each host's first probe is on a phase within the first period: allow one period short
     assert measured["sent"] >= expected - MONITOR_HOSTS
     assert measured["lost"] == 0, measured
+    assert measured["engine_bytes_per_host"] <= MAX_ENGINE_BYTES_PER_HOST, measured
     # the last period's probes may still be in flight at stop(): neither received nor lost
     assert measured["sent"] - measured["received"] <= MONITOR_HOSTS, measured
 
