@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,12 @@ from typing import Any
 import pytest
 
 import fastping
+
+# Started in the background by a shell without job control (nohup, `cmd &` in a script), a
+# process inherits SIGINT ignored, and then Python installs no KeyboardInterrupt handler: the
+# Ctrl-C tests would wait forever, and the commands they start would too. Put it back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def open_fds() -> int:

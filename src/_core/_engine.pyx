@@ -53,6 +53,23 @@ cdef object _seconds(double microseconds):
     return None if microseconds != microseconds else microseconds / 1e6
 
 
+# How run() makes results: fastping._common hands over the Result type and its statuses once,
+# at import (set_result_types), so that outcomes become Results here, in one place, with no
+# Python function called per probe.
+cdef type _result_type = None
+cdef object _status_ok = None, _status_timeout = None, _status_icmp_error = None
+cdef object _status_send_error = None
+cdef dict _error_statuses = {}  # family -> ICMP type -> status
+
+
+def set_result_types(type result_type, ok, timeout, icmp_error, send_error, dict error_statuses):
+    """The Result type (a tuple subclass) and the statuses that run() builds results with."""
+    global _result_type, _status_ok, _status_timeout, _status_icmp_error, _status_send_error
+    global _error_statuses
+    _result_type, _status_ok, _status_timeout = result_type, ok, timeout
+    _status_icmp_error, _status_send_error, _error_statuses = icmp_error, send_error, error_statuses
+
+
 cdef object _router(const fp_event *event):
     # Most events come from no router: answer those without touching Python objects.
     if event.from_family == 0:
@@ -74,6 +91,7 @@ cdef class Engine:
     cdef fp_event *_events       # the batch buffer fp_engine_run fills
     cdef uint32_t _event_capacity
     cdef bint _running           # a thread is inside run() without the GIL
+    cdef list _labels            # by host index: (name, address text, family) or None
 
     def __cinit__(self):
         # Before anything can fail, so __dealloc__ always sees a valid state.
@@ -81,6 +99,7 @@ cdef class Engine:
         self._events = NULL
         self._event_capacity = 0
         self._running = False
+        self._labels = []
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None):
@@ -141,8 +160,13 @@ cdef class Engine:
     def closed(self):
         return self._engine == NULL
 
-    def add_host(self, int family, bytes packed, unsigned int scope_id=0):
-        """Add a host by packed address; returns its index."""
+    def add_host(self, int family, bytes packed, unsigned int scope_id=0, str name=None,
+                 str address=None):
+        """Add a host by packed address; returns its index.
+
+        Its outcomes become Results (see run()) if it is given the name and
+        address text they carry.
+        """
         cdef fp_engine *engine = self._live()
         cdef sockaddr_in v4
         cdef sockaddr_in6 v6
@@ -166,12 +190,16 @@ cdef class Engine:
             raise OSError(-rc, f"address family {family} is not supported on this system")
         if rc < 0:
             raise _os_error(rc, "cannot add host")
+        while len(self._labels) <= rc:
+            self._labels.append(None)
+        self._labels[rc] = None if name is None else (name, address, family)
         return rc
 
     def remove_host(self, unsigned int index):
         cdef int rc = fp_engine_remove_host(self._live(), index)
         if rc < 0:
             raise _os_error(rc, f"cannot remove host {index}")
+        self._labels[index] = None
 
     def schedule(self, unsigned int index, double delay=0.0, double period=0.0):
         """Send a probe to the host after delay seconds, then every period (if > 0)."""
@@ -215,7 +243,8 @@ cdef class Engine:
         if self._engine != NULL:
             fp_engine_wake(self._engine)
 
-    def run(self, timeout=None, bint until_idle=True, bint prompt=False):
+    def run(self, timeout=None, bint until_idle=True, bint prompt=False, dict results=None,
+            list replies=None):
         """Run the loop without the GIL; return (status, events).
 
         Returns when the event buffer is full, when nothing is scheduled or
@@ -226,8 +255,12 @@ cdef class Engine:
         "events". Signals are handled while waiting: KeyboardInterrupt
         propagates from here.
         Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno,
-        cause, health, previous_health); the last three are set for HEALTH events,
-        whose other fields are those of the outcome that caused the change.
+        cause, health, previous_health, result); cause, health and previous_health are
+        set for HEALTH events, whose other fields are those of the outcome that caused the
+        change. result is that outcome as a Result, for hosts added with a name.
+        With results (a dict), a probe's outcome is not an event: its Result is stored
+        there under the host's index, and a reply's is also appended to replies (if a
+        list); events for hosts added without a name are dropped.
         """
         cdef fp_engine *engine = self._live()
         cdef uint64_t until = 0
@@ -238,6 +271,7 @@ cdef class Engine:
         cdef uint32_t i
         cdef const fp_event *event
         cdef tuple item
+        cdef uint64_t handled = 0
         if timeout is not None:
             until = fp_monotonic_ns() + <uint64_t>(max(<double>timeout, 0.0) * 1e9)
             if until == 0:
@@ -248,24 +282,55 @@ cdef class Engine:
             with nogil:
                 rc = fp_engine_run(engine, until, flags, self._events, self._event_capacity, &count)
             self._running = False
+            handled += count
             for i in range(count):
                 event = &self._events[i]
+                if results is not None and event.kind <= FP_EVENT_SEND_ERROR:
+                    result = self._result(event, event.kind)
+                    if result is not None:
+                        results[event.host] = result
+                        if replies is not None and event.kind == FP_EVENT_REPLY:
+                            replies.append(result)
+                    continue
                 item = (
                     event.kind, event.host, event.seq, event.rtt_ns / 1e9, event.ttl,
                     event.icmp_type, event.icmp_code, _router(event), event.error,
                     event.cause, event.health, event.previous_health,
+                    self._result(event, event.cause if event.kind == FP_EVENT_HEALTH
+                                 else event.kind),
                 )
-                # Numbers, None and a str: no cycle can pass through it (see new_untracked).
+                # No cycle can pass through it (see _untracked).
                 PyObject_GC_UnTrack(<PyObject *>item)
                 events.append(item)
             if rc == FP_RUN_INTERRUPTED:
                 PyErr_CheckSignals()
-                if events:
+                if handled:
                     return "full", events
                 continue
             if rc < 0:
                 raise _os_error(rc, "engine loop failed")
             return ("idle", "full", "deadline", "woken", "interrupted", "events")[rc], events
+
+    cdef object _result(self, const fp_event *event, int kind):
+        """The outcome of the given kind as a Result; None if it is no outcome, or unnamed."""
+        label = self._labels[event.host] if event.host < len(self._labels) else None
+        if label is None or kind < FP_EVENT_REPLY or kind > FP_EVENT_SEND_ERROR:
+            return None
+        name, address, family = <tuple>label
+        if kind == FP_EVENT_REPLY:
+            values = (name, address, _status_ok, event.rtt_ns / 1e9,
+                      event.ttl if event.ttl else None, event.seq, None, None, None, None)
+        elif kind == FP_EVENT_TIMEOUT:
+            values = (name, address, _status_timeout, None, None, event.seq, None, None, None,
+                      None)
+        elif kind == FP_EVENT_ICMP_ERROR:
+            status = _error_statuses[family].get(event.icmp_type, _status_icmp_error)
+            values = (name, address, status, event.rtt_ns / 1e9, None, event.seq,
+                      event.icmp_type, event.icmp_code, _router(event), None)
+        else:
+            values = (name, address, _status_send_error, None, None, event.seq, None, None,
+                      None, event.error)
+        return _untracked(_result_type, values)
 
     def fileno(self):
         """The epoll descriptor: readable when run(timeout=0) has work to do. Owned here."""
@@ -371,7 +436,7 @@ cdef class Engine:
         return None if raw < 0 else bool(raw)
 
 
-def new_untracked(type cls, tuple values):
+cdef object _untracked(type cls, tuple values):
     """cls (a tuple subclass) holding values, unknown to the cyclic garbage collector.
 
     For results, whose fields are strings, numbers, None and enum members: they

@@ -130,7 +130,8 @@ class HostTable:
         existing = self.by_name.get(name)
         if existing is not None:
             return existing
-        index = engine.add_host(address.family, address.packed, address.scope_id)
+        index = engine.add_host(address.family, address.packed, address.scope_id, name,
+                                address.text)
         entry = Host(name, address, index)
         self.by_name[name] = entry
         self.by_index[index] = entry
@@ -146,29 +147,9 @@ class HostTable:
         return entry
 
 
-_new_result = _engine.new_untracked  # Result(...) checks its arguments; events need no checking
-
-
-# Module constants, not attribute lookups: this runs once per probe outcome.
-REPLY_KIND, _TIMEOUT, _ICMP_ERROR = _engine.REPLY, _engine.TIMEOUT, _engine.ICMP_ERROR
-_OK = Status.OK
-
-
-def result_from_event(entry: Host, event: _engine.EventTuple, kind: int) -> Result:
-    """The Result an engine event (or a health change's cause, of the given kind) stands for."""
-    if kind == REPLY_KIND:
-        return _new_result(Result, (entry.name, entry.address.text, _OK, event[3],
-                                    event[4] or None, event[2], None, None, None, None))
-    name, address = entry.name, entry.address.text
-    if kind == _TIMEOUT:
-        return _new_result(Result, (name, address, Status.TIMEOUT, None, None, event[2], None,
-                                    None, None, None))
-    if kind == _ICMP_ERROR:
-        status = _ERROR_STATUS[entry.address.family].get(event[5], Status.ICMP_ERROR)
-        return _new_result(Result, (name, address, status, event[3], None, event[2], event[5],
-                                    event[6], event[7], None))
-    return _new_result(Result, (name, address, Status.SEND_ERROR, None, None, event[2], None,
-                                None, None, event[8]))
+# Every engine builds Results from its events in C (see _engine.Engine.run).
+_engine.set_result_types(Result, Status.OK, Status.TIMEOUT, Status.ICMP_ERROR, Status.SEND_ERROR,
+                         _ERROR_STATUS)
 
 
 class EngineOwner:

@@ -1,11 +1,15 @@
 """Type stub for the compiled core (src/_core/_engine.pyx)."""
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
+
+from ._results import Result, Status
 
 # (kind, host index, seq, rtt seconds, ttl, icmp type, icmp code, router, errno,
-#  cause, health, previous health)
-EventTuple = tuple[int, int, int, float, int, int, int, str | None, int, int, int, int]
+#  cause, health, previous health, the outcome as a Result)
+EventTuple = tuple[
+    int, int, int, float, int, int, int, str | None, int, int, int, int, Result | None
+]
 RunStatus = Literal["idle", "full", "deadline", "woken", "events"]
 
 REPLY: int
@@ -34,7 +38,14 @@ class Engine:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
-    def add_host(self, family: int, packed: bytes, scope_id: int = ...) -> int: ...
+    def add_host(
+        self,
+        family: int,
+        packed: bytes,
+        scope_id: int = ...,
+        name: str | None = ...,
+        address: str | None = ...,
+    ) -> int: ...
     def remove_host(self, index: int) -> None: ...
     def schedule(self, index: int, delay: float = ..., period: float = ...) -> None: ...
     def schedule_now(self, indexes: Iterable[int]) -> None: ...
@@ -44,7 +55,12 @@ class Engine:
     def reserve(self, replies_in_flight: int) -> None: ...
     def wake(self) -> None: ...
     def run(
-        self, timeout: float | None = ..., until_idle: bool = ..., prompt: bool = ...
+        self,
+        timeout: float | None = ...,
+        until_idle: bool = ...,
+        prompt: bool = ...,
+        results: dict[int, Result] | None = ...,
+        replies: list[Result] | None = ...,
     ) -> tuple[RunStatus, list[EventTuple]]: ...
     def fileno(self) -> int: ...
     def track(
@@ -62,9 +78,14 @@ class Engine:
     def identifier(self, family: int) -> int | None: ...
     def is_raw(self, family: int) -> bool | None: ...
 
-_TupleT = TypeVar("_TupleT", bound=tuple[Any, ...])
-
-def new_untracked(cls: type[_TupleT], values: tuple[Any, ...]) -> _TupleT: ...
+def set_result_types(
+    result_type: type[Result],
+    ok: Status,
+    timeout: Status,
+    icmp_error: Status,
+    send_error: Status,
+    error_statuses: dict[int, dict[int, Status]],
+) -> None: ...
 def monotonic_ns() -> int: ...
 def checksum(data: bytes | bytearray | memoryview) -> int: ...
 def build_echo(ipv6: bool, ident: int, serial: int, cookie: bytes, payload_size: int) -> bytes: ...

@@ -38,7 +38,6 @@ from ._common import (
     check_callback,
     check_hosts,
 )
-from ._common import result_from_event as _result
 from ._resolve import check_int, check_seconds
 from ._results import Result
 
@@ -434,13 +433,14 @@ class Monitor(EngineOwner):
             entry = by_index.get(event[1])
             if entry is None or kind == _engine.DUPLICATE:
                 continue
+            result = event[12]  # the outcome, or for HEALTH the one that changed it
+            assert result is not None  # as the table adds every host with its name
             if kind == _engine.HEALTH:
                 health, previous = _HEALTH[event[10]], _HEALTH[event[11]]
                 monitor_event = MonitorEvent(
                     EventKind.UP if health is Health.UP else EventKind.DOWN, entry.name,
-                    entry.address.text, now, health, previous, _result(entry, event, event[9]))
+                    entry.address.text, now, health, previous, result)
             else:
-                result = _result(entry, event, kind)
                 monitor_event = MonitorEvent(
                     EventKind.REPLY if result.ok else EventKind.LOSS, entry.name,
                     entry.address.text, now, _HEALTH[event[10]], None, result)

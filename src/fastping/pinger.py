@@ -17,14 +17,12 @@ from typing import Any
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
-    REPLY_KIND,
     EngineOptions,
     EngineOwner,
     Host,
     HostTable,
     check_callback,
     check_hosts,
-    result_from_event,
 )
 from ._resolve import check_family, check_int, check_seconds, resolve
 from ._results import HostStats, Result, Status
@@ -124,10 +122,12 @@ class Pinger(EngineOwner):
         """Probe every host once; return each host's Result, in the order hosts were added."""
         engine, entries = self._begin_round()
         results: dict[int, Result] = {}
+        replies: list[Result] | None = [] if self.on_recv is not None else None
         try:
             while entries:
-                status, events = engine.run(until_idle=True, prompt=self.on_recv is not None)
-                self._dispatch(events, results)
+                status, events = engine.run(until_idle=True, prompt=replies is not None,
+                                            results=results, replies=replies)
+                self._dispatch(events, replies)
                 if status == "idle":
                     break
                 if status == "woken" and self._in_run and self._stop_requested:
@@ -150,13 +150,15 @@ class Pinger(EngineOwner):
         loop = asyncio.get_running_loop()
         engine, entries = self._begin_round()
         results: dict[int, Result] = {}
+        replies: list[Result] | None = [] if self.on_recv is not None else None
         ready = asyncio.Event()
         descriptor = engine.fileno()
         loop.add_reader(descriptor, ready.set)
         try:
             while entries:
-                status, events = engine.run(timeout=0, until_idle=True)
-                self._dispatch(events, results)
+                status, events = engine.run(timeout=0, until_idle=True, results=results,
+                                            replies=replies)
+                self._dispatch(events, replies)
                 if status == "idle":
                     break
                 if status != "full":
@@ -232,8 +234,8 @@ class Pinger(EngineOwner):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            status, events = engine.run(timeout=remaining, until_idle=False)
-            self._dispatch(events, {})
+            status, events = engine.run(timeout=remaining, until_idle=False, results={})
+            self._dispatch(events, None)
             if status == "deadline":
                 return False
         return True
@@ -246,20 +248,18 @@ class Pinger(EngineOwner):
 
     # ---- events ----------------------------------------------------------------
 
-    def _dispatch(self, events: list[_engine.EventTuple], results: dict[int, Result]) -> None:
-        on_recv = self.on_recv
+    def _dispatch(self, events: list[_engine.EventTuple], replies: list[Result] | None) -> None:
+        """Counts duplicates, then hands on_recv the replies (taking them off the list)."""
         by_index = self._table.by_index
         for event in events:
-            kind, index = event[0], event[1]
-            entry = by_index.get(index)
-            if entry is None:
-                continue
-            if kind == _DUPLICATE:
+            entry = by_index.get(event[1])
+            if entry is not None and event[0] == _DUPLICATE:
                 self._duplicates[entry.name] += 1
-                continue
-            result = results[index] = result_from_event(entry, event, kind)
-            if on_recv is not None and kind == REPLY_KIND:
+        if replies and self.on_recv is not None:
+            on_recv = self.on_recv
+            for result in replies:
                 on_recv(result)
+            replies.clear()
 
     # ---- introspection ----------------------------------------------------------
 
