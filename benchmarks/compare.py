@@ -236,7 +236,7 @@ def worker_fastping_round(path: str) -> dict[str, object]:
 
 
 def worker_icmplib_round(path: str) -> dict[str, object]:
-    import icmplib
+    import icmplib  # type: ignore[import-untyped]
 
     hosts = read_hosts(path)
     rss_before = peak_rss_kib()
@@ -440,7 +440,7 @@ def round_rows(size: int, by_name: dict[str, list[Run]]) -> list[dict[str, objec
         for key in ("wall_s", "cpu_s"):
             base, value = reference.get(key), row[key]
             row[f"{key}_vs_reference"] = (value / base  # type: ignore[operator]
-                                          if value is not None and base else None)  # type: ignore[operator]
+                                          if value is not None and base else None)
         base_rtt = yardstick.get("rtt_ms")
         row["rtt_vs_yardstick"] = (row["rtt_ms"] / base_rtt  # type: ignore[operator]
                                    if row["rtt_ms"] is not None and base_rtt else None)
@@ -683,15 +683,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             runs, skipped = compare_rounds(args.sizes, args.repetitions, Path(directory),
                                            progress)
-            report["rounds"] = {size: round_rows(size, by_name)
-                                for size, by_name in runs.items()}
+            rounds = {size: round_rows(size, by_name) for size, by_name in runs.items()}
+            report["rounds"] = rounds
             report["runs"] = {size: {name: [asdict(run) for run in each]
                                      for name, each in by_name.items()}
                               for size, by_name in runs.items()}
-            tables = [round_table(size, rows) for size, rows
-                      in report["rounds"].items() if rows]  # type: ignore[union-attr]
+            tables = [round_table(size, rows) for size, rows in rounds.items() if rows]
     report["skipped"] = skipped
-    report["load_average_after"] = os.getloadavg()
+    load_after = os.getloadavg()
+    report["load_average_after"] = load_after
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -700,7 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{info['date']}; {info['cpu']}, {info['cpus']} CPUs; Linux {info['kernel']}; "
           f"nice {info['niceness']}; load average before "
           f"{'/'.join(f'{x:.2f}' for x in info['load_average_before'])}, after "
-          f"{'/'.join(f'{x:.2f}' for x in report['load_average_after'])}")  # type: ignore[union-attr]
+          f"{'/'.join(f'{x:.2f}' for x in load_after)}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     for note in skipped:
         print(f"skipped: {note}")
