@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, TextIO, TypedDict
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypedDict
 
 from . import plot
 from ._common import (
@@ -40,9 +40,11 @@ from ._common import (
 )
 from ._resolve import check_int, check_seconds
 from ._results import Result
-from .monitor import HostState, Monitor, MonitorEvent
 from .pinger import Pinger
 from .plot import HostSeries
+
+if TYPE_CHECKING:
+    from .monitor import HostState, Monitor, MonitorEvent
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
 MAX_GENERATED = 1 << 20
@@ -598,6 +600,8 @@ def _loop(run: _Run, options: _EngineOptions) -> None:
     # engine keeps every count, and the summary is read from it at Ctrl-C.
     per_probe = not (args.quiet and settings.report_every is None and not args.json
                      and args.plot is None and table is None)
+    from .monitor import Monitor  # only -l needs it: the other modes start faster without
+
     with Monitor(period=settings.period, timeout=min(settings.timeout, settings.period),
                  replies=per_probe, **options) as monitor:
         _add_targets(monitor, run, run.targets)
