@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     family.add_argument("-6", "--ipv6", action="store_const", dest="family", const=6,
                         help="IPv6 only")
     parser.add_argument("-g", "--generate", action="append", nargs="+", default=[],
-                        metavar="CIDR", help="every host of a network (127.0.1.0/22), "
+                        metavar="CIDR", help="every host of a network (127.0.4.0/22), "
                         "or of a range: -g START END")
     parser.add_argument("-f", "--file", metavar="FILE",
                         help="read targets from FILE, one per line ('-' for stdin)")
