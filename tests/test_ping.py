@@ -263,13 +263,16 @@ def test_result_is_frozen(host: str, make_pinger: MakePinger) -> None:
         result.rtt = 0.0  # type: ignore[misc]
 
 
-def test_round_results_stay_out_of_the_garbage_collector(make_pinger: MakePinger) -> None:
+def test_results_and_hosts_stay_out_of_the_garbage_collector(make_pinger: MakePinger) -> None:
     # 100,000 tracked results per round would set off full collections of the whole program.
     pinger = make_pinger(["127.0.0.1", "::1", "127.0.0.2"], timeout=0.5)
     pinger.add("127.0.0.3")
     results = pinger.ping()
     assert all(result.ok for result in results.values())
     assert not any(gc.is_tracked(result) for result in results.values())
+    # Nor the host table's entries and addresses (a million hosts, walked by every collection).
+    assert not any(gc.is_tracked(entry) or gc.is_tracked(entry.address)
+                   for entry in pinger._table.by_name.values())
     # Still a Result in every other way: equal to one built the checked way, and picklable.
     result = results["127.0.0.1"]
     assert result == Result(*result) and type(result) is Result

@@ -436,13 +436,19 @@ cdef class Engine:
         return None if raw < 0 else bool(raw)
 
 
+def new_untracked(type cls, tuple values):
+    """cls (a tuple subclass) holding values, unknown to the garbage collector (_untracked)."""
+    return _untracked(cls, values)
+
+
 cdef object _untracked(type cls, tuple values):
     """cls (a tuple subclass) holding values, unknown to the cyclic garbage collector.
 
-    For results, whose fields are strings, numbers, None and enum members: they
-    can be in no reference cycle. A round of 100,000 hosts makes 100,000 of
-    them; tracked, they would set off full collections that walk every object
-    of the program, and those cost a round about 8% of its time.
+    For results and host entries, whose fields are strings, bytes, numbers,
+    None, enum members and such tuples: they can be in no reference cycle. A
+    round of 100,000 hosts makes 100,000 results; tracked, they would set off
+    full collections that walk every object of the program, and those cost a
+    round about 8% of its time (adding the hosts, a third of its time).
     """
     result = tuple.__new__(cls, values)
     PyObject_GC_UnTrack(<PyObject *>result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 from dataclasses import dataclass
-from typing import NoReturn, TypeVar
+from typing import NamedTuple, NoReturn, TypeVar
 
 from . import _engine
 from ._engine import Engine
@@ -104,11 +104,12 @@ def check_hosts(hosts: object) -> None:
         raise TypeError("hosts must be an iterable of host strings, not one str")
 
 
-@dataclass(slots=True)
-class Host:
+class Host(NamedTuple):
+    """One host of a table; made untracked by the garbage collector, as 1,000,000 may be."""
+
     name: str
     address: Address
-    index: int
+    engine_index: int
 
 
 class HostTable:
@@ -132,7 +133,7 @@ class HostTable:
             return existing
         index = engine.add_host(address.family, address.packed, address.scope_id, name,
                                 address.text)
-        entry = Host(name, address, index)
+        entry = _engine.new_untracked(Host, (name, address, index))
         self.by_name[name] = entry
         self.by_index[index] = entry
         return entry
@@ -141,8 +142,8 @@ class HostTable:
         entry = self.by_name.pop(host.strip(), None) if isinstance(host, str) else None
         if entry is None:
             raise ValueError(f"{host!r} is not in this {owner}")
-        engine.remove_host(entry.index)
-        del self.by_index[entry.index]
+        engine.remove_host(entry.engine_index)
+        del self.by_index[entry.engine_index]
         self.deletions += 1
         return entry
 

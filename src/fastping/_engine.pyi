@@ -1,7 +1,7 @@
 """Type stub for the compiled core (src/_core/_engine.pyx)."""
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ._results import Result, Status
 
@@ -78,6 +78,9 @@ class Engine:
     def identifier(self, family: int) -> int | None: ...
     def is_raw(self, family: int) -> bool | None: ...
 
+_TupleT = TypeVar("_TupleT", bound=tuple[Any, ...])
+
+def new_untracked(cls: type[_TupleT], values: tuple[Any, ...]) -> _TupleT: ...
 def set_result_types(
     result_type: type[Result],
     ok: Status,

@@ -13,6 +13,8 @@ import math
 import socket
 from typing import Any, NamedTuple
 
+from . import _engine
+
 _IPV4_LITERAL_CHARS = frozenset("0123456789.")
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6, socket.AF_INET: socket.AF_INET,
             socket.AF_INET6: socket.AF_INET6}
@@ -26,12 +28,14 @@ class Address(NamedTuple):
 
 
 _AF_INET, _inet_pton = socket.AF_INET, socket.inet_pton
-_new_address = tuple.__new__  # Address(...) goes through a generated __new__; this checks nothing
+# Address(...) goes through a generated __new__; this checks nothing, and leaves the tuple
+# to reference counting alone (see new_untracked).
+_new_address = _engine.new_untracked
 
 
 def _from_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, scope: str | None) -> Address:
     if ip.version == 4:
-        return Address(socket.AF_INET, ip.packed, str(ip))
+        return _new_address(Address, (socket.AF_INET, ip.packed, str(ip), 0))
     scope_id = 0
     if scope:
         try:
@@ -39,7 +43,7 @@ def _from_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, scope: str | Non
         except OSError:
             raise ValueError(f"unknown interface {scope!r} in scoped address") from None
     text = f"{ip}%{scope}" if scope else str(ip)
-    return Address(socket.AF_INET6, ip.packed, text, scope_id)
+    return _new_address(Address, (socket.AF_INET6, ip.packed, text, scope_id))
 
 
 def parse_literal(text: str) -> Address | None:
@@ -94,7 +98,8 @@ def resolve(host: object, family: int | None = None) -> Address:
         address = _from_ip(ip, None)
         scope_id = int(sockaddr[3]) if len(sockaddr) == 4 else 0
         if scope_id:
-            address = Address(address.family, address.packed, f"{ip}%{scope_id}", scope_id)
+            address = _new_address(Address, (address.family, address.packed, f"{ip}%{scope_id}",
+                                              scope_id))
     if family is not None and address.family != family:
         wanted = 4 if family == socket.AF_INET else 6
         raise ValueError(f"{text!r} is not an IPv{wanted} address")

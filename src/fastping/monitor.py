@@ -337,7 +337,7 @@ class Monitor(EngineOwner):
                                    for name, entry in self._table.by_name.items()})
 
     def _state(self, entry: Host) -> HostState:
-        summary = self._live_engine().track_summary(entry.index)
+        summary = self._live_engine().track_summary(entry.engine_index)
         age = (_engine.monotonic_ns() - summary["since_ns"]) / 1e9
         probes = summary["window_probes"]
         return HostState(
@@ -365,7 +365,7 @@ class Monitor(EngineOwner):
 
         def read() -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
             engine = self._live_engine()
-            return {name: (self._buckets, *engine.track_histogram(entry.index))
+            return {name: (self._buckets, *engine.track_histogram(entry.engine_index))
                     for name, entry in self._table.by_name.items()}
 
         return self._call(read)
@@ -384,7 +384,7 @@ class Monitor(EngineOwner):
     # ---- the loop ----------------------------------------------------------------
 
     def _schedule(self, entry: Host, phase: float) -> None:
-        self._live_engine().schedule(entry.index, delay=phase * self._period,
+        self._live_engine().schedule(entry.engine_index, delay=phase * self._period,
                                      period=self._period)
 
     def _begin(self) -> None:

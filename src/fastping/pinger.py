@@ -175,9 +175,9 @@ class Pinger(EngineOwner):
     def _round_results(self, entries: list[Host], results: dict[int, Result]) -> dict[str, Result]:
         """By name, in the order added; hosts removed during the round (by a callback) left out."""
         if self._table.deletions == self._deletions_at_start:
-            return {entry.name: results[entry.index] for entry in entries}
+            return {entry.name: results[entry.engine_index] for entry in entries}
         by_name = self._table.by_name
-        return {entry.name: results[entry.index] for entry in entries
+        return {entry.name: results[entry.engine_index] for entry in entries
                 if by_name.get(entry.name) is entry}
 
     def _begin_round(self) -> tuple[_engine.Engine, list[Host]]:
@@ -189,7 +189,7 @@ class Pinger(EngineOwner):
         if entries:
             self._deletions_at_start = self._table.deletions
             engine.reserve(len(entries))
-            engine.schedule_now([entry.index for entry in entries])
+            engine.schedule_now([entry.engine_index for entry in entries])
             self._in_round = True
         return engine, entries
 
