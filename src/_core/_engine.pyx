@@ -4,7 +4,7 @@
 Python calls in per batch of events, never per packet: `run()` releases the
 GIL, lets the C loop send, receive, match and time out until it has a batch
 of events (or is idle, or a deadline or a wake-up comes), and only then turns
-the batch into tuples.
+the batch into Results and event tuples.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
