@@ -91,7 +91,10 @@ cdef class Engine:
     cdef fp_event *_events       # the batch buffer fp_engine_run fills
     cdef uint32_t _event_capacity
     cdef bint _running           # a thread is inside run() without the GIL
-    cdef list _labels            # by host index: (name, address text, family) or None
+    # By host index, for the Results: the name and address text, or None. Two lists of
+    # references to the host table's own strings: 16 bytes a host.
+    cdef list _names
+    cdef list _address_texts
 
     def __cinit__(self):
         # Before anything can fail, so __dealloc__ always sees a valid state.
@@ -99,7 +102,8 @@ cdef class Engine:
         self._events = NULL
         self._event_capacity = 0
         self._running = False
-        self._labels = []
+        self._names = []
+        self._address_texts = []
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None):
@@ -190,16 +194,18 @@ cdef class Engine:
             raise OSError(-rc, f"address family {family} is not supported on this system")
         if rc < 0:
             raise _os_error(rc, "cannot add host")
-        while len(self._labels) <= rc:
-            self._labels.append(None)
-        self._labels[rc] = None if name is None else (name, address, family)
+        while len(self._names) <= rc:
+            self._names.append(None)
+            self._address_texts.append(None)
+        self._names[rc] = name
+        self._address_texts[rc] = address
         return rc
 
     def remove_host(self, unsigned int index):
         cdef int rc = fp_engine_remove_host(self._live(), index)
         if rc < 0:
             raise _os_error(rc, f"cannot remove host {index}")
-        self._labels[index] = None
+        self._names[index] = self._address_texts[index] = None
 
     def schedule(self, unsigned int index, double delay=0.0, double period=0.0):
         """Send a probe to the host after delay seconds, then every period (if > 0)."""
@@ -313,10 +319,10 @@ cdef class Engine:
 
     cdef object _result(self, const fp_event *event, int kind):
         """The outcome of the given kind as a Result; None if it is no outcome, or unnamed."""
-        label = self._labels[event.host] if event.host < len(self._labels) else None
-        if label is None or kind < FP_EVENT_REPLY or kind > FP_EVENT_SEND_ERROR:
+        name = self._names[event.host] if event.host < len(self._names) else None
+        if name is None or kind < FP_EVENT_REPLY or kind > FP_EVENT_SEND_ERROR:
             return None
-        name, address, family = <tuple>label
+        address = self._address_texts[event.host]
         if kind == FP_EVENT_REPLY:
             values = (name, address, _status_ok, event.rtt_ns / 1e9,
                       event.ttl if event.ttl else None, event.seq, None, None, None, None)
@@ -324,7 +330,9 @@ cdef class Engine:
             values = (name, address, _status_timeout, None, None, event.seq, None, None, None,
                       None)
         elif kind == FP_EVENT_ICMP_ERROR:
-            status = _error_statuses[family].get(event.icmp_type, _status_icmp_error)
+            # The reporter's family is the probe's: each socket carries one family.
+            status = _error_statuses.get(event.from_family, {}).get(event.icmp_type,
+                                                                   _status_icmp_error)
             values = (name, address, status, event.rtt_ns / 1e9, None, event.seq,
                       event.icmp_type, event.icmp_code, _router(event), None)
         else:
