@@ -119,7 +119,6 @@ class HostTable:
         self.family = family
         self.by_name: dict[str, Host] = {}
         self.by_index: dict[int, Host] = {}
-        self.deletions = 0  # how many hosts were ever removed: a round checks it did not change
 
     def resolve(self, host: str) -> tuple[str, Address]:
         """The table's name for host and its address; raises as resolve() does."""
@@ -144,7 +143,6 @@ class HostTable:
             raise ValueError(f"{host!r} is not in this {owner}")
         engine.remove_host(entry.engine_index)
         del self.by_index[entry.engine_index]
-        self.deletions += 1
         return entry
 
 

@@ -80,7 +80,6 @@ class Pinger(EngineOwner):
         self._stop_requested = False
         self._in_run = False
         self._in_round = False
-        self._deletions_at_start = 0
         self._engine = options.open_engine()
         try:
             for host in hosts:
@@ -174,8 +173,6 @@ class Pinger(EngineOwner):
 
     def _round_results(self, entries: list[Host], results: dict[int, Result]) -> dict[str, Result]:
         """By name, in the order added; hosts removed during the round (by a callback) left out."""
-        if self._table.deletions == self._deletions_at_start:
-            return {entry.name: results[entry.engine_index] for entry in entries}
         by_name = self._table.by_name
         return {entry.name: results[entry.engine_index] for entry in entries
                 if by_name.get(entry.name) is entry}
@@ -187,7 +184,6 @@ class Pinger(EngineOwner):
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
         entries = list(self._table.by_name.values())
         if entries:
-            self._deletions_at_start = self._table.deletions
             engine.reserve(len(entries))
             engine.schedule_now([entry.engine_index for entry in entries])
             self._in_round = True
