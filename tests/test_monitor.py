@@ -8,6 +8,8 @@ import json
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -286,6 +288,32 @@ def test_keyboard_interrupt_ends_run_cleanly(make_monitor: MakeMonitor) -> None:
     timer.join()
     assert not monitor.running
     assert_at_rest(monitor)
+
+
+# The interrupt is flagged while the main thread already waits in the engine, and no signal
+# interrupts that wait: as when Ctrl-C lands while the loop is sending rather than waiting.
+FLAGGED_DURING_WAIT = """
+import _thread, threading, time
+import fastping
+monitor = fastping.Monitor(["127.0.0.1"], period=0.05)
+threading.Timer(0.5, _thread.interrupt_main).start()
+started = time.monotonic()
+try:
+    for event in monitor.events():
+        pass
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - started:.2f} s")
+monitor.close()
+"""
+
+
+def test_an_interrupt_flagged_outside_the_wait_still_ends_the_loop() -> None:
+    done = subprocess.run([sys.executable, "-c", FLAGGED_DURING_WAIT], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    # The host stays up, so no event ever ends the wait: the engine's own check must.
+    assert done.stdout.startswith("interrupted after ")
+    assert float(done.stdout.split()[2]) < 2.0
 
 
 def test_close_from_within_a_callback(make_monitor: MakeMonitor) -> None:

@@ -39,6 +39,9 @@ RAW_PERMISSION_HELP = (
 )
 
 DEF EVENT_CAPACITY = 1024
+# A signal that lands while the loop sends, not while it waits, interrupts no system call:
+# Python only flags it. The loop comes back for the flag at least this often.
+DEF SIGNAL_CHECK_NS = 1000000000
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
@@ -278,15 +281,21 @@ cdef class Engine:
         cdef const fp_event *event
         cdef tuple item
         cdef uint64_t handled = 0
+        cdef uint64_t step_until
         if timeout is not None:
             until = fp_monotonic_ns() + <uint64_t>(max(<double>timeout, 0.0) * 1e9)
             if until == 0:
                 until = 1
         events = []
         while True:
+            PyErr_CheckSignals()
+            step_until = fp_monotonic_ns() + SIGNAL_CHECK_NS
+            if until != 0 and until < step_until:
+                step_until = until
             self._running = True
             with nogil:
-                rc = fp_engine_run(engine, until, flags, self._events, self._event_capacity, &count)
+                rc = fp_engine_run(engine, step_until, flags, self._events, self._event_capacity,
+                                   &count)
             self._running = False
             handled += count
             for i in range(count):
@@ -315,6 +324,8 @@ cdef class Engine:
                 continue
             if rc < 0:
                 raise _os_error(rc, "engine loop failed")
+            if rc == FP_RUN_DEADLINE and step_until != until:
+                continue  # only the signal check's deadline: the caller's is still ahead
             return ("idle", "full", "deadline", "woken", "interrupted", "events")[rc], events
 
     cdef object _result(self, const fp_event *event, int kind):
