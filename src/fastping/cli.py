@@ -571,17 +571,20 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
 
 def _count(run: _Run, options: _EngineOptions) -> None:
     """-c / -C: a round to every target per period, count times."""
-    settings = run.settings
+    settings, args = run.settings, run.args
     next_report = (time.monotonic() + settings.report_every
                    if settings.report_every else math.inf)
-    with Pinger(timeout=settings.timeout, on_recv=run.record,
+    # A reply is recorded as it comes only if it is shown as it comes (or timed for --plot);
+    # otherwise the round's results are, all at once, and the engine never stops for Python.
+    per_reply = args.json or args.plot is not None or not args.quiet
+    with Pinger(timeout=settings.timeout, on_recv=run.record if per_reply else None,
                 **options) as pinger:
         _add_targets(pinger, run, run.targets)
         try:
             if pinger.hosts:
                 for done, results in enumerate(pinger.run(settings.count, settings.period)):
                     for result in results.values():
-                        if not result.ok:
+                        if not (per_reply and result.ok):
                             run.record(result)
                     run.progress(done + 1, settings.count or 0, "rounds")
                     if time.monotonic() >= next_report:
