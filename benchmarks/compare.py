@@ -22,7 +22,8 @@ as medians over the repetitions, in a markdown table per size:
 
 Heartbeat (--heartbeat): 1,000 hosts probed every second for --duration seconds (default 60):
 fastping.Monitor (in-process, the run only), ``fastping -l -p 1000 -q``, the C reference's
-heartbeat (``-l``: spread in 25 ms ticks as the Monitor is, and in one burst a second),
+heartbeat (``-l``: spread in ticks of the Monitor's send slack, as the Monitor spreads, and in
+one burst a second),
 ``fping -l -p 1000 -i 0`` and ``-i 1``, ``oping -i 1`` (whole processes, stopped by SIGINT),
 and icmplib.multiping once a second (in-process). Reported: CPU share of one core
 (CPU time / wall time), probes sent and answered.
@@ -264,7 +265,7 @@ def worker_fastping_monitor(path: str, duration: float) -> dict[str, object]:
         sent = sum(state.sent for state in states)
         received = sum(state.received for state in states)
     return {"wall_s": wall, "cpu_s": cpu, "sent": sent, "received": received,
-            "peak_rss_kib": peak_rss_kib()}
+            "peak_rss_kib": peak_rss_kib(), "send_slack_s": monitor.send_slack}
 
 
 def worker_icmplib_heartbeat(path: str, duration: float) -> dict[str, object]:
@@ -501,13 +502,33 @@ def compare_heartbeats(host_count: int, duration: float, build_dir: Path,
     host_file = write_host_file(build_dir, host_count)
     skipped: list[str] = []
     commands: list[tuple[str, list[str], Callable[[str, str], tuple[int, int]]]] = []
+    rows: list[dict[str, object]] = []
+
+    def add_row(name: str, wall: float, cpu: float, sent: int, received: int,
+                rss_kib: int, failed: str | None = None) -> None:
+        rows.append({"contender": name, "hosts": host_count, "wall_s": wall, "cpu_s": cpu,
+                     "cpu_share_of_core": cpu / wall if wall else None, "sent": sent,
+                     "received": received, "cpu_us_per_probe": cpu / sent * 1e6 if sent else None,
+                     "peak_rss_mib": rss_kib / 1024, "failed": failed})
+        progress(f"heartbeat {name}: {cpu:.2f} s CPU in {wall:.1f} s, {received}/{sent}"
+                 + (f" FAILED {failed}" if failed else ""))
+
+    tick_ms = 25  # the Monitor's default send slack for this many hosts, once it has said
+    if importlib.util.find_spec("fastping") is not None:
+        report = run_worker(["fastping-monitor", str(host_file), str(duration)],
+                            limit=duration + RUN_LIMIT_S)
+        slack = report.get("send_slack_s")
+        if isinstance(slack, float) and slack > 0:
+            tick_ms = max(1, round(slack * 1000))
+        add_worker_row(add_row, f"fastping.Monitor(period=1.0), {tick_ms} ms send slack "
+                       "[in-process, run only]", report)
     reference = build("reference", build_dir)
     if isinstance(reference, Path):
         # The floor for each pattern, in plain C: spread as the Monitor spreads (a send time
-        # per probe, a wake-up every 25 ms), and all hosts in one sendmmsg() burst a second.
-        commands.append(("C reference, spread: 25 ms ticks, -b 1 [process]",
-                         [str(reference), "-b", "1", "-l", "1000", "-s", "25", str(host_file)],
-                         parse_reference_loop))
+        # per probe, a wake-up every tick), and all hosts in one sendmmsg() burst a second.
+        commands.append((f"C reference, spread: {tick_ms} ms ticks, -b 1 [process]",
+                         [str(reference), "-b", "1", "-l", "1000", "-s", str(tick_ms),
+                          str(host_file)], parse_reference_loop))
         commands.append(("C reference, one burst a second, sendmmsg [process]",
                          [str(reference), "-l", "1000", "-s", "1000", str(host_file)],
                          parse_reference_loop))
@@ -536,21 +557,6 @@ def compare_heartbeats(host_count: int, duration: float, build_dir: Path,
     else:
         skipped.append("oping: not installed (apt-get install oping)")
 
-    rows: list[dict[str, object]] = []
-
-    def add_row(name: str, wall: float, cpu: float, sent: int, received: int,
-                rss_kib: int, failed: str | None = None) -> None:
-        rows.append({"contender": name, "hosts": host_count, "wall_s": wall, "cpu_s": cpu,
-                     "cpu_share_of_core": cpu / wall if wall else None, "sent": sent,
-                     "received": received, "cpu_us_per_probe": cpu / sent * 1e6 if sent else None,
-                     "peak_rss_mib": rss_kib / 1024, "failed": failed})
-        progress(f"heartbeat {name}: {cpu:.2f} s CPU in {wall:.1f} s, {received}/{sent}"
-                 + (f" FAILED {failed}" if failed else ""))
-
-    if importlib.util.find_spec("fastping") is not None:
-        report = run_worker(["fastping-monitor", str(host_file), str(duration)],
-                            limit=duration + RUN_LIMIT_S)
-        add_worker_row(add_row, "fastping.Monitor(period=1.0) [in-process, run only]", report)
     for name, argv, parse in commands:
         measured = run_command(argv, stop_after=duration, limit=duration + RUN_LIMIT_S)
         sent, received = parse(measured.stdout, measured.stderr)

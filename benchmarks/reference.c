@@ -20,10 +20,10 @@
  *   summary hosts=N sent=S received=R duplicates=D rtt_median_ms=M rtt_mean_ms=A elapsed_s=E
  * Exit status: 0 all answered, 1 some did not, 3 bad arguments, 4 system error.
  *
- * Heartbeat (-l PERIOD_MS): every host once per period, spread evenly: every TICK_MS (-s, default
- * 25, as fastping.Monitor's default send slack) the next hosts in turn, PERIOD/TICK ticks per
- * period, then sleep to the next tick; until SIGINT, then only the summary line (sent=,
- * received=). It is the yardstick for the heartbeat's CPU: the same pattern in plain C.
+ * Heartbeat (-l PERIOD_MS): every host once per period, spread evenly: every TICK_MS (-s,
+ * default 25; compare.py passes fastping.Monitor's send slack) the next hosts in turn,
+ * PERIOD/TICK ticks per period, then sleep to the next tick; until SIGINT, then only the summary
+ * line (sent=, received=). It is the yardstick for the heartbeat's CPU: the same pattern in C.
  *
  * Build: cc -O2 -o reference reference.c (compare.py does this in a temporary directory).
  * Run as root (raw socket): ./reference [-b BATCH] [-t TIMEOUT_MS] [-l PERIOD_MS [-s TICK_MS]]

@@ -122,15 +122,44 @@ def test_sends_are_spread_evenly_over_the_period(make_monitor: MakeMonitor) -> N
         ident = monitor._call(lambda: monitor._live_engine().identifier(socket.AF_INET))
         times = request_send_times(sniffer, ident, 3 * period)
         monitor.stop()
+    # 200 hosts in 0.2 s: 128 a wake-up would be two clumps a period; at most an eighth of
+    # the period apart, 25 each, is as lumpy as the default gets.
+    slack = monitor.send_slack
+    assert slack == pytest.approx(period / 8)
     # Skip the first period (start-up), then look at two whole periods.
     times = sorted(t for t in times if t >= times[0] + period)
     assert len(times) >= hosts
     window = times[: 2 * hosts]
     gaps = [b - a for a, b in itertools.pairwise(window)]
-    # Evenly: one probe per period/hosts (1 ms). Never a burst, never a long silence.
-    busiest = max(sum(1 for t in window if start <= t < start + 0.01) for start in window)
-    assert busiest <= 30, f"{busiest} probes within 10 ms"
-    assert max(gaps) < 0.02, f"a {max(gaps) * 1000:.1f} ms gap"
+    # Evenly: a clump of hosts * slack / period probes every slack. Never a bigger burst,
+    # never a longer silence.
+    per_clump = hosts * slack / period
+    busiest = max(sum(1 for t in window if start <= t < start + slack / 2) for start in window)
+    assert busiest <= per_clump + 5, f"{busiest} probes within {slack * 500:.1f} ms"
+    assert max(gaps) < slack + 0.01, f"a {max(gaps) * 1000:.1f} ms gap"
+    clumps = 1 + sum(gap > slack / 2 for gap in gaps)
+    assert clumps >= 2 * 8 - 2, f"{clumps} clumps in two periods"
+
+
+@pytest.mark.parametrize(("hosts", "period", "slack", "slack_for_half"), [
+    (1_000, 1.0, 0.125, 0.125),  # 8 clumps of 125 a second: at most an eighth, 125 ms
+    (5_000, 1.0, 0.0256, 0.0512),  # 128 a wake-up
+    (10_000, 1.0, 0.025, 0.0256),  # at least 25 ms: 40 clumps of 250
+    (6_000, 0.2, 0.005, 0.2 * 128 / 3_000),  # at least a fortieth of a short period
+    (1, 0.04, 0.005, 0.005),  # and at most an eighth
+])
+def test_default_send_slack_follows_the_host_count(hosts: int, period: float, slack: float,
+                                                   slack_for_half: float,
+                                                   make_monitor: MakeMonitor) -> None:
+    names = loopback_hosts(hosts)
+    monitor = make_monitor(names, period=period)
+    assert monitor.send_slack == pytest.approx(slack)
+    monitor.start()
+    for host in names[: hosts // 2]:
+        monitor.remove(host)
+    assert monitor.send_slack == pytest.approx(slack_for_half)
+    monitor.stop()
+    assert make_monitor(["127.0.0.1"], period=period, send_slack=0.001).send_slack == 0.001
 
 
 DOWN_AND_UP = """
