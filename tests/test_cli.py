@@ -44,6 +44,18 @@ def test_console_script_is_installed() -> None:
     assert Path(COMMAND[0]).exists()
 
 
+def test_rounds_load_only_what_they_use() -> None:
+    # Start-up is most of a small run's time: a round must not pay for the monitor, the
+    # plots or dataclasses (whose inspect import alone is a quarter of it).
+    probe = ("import sys; from fastping import cli; status = cli.run(['-c', '1', '-q', "
+             "'127.0.0.1']); print(status, sorted(name for name in ('dataclasses', 'inspect', "
+             "'fastping.monitor', 'fastping.plot', 'fastping._stats', 'threading') "
+             "if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.strip() == "0 []", done.stderr
+
+
 def test_sweep_reports_alive_targets() -> None:
     done = fastping("127.0.0.1", "::1", "localhost")
     assert done.returncode == 0, done.stderr

@@ -10,22 +10,27 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._results import HostStats, Result, Status
+from ._results import Result, Status
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
+    from ._stats import HostStats
     from .monitor import EventKind, Health, HostState, Monitor, MonitorEvent
 
 _MONITOR_NAMES = frozenset({"EventKind", "Health", "HostState", "Monitor", "MonitorEvent"})
 
 
 def __getattr__(name: str) -> Any:
-    # The monitor module (and its threading) loads on first use, not with the package: the
-    # command's rounds start faster without it.
+    # The monitor module (with threading and dataclasses) and HostStats (with dataclasses)
+    # load on first use, not with the package: the command starts faster without them.
     if name in _MONITOR_NAMES:
         from . import monitor
 
         return getattr(monitor, name)
+    if name == "HostStats":
+        from ._stats import HostStats
+
+        return HostStats
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-from dataclasses import dataclass
 from typing import NamedTuple, NoReturn, TypeVar
 
 from . import _engine
@@ -27,8 +26,7 @@ _ERROR_STATUS: dict[int, dict[int, Status]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
+class EngineOptions(NamedTuple):
     """Options for one engine, checked before any socket is opened."""
 
     timeout: float

@@ -24,10 +24,8 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn, TextIO, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO, TypedDict
 
-from . import plot
 from ._common import (
     EXIT_SYSTEM,
     EXIT_USAGE,
@@ -41,10 +39,10 @@ from ._common import (
 from ._resolve import check_int, check_seconds
 from ._results import Result
 from .pinger import Pinger
-from .plot import HostSeries
 
 if TYPE_CHECKING:
     from .monitor import HostState, Monitor, MonitorEvent
+    from .plot import HostSeries
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
 MAX_GENERATED = 1 << 20
@@ -197,9 +195,8 @@ def _milliseconds(flag: str, milliseconds: float, *, maximum: float, allow_zero:
                          f"not {milliseconds:g}") from None
 
 
-@dataclass(frozen=True)
-class _Settings:
-    count: int | None  # probes per target; None to loop
+class _Settings(NamedTuple):
+    rounds: int | None  # probes per target (-c/-C); None to loop
     every_rtt: bool  # -C
     period: float
     gap: float
@@ -256,18 +253,22 @@ def _json_ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 6)
 
 
-@dataclass(slots=True)
 class _Counts:
     """One target's counts, in constant memory (a list of RTTs only for -C)."""
 
-    sent: int = 0
-    received: int = 0
-    total: float = 0.0
-    squares: float = 0.0
-    min: float | None = None
-    max: float | None = None
-    rtts: list[float | None] | None = None
-    errors: int = 0
+    __slots__ = ("errors", "max", "min", "received", "rtts", "sent", "squares", "total")
+
+    def __init__(self, *, sent: int = 0, received: int = 0, total: float = 0.0,
+                 min: float | None = None, max: float | None = None,
+                 rtts: list[float | None] | None = None) -> None:
+        self.sent = sent
+        self.received = received
+        self.total = total
+        self.squares = 0.0
+        self.min = min
+        self.max = max
+        self.rtts = rtts
+        self.errors = 0
 
     def add(self, result: Result) -> None:
         self.sent += 1
@@ -307,30 +308,29 @@ class _Counts:
         return round(100 * (self.sent - self.received) / self.sent) if self.sent else 0
 
 
-@dataclass
 class _Run:
     """Everything one invocation reports: per-target tallies, output streams and format."""
 
-    args: argparse.Namespace
-    settings: _Settings
-    targets: list[str]
-    stdout: TextIO
-    stderr: TextIO
-    unknown: dict[str, str] = field(default_factory=dict)
-    tallies: dict[str, _Counts] = field(default_factory=dict)
-    interval_tallies: dict[str, _Counts] = field(default_factory=dict)
-    duplicates: dict[str, int] = field(default_factory=dict)  # since the start, per target
-    reported_duplicates: dict[str, int] = field(default_factory=dict)  # at the last -Q report
-    started: float = field(default_factory=time.monotonic)
-    last_progress: float = 0.0
-    plotted: dict[str, HostSeries] | None = None  # with --plot: every probe, for the chart
-
-    def __post_init__(self) -> None:
-        every_rtt = self.settings.every_rtt
-        self.tallies = {target: _Counts(rtts=[] if every_rtt else None)
-                        for target in self.targets}
-        if self.settings.report_every is not None:  # only -Q reports counts since the last
-            self.interval_tallies = {target: _Counts() for target in self.targets}
+    def __init__(self, args: argparse.Namespace, settings: _Settings, targets: list[str],
+                 stdout: TextIO, stderr: TextIO) -> None:
+        self.args = args
+        self.settings = settings
+        self.targets = targets
+        self.stdout = stdout
+        self.stderr = stderr
+        self.unknown: dict[str, str] = {}
+        every_rtt = settings.every_rtt
+        self.tallies = {target: _Counts(rtts=[] if every_rtt else None) for target in targets}
+        # Only -Q reports counts since the last report.
+        self.interval_tallies: dict[str, _Counts] = (
+            {target: _Counts() for target in targets} if settings.report_every is not None
+            else {})
+        self.duplicates: dict[str, int] = {}  # since the start, per target
+        self.reported_duplicates: dict[str, int] = {}  # at the last -Q report
+        self.started = time.monotonic()
+        self.last_progress = 0.0
+        # With --plot: every probe, for the chart.
+        self.plotted: dict[str, HostSeries] | None = {} if args.plot is not None else None
 
     @property
     def known(self) -> list[str]:
@@ -355,7 +355,11 @@ class _Run:
         if self.interval_tallies:
             self.interval_tallies[result.host].add(result)
         if self.plotted is not None:
-            series = self.plotted.setdefault(result.host, HostSeries())
+            series = self.plotted.get(result.host)
+            if series is None:
+                from .plot import HostSeries  # only --plot needs the plot module
+
+                series = self.plotted[result.host] = HostSeries()
             series.probes.append((time.time(), result.rtt if result.ok else None))
         if self.args.json:
             self.emit(_probe_record(result, tally.sent - 1))
@@ -582,11 +586,11 @@ def _count(run: _Run, options: _EngineOptions) -> None:
         _add_targets(pinger, run, run.targets)
         try:
             if pinger.hosts:
-                for done, results in enumerate(pinger.run(settings.count, settings.period)):
+                for done, results in enumerate(pinger.run(settings.rounds, settings.period)):
                     for result in results.values():
                         if not (per_reply and result.ok):
                             run.record(result)
-                    run.progress(done + 1, settings.count or 0, "rounds")
+                    run.progress(done + 1, settings.rounds or 0, "rounds")
                     if time.monotonic() >= next_report:
                         run.interval_report(pinger.duplicates)
                         next_report += settings.report_every or math.inf
@@ -667,6 +671,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     """The command, as a function: returns the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["plot"]:
+        from . import plot
+
         return plot.main(arguments[1:], stdin=stdin, stderr=stderr)
     if arguments[:1] == ["exporter"]:
         # Imported only when asked for: it needs the optional prometheus_client.
@@ -684,9 +690,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE
-    state = _Run(args, settings, targets, stdout, stderr,
-                 plotted={} if args.plot is not None else None)
-    mode = _loop if args.loop else _count if settings.count is not None else _sweep
+    state = _Run(args, settings, targets, stdout, stderr)
+    mode = _loop if args.loop else _count if settings.rounds is not None else _sweep
     try:
         mode(state, options)
     except KeyboardInterrupt:
@@ -704,6 +709,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     if args.stats or args.json:
         state.final_stats()
     if state.plotted:
+        from . import plot
+
         try:
             plot.draw(state.plotted, args.plot)
         except plot.PlotError as error:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _engine
 from ._common import (
@@ -25,7 +25,10 @@ from ._common import (
     check_hosts,
 )
 from ._resolve import check_family, check_int, check_seconds, resolve
-from ._results import HostStats, Result, Status
+from ._results import Result, Status
+
+if TYPE_CHECKING:
+    from ._stats import HostStats
 
 _DUPLICATE = _engine.DUPLICATE
 RecvCallback = Callable[[Result], object]
@@ -294,6 +297,8 @@ class _Tally:
                 self.errors[name] += 1
 
     def stats(self, name: str, duplicates: int = 0) -> HostStats:
+        from ._stats import HostStats  # see _stats: only these conveniences need it
+
         rtts = self.rtts.get(name, [])
         return HostStats(name, self.addresses.get(name), sent=self.sent.get(name, 0),
                          received=len(rtts), duplicates=duplicates,
@@ -320,6 +325,8 @@ class _ManyHosts:
                 self.unresolved[name] = str(error)
 
     def stats(self) -> dict[str, HostStats]:
+        from ._stats import HostStats
+
         duplicates = self.pinger.duplicates
         stats: dict[str, HostStats] = {}
         for name in self.names:
