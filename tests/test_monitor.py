@@ -158,6 +158,9 @@ def test_default_send_slack_follows_the_host_count(hosts: int, period: float, sl
     for host in names[: hosts // 2]:
         monitor.remove(host)
     assert monitor.send_slack == pytest.approx(slack_for_half)
+    for host in names[: hosts // 2]:
+        monitor.add(host)
+    assert monitor.send_slack == pytest.approx(slack)
     monitor.stop()
     assert make_monitor(["127.0.0.1"], period=period, send_slack=0.001).send_slack == 0.001
 
