@@ -72,6 +72,7 @@ def set_result_types(type result_type, ok, timeout, icmp_error, send_error, dict
     """The Result type (a tuple subclass) and the statuses that run() builds results with."""
     global _result_type, _status_ok, _status_timeout, _status_icmp_error, _status_send_error
     global _error_statuses
+    _check_tuple_type(result_type)
     _result_type, _status_ok, _status_timeout = result_type, ok, timeout
     _status_icmp_error, _status_send_error, _error_statuses = icmp_error, send_error, error_statuses
 
@@ -460,7 +461,14 @@ cdef class Engine:
 
 def new_untracked(type cls, tuple values):
     """cls (a tuple subclass) holding values, unknown to the garbage collector (_untracked)."""
+    _check_tuple_type(cls)
     return _untracked(cls, values)
+
+
+cdef _check_tuple_type(type cls):
+    # Once, where a type comes in from Python, not for every tuple made (_untracked).
+    if not issubclass(cls, tuple):
+        raise TypeError(f"{cls.__name__} is not a tuple type")
 
 
 cdef object _untracked(type cls, tuple values):
@@ -473,10 +481,11 @@ cdef object _untracked(type cls, tuple values):
     round about 8% of its time (adding the hosts, a third of its time).
     """
     # What tuple.__new__(cls, values) does (tuple_subtype_new), without its Python call:
-    # a third of the cost of adding a host, and of making a Result.
-    if not issubclass(cls, tuple):
-        raise TypeError(f"{cls.__name__} is not a tuple type")
+    # a third of the cost of adding a host, and of making a Result. cls is a tuple type
+    # (_check_tuple_type), or None if set_result_types was never called.
     cdef Py_ssize_t i, count = len(values)
+    if cls is None:
+        raise TypeError("no result type: fastping._common calls set_result_types")
     result = PyType_GenericAlloc(cls, count)
     for i in range(count):
         item = values[i]
