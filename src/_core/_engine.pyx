@@ -18,6 +18,7 @@ from libc.string cimport memset, memcpy, strerror
 
 from libfastping cimport *
 
+import os
 import socket
 import warnings
 
@@ -41,6 +42,9 @@ RAW_PERMISSION_HELP = (
     "or pass privileged=False to use unprivileged ICMP sockets"
 )
 
+FORKED_HELP = ("an engine belongs to the process that opened it; open a new one in this "
+               "process (close() releases the inherited descriptors)")
+
 DEF EVENT_CAPACITY = 1024
 # A signal that lands while the loop sends, not while it waits, interrupts no system call:
 # Python only flags it. The loop comes back for the flag at least this often.
@@ -48,6 +52,21 @@ DEF SIGNAL_CHECK_NS = 1000000000
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
+
+
+# An engine belongs to the process that opened it. A forked child inherits its descriptors
+# (the same sockets, epoll set and timerfd as the parent's) and a copy of its memory: used
+# there, it would steal the parent's replies and re-arm the parent's timer. Each fork bumps
+# this in the child, and an engine opened before it refuses all work there but close().
+cdef unsigned long _process_generation = 0
+
+
+def _after_fork_in_child():
+    global _process_generation
+    _process_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 cdef object _os_error(int rc, str what):
@@ -98,6 +117,9 @@ cdef class Engine:
     cdef fp_event *_events       # the batch buffer fp_engine_run fills
     cdef uint32_t _event_capacity
     cdef bint _running           # a thread is inside run() without the GIL
+    cdef bint _in_run            # a thread is inside run(), with or without the GIL
+    cdef bint _close_pending     # close() came during run(): run() closes as it returns
+    cdef unsigned long _generation  # _process_generation of the process that opened it
     # By host index, for the Results: the name and address text, or None. Two lists of
     # references to the host table's own strings: 16 bytes a host.
     cdef list _names
@@ -109,6 +131,9 @@ cdef class Engine:
         self._events = NULL
         self._event_capacity = 0
         self._running = False
+        self._in_run = False
+        self._close_pending = False
+        self._generation = _process_generation
         self._names = []
         self._address_texts = []
 
@@ -152,24 +177,44 @@ cdef class Engine:
         self._events = NULL
 
     cdef fp_engine *_live(self) except NULL:
-        if self._engine == NULL:
-            raise ValueError("the engine is closed")
+        self._require_open()
         if self._running:
             raise RuntimeError("the engine is running in another thread")
         return self._engine
 
     def close(self):
-        """Close every descriptor. Idempotent: a second call does nothing."""
+        """Close every descriptor. Idempotent: a second call does nothing.
+
+        During a run() (from a signal handler, a callback or another thread), the run
+        is woken and closes the engine as it returns, so that the loop never runs on a
+        freed engine: close() then returns at once, and `closed` is already True. In a
+        forked child, it releases the child's copies of the descriptors and nothing else.
+        """
         if self._engine == NULL:
             return
-        if self._running:
-            raise RuntimeError("cannot close an engine while it runs: wake() it first")
+        if self._generation != _process_generation:
+            # No run of ours is in progress in this process, whatever the copied flags say;
+            # closing our copies of the descriptors leaves the parent's untouched.
+            self._close_now()
+        elif self._in_run:
+            self._close_pending = True
+            fp_engine_wake(self._engine)
+        else:
+            self._close_now()
+
+    cdef void _close_now(self) noexcept:
         fp_engine_close(self._engine)
         self._engine = NULL
+        self._close_pending = False
 
     @property
     def closed(self):
-        return self._engine == NULL
+        return self._engine == NULL or self._close_pending
+
+    @property
+    def forked(self):
+        """True in a forked child of the process that opened this engine."""
+        return self._generation != _process_generation
 
     def add_host(self, int family, bytes packed, unsigned int scope_id=0, str name=None,
                  str address=None):
@@ -252,8 +297,11 @@ cdef class Engine:
             raise _os_error(rc, "cannot size the receive buffer")
 
     def wake(self):
-        """Make a run() in progress (or the next one) return "woken". Any thread."""
-        if self._engine != NULL:
+        """Make a run() in progress (or the next one) return "woken". Any thread.
+
+        Does nothing once closed, or in a forked child (whose timerfd is the parent's).
+        """
+        if self._engine != NULL and self._generation == _process_generation:
             fp_engine_wake(self._engine)
 
     def run(self, timeout=None, bint until_idle=True, bint prompt=False, dict results=None,
@@ -265,8 +313,9 @@ cdef class Engine:
         wait for more (if prompt), after timeout seconds, or when woken.
         timeout=0 only handles what is ready now, for callers polling
         fileno(). status is one of "idle", "full", "deadline", "woken",
-        "events". Signals are handled while waiting: KeyboardInterrupt
-        propagates from here.
+        "events", or "closed" when close() was called meanwhile (the engine is closed
+        then). Signals are handled while waiting: KeyboardInterrupt propagates from
+        here, and a close() called by their handlers is carried out before it does.
         Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno,
         cause, health, previous_health, result); cause, health and previous_health are
         set for HEALTH events, whose other fields are those of the outcome that caused the
@@ -275,7 +324,19 @@ cdef class Engine:
         there under the host's index, and a reply's is also appended to replies (if a
         list); events for hosts added without a name are dropped.
         """
-        cdef fp_engine *engine = self._live()
+        self._live()
+        self._in_run = True
+        try:
+            return self._run(timeout, until_idle, prompt, results, replies)
+        finally:
+            self._in_run = False
+            if self._close_pending:
+                self._close_now()
+
+    cdef tuple _run(self, timeout, bint until_idle, bint prompt, dict results, list replies):
+        # Between two calls of the C loop, Python runs (signal handlers, other threads),
+        # and may have called close(): the engine is looked up afresh each time, never kept.
+        cdef fp_engine *engine
         cdef uint64_t until = 0
         cdef int flags = ((FP_RUN_RETURN_WHEN_IDLE if until_idle else 0) |
                           (FP_RUN_RETURN_EVENTS if prompt else 0))
@@ -293,6 +354,9 @@ cdef class Engine:
         events = []
         while True:
             PyErr_CheckSignals()
+            if self._close_pending:
+                return "closed", events
+            engine = self._engine
             step_until = fp_monotonic_ns() + SIGNAL_CHECK_NS
             if until != 0 and until < step_until:
                 step_until = until
@@ -323,9 +387,13 @@ cdef class Engine:
                 events.append(item)
             if rc == FP_RUN_INTERRUPTED:
                 PyErr_CheckSignals()
+                if self._close_pending:
+                    return "closed", events
                 if handled:
                     return "full", events
                 continue
+            if self._close_pending:
+                return "closed", events
             if rc < 0:
                 raise _os_error(rc, "engine loop failed")
             if rc == FP_RUN_DEADLINE and step_until != until:
@@ -443,9 +511,11 @@ cdef class Engine:
             "host_bytes": r.host_bytes, "table_bytes": r.table_bytes,
         }
 
-    cdef const fp_engine *_require_open(self) except NULL:
-        if self._engine == NULL:
+    cdef fp_engine *_require_open(self) except NULL:
+        if self._engine == NULL or self._close_pending:
             raise ValueError("the engine is closed")
+        if self._generation != _process_generation:
+            raise RuntimeError(f"this engine was opened before this process forked: {FORKED_HELP}")
         return self._engine
 
     def identifier(self, int family):

@@ -130,9 +130,16 @@ class HostTable:
             return existing
         index = engine.add_host(address.family, address.packed, address.scope_id, name,
                                 address.text)
-        entry = _engine.new_untracked(Host, (name, address, index))
-        self.by_name[name] = entry
-        self.by_index[index] = entry
+        try:
+            entry = _engine.new_untracked(Host, (name, address, index))
+            self.by_name[name] = entry
+            self.by_index[index] = entry
+        except BaseException:  # Ctrl-C: the engine must not keep a host the table lacks
+            self.by_name.pop(name, None)
+            self.by_index.pop(index, None)
+            if not engine.closed:
+                engine.remove_host(index)
+            raise
         return entry
 
     def delete(self, engine: _engine.Engine, host: object, owner: str) -> Host:
@@ -150,18 +157,30 @@ _engine.set_result_types(Result, Status.OK, Status.TIMEOUT, Status.ICMP_ERROR, S
 
 
 class EngineOwner:
-    """The lifetime shared by Pinger and Monitor: one engine, closed exactly once."""
+    """The lifetime shared by Pinger and Monitor: one engine, closed exactly once.
+
+    An engine belongs to the process that opened it: in a forked child every use raises
+    RuntimeError, and close() only releases the child's copies of the descriptors.
+    """
 
     _engine: Engine | None
 
     def close(self) -> None:
-        """Release every descriptor. Idempotent."""
+        """Release every descriptor. Idempotent.
+
+        During a round (from a signal handler, a callback or another thread) the round
+        ends at once and the engine is closed as its loop returns.
+        """
         if self._engine is not None:
             self._engine.close()
 
     @property
     def closed(self) -> bool:
         return self._engine is None or self._engine.closed
+
+    @property
+    def _forked(self) -> bool:
+        return self._engine is not None and self._engine.forked
 
     def __enter__(self: OwnerT) -> OwnerT:
         return self
@@ -170,9 +189,13 @@ class EngineOwner:
         self.close()
 
     def _live_engine(self) -> Engine:
-        if self._engine is None or self._engine.closed:
+        engine = self._engine
+        if engine is None or engine.closed:
             raise ValueError(f"this {type(self).__name__} is closed")
-        return self._engine
+        if engine.forked:
+            raise RuntimeError(f"this {type(self).__name__} was made before this process "
+                               f"forked: {_engine.FORKED_HELP}")
+        return engine
 
 
 class UsageParser(argparse.ArgumentParser):

@@ -10,7 +10,7 @@ from ._results import Result, Status
 EventTuple = tuple[
     int, int, int, float, int, int, int, str | None, int, int, int, int, Result | None
 ]
-RunStatus = Literal["idle", "full", "deadline", "woken", "events"]
+RunStatus = Literal["idle", "full", "deadline", "woken", "events", "closed"]
 
 REPLY: int
 TIMEOUT: int
@@ -20,6 +20,7 @@ DUPLICATE: int
 HEALTH: int
 TAG_LEN: int
 PERMISSION_HELP: str
+FORKED_HELP: str
 RAW_PERMISSION_HELP: str
 
 class Engine:
@@ -38,6 +39,8 @@ class Engine:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def forked(self) -> bool: ...
     def add_host(
         self,
         family: int,

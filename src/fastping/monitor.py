@@ -24,7 +24,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -255,9 +255,14 @@ class Monitor(EngineOwner):
     def close(self) -> None:
         """Stop the loop (waiting for it to end) and release every descriptor. Idempotent.
 
-        From within the loop (a callback), the loop ends first and then closes.
+        From within the loop (a callback, a signal handler), the loop ends first and
+        then closes. In a forked child, releases the child's copies of the descriptors.
         """
-        if self._engine is None or self._engine.closed:
+        engine = self._engine
+        if engine is None or engine.closed:
+            return
+        if engine.forked:  # the loop, if any, runs in the parent: nothing to wait for
+            engine.close()
             return
         self.stop()
         if self._loop_thread == threading.get_ident():
@@ -265,10 +270,12 @@ class Monitor(EngineOwner):
             return
         self.join()
         with self._lock:
-            self._engine.close()
+            engine.close()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the loop is not running; True if it is not."""
+        if self._forked:
+            return True
         if self._background is not None and self._background.ident != threading.get_ident():
             self._background.join(timeout)
         with self._idle:
@@ -278,12 +285,13 @@ class Monitor(EngineOwner):
 
     @property
     def running(self) -> bool:
-        return self._loop_thread is not None
+        return self._loop_thread is not None and not self._forked
 
     # ---- requests from any thread ----------------------------------------------
 
     def _call(self, work: Callable[[], T]) -> T:
         """Run work on the engine: at once if the loop is not running elsewhere, else in it."""
+        self._live_engine()  # first: in a forked child, the lock may be held for ever
         with self._lock:
             self._live_engine()
             if self._loop_thread is None:
@@ -416,7 +424,10 @@ class Monitor(EngineOwner):
                                      period=self._period)
 
     def _begin(self) -> None:
-        """Claim the engine for this thread and spread every host over one period."""
+        """Claim the engine for this thread and spread every host over one period.
+
+        Whatever interrupts it, the caller's finally gives the engine back (_end).
+        """
         with self._lock:
             self._live_engine()
             if self._loop_thread is not None:
@@ -436,22 +447,29 @@ class Monitor(EngineOwner):
         """Forget everything in flight and hand the engine back; serve late requests."""
         with self._idle:
             engine = self._engine
-            if engine is not None and not engine.closed:
-                engine.cancel_all()
-            self._loop_thread = None
-            requests, self._requests = self._requests, []
-            # Nobody else touches the engine while we hold the lock.
-            _serve(requests)
-            if self._close_requested and engine is not None:
-                engine.close()
-            self._idle.notify_all()
+            try:
+                if engine is not None and not engine.closed:
+                    engine.cancel_all()
+                requests, self._requests = self._requests, []
+                # Nobody else touches the engine while we hold the lock.
+                _serve(requests)
+            finally:
+                self._loop_thread = None
+                if self._close_requested and engine is not None:
+                    engine.close()
+                self._idle.notify_all()
+
+    def _owns_loop(self) -> bool:
+        return self._loop_thread == threading.get_ident()
 
     def _step(self, timeout: float | None) -> list[MonitorEvent]:
         """One turn of the loop: serve requests, run the engine, turn its events into ours."""
         self._serve_requests()
         if self._stop_requested:
             return []
-        _, events = self._live_engine().run(timeout=timeout, until_idle=False, prompt=True)
+        status, events = self._live_engine().run(timeout=timeout, until_idle=False, prompt=True)
+        if status == "closed":
+            self._stop_requested = True
         if not events:
             return []
         now = time.time()
@@ -484,17 +502,31 @@ class Monitor(EngineOwner):
 
         Leaving the loop early (break) stops the monitor.
         """
-        self._begin()
+        return self._events(None)
+
+    def _events(self, began: Future[None] | None) -> Generator[MonitorEvent, None, None]:
+        if self._owns_loop():
+            raise RuntimeError("this Monitor is already running")
+        # _begin inside the try: an interrupt at any instant after it claimed the loop
+        # still reaches the finally, which is the one place that gives it back.
         try:
+            self._begin()
+            if began is not None:
+                began.set_result(None)
             while not self._stop_requested:
                 yield from self._step(None)
         finally:
-            self._end()
+            if self._owns_loop():
+                self._end()
 
     def run(self) -> None:
         """Run the monitor in this thread until stop() (from a callback, thread or signal)."""
-        for _ in self.events():
-            pass
+        events = self._events(None)
+        try:
+            for _ in events:
+                pass
+        finally:
+            events.close()
 
     def start(self) -> None:
         """Run the monitor on a background thread; stop() or close() ends it."""
@@ -505,16 +537,12 @@ class Monitor(EngineOwner):
 
         def main() -> None:
             try:
-                self._begin()
+                for _ in self._events(began):
+                    pass
             except BaseException as error:
+                if began.done():
+                    raise
                 began.set_exception(error)
-                return
-            began.set_result(None)
-            try:
-                while not self._stop_requested:
-                    self._step(None)
-            finally:
-                self._end()
 
         self._background = threading.Thread(target=main, name="fastping-monitor", daemon=True)
         self._background.start()
@@ -549,14 +577,21 @@ class _AsyncEvents:
     def __init__(self, monitor: Monitor) -> None:
         import asyncio  # here, not at the top: only asyncio users pay its import
 
+        self._open = False
         self._monitor = monitor
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
         self._pending: collections.deque[MonitorEvent] = collections.deque()
-        monitor._begin()
-        self._descriptor = monitor._live_engine().fileno()
-        self._loop.add_reader(self._descriptor, self._ready.set)
-        self._open = True
+        if monitor._owns_loop():
+            raise RuntimeError("this Monitor is already running")
+        try:
+            monitor._begin()
+            self._descriptor = monitor._live_engine().fileno()
+            self._loop.add_reader(self._descriptor, self._ready.set)
+            self._open = True
+        finally:
+            if not self._open and monitor._owns_loop():
+                monitor._end()
 
     def __aiter__(self) -> _AsyncEvents:
         return self

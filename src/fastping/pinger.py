@@ -39,6 +39,10 @@ class _Stopped(Exception):
     """stop() was called while a round of run() was in flight."""
 
 
+class _ClosedDuringRound(ValueError):
+    """close() was called while a round was in flight: run() ends, ping() raises this."""
+
+
 class Pinger(EngineOwner):
     """Ping a set of hosts in rounds, over one engine and a fixed set of descriptors.
 
@@ -121,21 +125,28 @@ class Pinger(EngineOwner):
     # ---- rounds --------------------------------------------------------------
 
     def ping(self) -> dict[str, Result]:
-        """Probe every host once; return each host's Result, in the order hosts were added."""
+        """Probe every host once; return each host's Result, in the order hosts were added.
+
+        Raises ValueError if the Pinger is closed during the round.
+        """
         engine, entries = self._begin_round()
         results: dict[int, Result] = {}
         replies: list[Result] | None = [] if self.on_recv is not None else None
+        self._in_round = True
         try:
+            self._schedule_round(engine, entries)
             while entries:
                 status, events = engine.run(until_idle=True, prompt=replies is not None,
                                             results=results, replies=replies)
                 self._dispatch(events, replies)
                 if status == "idle":
                     break
+                if status == "closed":
+                    raise _ClosedDuringRound("this Pinger was closed during the round")
                 if status == "woken" and self._in_run and self._stop_requested:
                     raise _Stopped
         except BaseException:
-            engine.cancel_all()
+            self._abandon_round(engine)
             raise
         finally:
             self._in_round = False
@@ -154,23 +165,29 @@ class Pinger(EngineOwner):
         results: dict[int, Result] = {}
         replies: list[Result] | None = [] if self.on_recv is not None else None
         ready = asyncio.Event()
-        descriptor = engine.fileno()
-        loop.add_reader(descriptor, ready.set)
+        descriptor = -1
+        self._in_round = True
         try:
+            self._schedule_round(engine, entries)
+            descriptor = engine.fileno()
+            loop.add_reader(descriptor, ready.set)
             while entries:
                 status, events = engine.run(timeout=0, until_idle=True, results=results,
                                             replies=replies)
                 self._dispatch(events, replies)
                 if status == "idle":
                     break
+                if status == "closed":
+                    raise _ClosedDuringRound("this Pinger was closed during the round")
                 if status != "full":
                     ready.clear()
                     await ready.wait()
         except BaseException:
-            engine.cancel_all()
+            self._abandon_round(engine)
             raise
         finally:
-            loop.remove_reader(descriptor)
+            if descriptor >= 0:
+                loop.remove_reader(descriptor)
             self._in_round = False
         return self._round_results(entries, results)
 
@@ -181,16 +198,25 @@ class Pinger(EngineOwner):
                 if by_name.get(entry.name) is entry}
 
     def _begin_round(self) -> tuple[_engine.Engine, list[Host]]:
-        """Schedule one probe to every host; the caller runs the engine until idle."""
+        """The engine and the round's hosts. The caller then claims the round (_in_round)
+        right before its try, so that no interrupt can land between claim and release."""
         engine = self._live_engine()
         if self._in_round:
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
-        entries = list(self._table.by_name.values())
+        return engine, list(self._table.by_name.values())
+
+    @staticmethod
+    def _schedule_round(engine: _engine.Engine, entries: list[Host]) -> None:
+        """One probe to every host, as soon as the engine safely can."""
         if entries:
             engine.reserve(len(entries))
             engine.schedule_now([entry.engine_index for entry in entries])
-            self._in_round = True
-        return engine, entries
+
+    @staticmethod
+    def _abandon_round(engine: _engine.Engine) -> None:
+        """Whatever ended the round (an exception, Ctrl-C, stop, close): nothing stays in flight."""
+        if not engine.closed:
+            engine.cancel_all()
 
     def run(self, count: int | None = None, interval: float = 1.0) -> Iterator[dict[str, Result]]:
         """Ping every host once per interval (seconds), count times or until stop().
@@ -213,7 +239,7 @@ class Pinger(EngineOwner):
                 started = time.monotonic()
                 try:
                     results = self.ping()
-                except _Stopped:
+                except (_Stopped, _ClosedDuringRound):
                     return
                 if self.on_idle is not None:
                     self.on_idle(results)
@@ -235,6 +261,8 @@ class Pinger(EngineOwner):
                 return False
             status, events = engine.run(timeout=remaining, until_idle=False, results={})
             self._dispatch(events, None)
+            if status == "closed":
+                return True
             if status == "deadline":
                 return False
         return True
