@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import loopback_hosts, open_fds
+from conftest import loopback_hosts, open_fds, run_isolated
 
 import fastping
 from fastping import Monitor, Pinger
@@ -140,6 +140,52 @@ def test_a_round_closed_mid_way_raises_and_leaves_nothing(usr1, fd_baseline) -> 
     except ValueError as error:  # closed during the round
         assert "closed" in str(error)
     assert pinger.closed and open_fds() == fd_baseline
+
+
+def test_close_from_the_run_loop_body_or_a_callback(fd_baseline) -> None:
+    pinger = Pinger(["127.0.0.1"])
+    rounds = 0
+    for _ in pinger.run(count=5, interval=0.01):
+        rounds += 1
+        pinger.close()
+    assert rounds == 1 and pinger.closed
+    # 5,000 hosts: the first replies are handed to on_recv long before the round is over.
+    pinger = Pinger(loopback_hosts(5000, "127.4.0.1"), on_recv=lambda result: pinger.close())
+    with pytest.raises(ValueError, match="closed during the round"):
+        pinger.ping()
+    assert pinger.closed and open_fds() == fd_baseline
+
+
+APING_CLOSED = """
+import asyncio, json, os, time
+import fastping
+
+async def main():
+    before = len(os.listdir("/proc/self/fd"))
+    pinger = fastping.Pinger(["127.0.0.1"], timeout=30)  # unanswered here: waits 30 s
+    task = asyncio.ensure_future(pinger.aping())
+    await asyncio.sleep(0.1)
+    pinger.close()
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(task, 5)
+        outcome = "returned"
+    except ValueError as error:
+        outcome = str(error)
+    except asyncio.TimeoutError:
+        outcome = "still waiting"
+    return {"outcome": outcome, "seconds": time.monotonic() - started,
+            "leaked": len(os.listdir("/proc/self/fd")) - before}
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_aping_closed_by_another_task_ends_at_once() -> None:
+    report = json.loads(run_isolated(
+        APING_CLOSED, "sysctl -qw net.ipv4.icmp_echo_ignore_all=1"))
+    assert "closed during the round" in report["outcome"]
+    assert report["seconds"] < 1 and report["leaked"] == 0
 
 
 # ---- 2. an interrupt at a random instant ------------------------------------------------

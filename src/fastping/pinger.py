@@ -9,6 +9,7 @@ leaving a ``with`` block, releases the descriptors.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -87,6 +88,8 @@ class Pinger(EngineOwner):
         self._stop_requested = False
         self._in_run = False
         self._in_round = False
+        # While aping() awaits: wakes it, from any thread (a closed descriptor never would).
+        self._wake_round: Callable[[], object] | None = None
         self._engine = options.open_engine()
         try:
             for host in hosts:
@@ -141,7 +144,7 @@ class Pinger(EngineOwner):
                 self._dispatch(events, replies)
                 if status == "idle":
                     break
-                if status == "closed":
+                if engine.closed:  # by a signal handler, another thread or on_recv
                     raise _ClosedDuringRound("this Pinger was closed during the round")
                 if status == "woken" and self._in_run and self._stop_requested:
                     raise _Stopped
@@ -171,21 +174,23 @@ class Pinger(EngineOwner):
             self._schedule_round(engine, entries)
             descriptor = engine.fileno()
             loop.add_reader(descriptor, ready.set)
+            self._wake_round = lambda: loop.call_soon_threadsafe(ready.set)
             while entries:
                 status, events = engine.run(timeout=0, until_idle=True, results=results,
                                             replies=replies)
                 self._dispatch(events, replies)
                 if status == "idle":
                     break
-                if status == "closed":
-                    raise _ClosedDuringRound("this Pinger was closed during the round")
                 if status != "full":
                     ready.clear()
                     await ready.wait()
+                if engine.closed:  # by on_recv, another task or thread (close() sets ready)
+                    raise _ClosedDuringRound("this Pinger was closed during the round")
         except BaseException:
             self._abandon_round(engine)
             raise
         finally:
+            self._wake_round = None
             if descriptor >= 0:
                 loop.remove_reader(descriptor)
             self._in_round = False
@@ -245,7 +250,8 @@ class Pinger(EngineOwner):
                     self.on_idle(results)
                 yield results
                 done += 1
-                if self._stop_requested or (count is not None and done >= count):
+                # (Closed by the caller's loop body, or by on_idle: the run just ends.)
+                if self._stop_requested or self.closed or (count is not None and done >= count):
                     return
                 if self._wait_until(started + interval):
                     return
@@ -255,7 +261,7 @@ class Pinger(EngineOwner):
     def _wait_until(self, deadline: float) -> bool:
         """Sleep in the engine until deadline (stray duplicates still counted); True if stopped."""
         engine = self._live_engine()
-        while not self._stop_requested:
+        while not (self._stop_requested or engine.closed):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -266,6 +272,19 @@ class Pinger(EngineOwner):
             if status == "deadline":
                 return False
         return True
+
+    def close(self) -> None:
+        """Release every descriptor. Idempotent.
+
+        During a round (from a signal handler, a callback, another thread or task), the
+        round ends at once and the engine is closed as its loop returns: run() ends,
+        ping() and aping() raise ValueError.
+        """
+        super().close()
+        wake_round = self._wake_round
+        if wake_round is not None:
+            with contextlib.suppress(RuntimeError):  # its event loop is already closed
+                wake_round()
 
     def stop(self) -> None:
         """End a run() loop promptly. Safe from another thread, a callback or a signal handler."""
