@@ -22,6 +22,8 @@ import os
 import socket
 import warnings
 
+from fastping._results import Event, Health, Result, Status
+
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
 ICMP_ERROR = FP_EVENT_ICMP_ERROR
@@ -78,22 +80,18 @@ cdef object _seconds(double microseconds):
     return None if microseconds != microseconds else microseconds / 1e6
 
 
-# How run() makes results: fastping._common hands over the Result type and its statuses once,
-# at import (set_result_types), so that outcomes become Results here, in one place, with no
-# Python function called per probe.
-cdef type _result_type = None
-cdef object _status_ok = None, _status_timeout = None, _status_icmp_error = None
-cdef object _status_send_error = None
-cdef dict _error_statuses = {}  # family -> ICMP type -> status
-
-
-def set_result_types(type result_type, ok, timeout, icmp_error, send_error, dict error_statuses):
-    """The Result type (a tuple subclass) and the statuses that run() builds results with."""
-    global _result_type, _status_ok, _status_timeout, _status_icmp_error, _status_send_error
-    global _error_statuses
-    _check_tuple_type(result_type)
-    _result_type, _status_ok, _status_timeout = result_type, ok, timeout
-    _status_icmp_error, _status_send_error, _error_statuses = icmp_error, send_error, error_statuses
+# What run() reports, and how: Results, Statuses and Events are made here, in one place,
+# with no Python function called per probe. An ICMP error's status by family and type.
+cdef type _result_type = Result
+cdef type _event_type = Event
+cdef dict _error_statuses = {
+    AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
+    AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
+}
+cdef tuple _healths = (Health.UNKNOWN, Health.UP, Health.DOWN)  # by fp_health
+# (Looked up once: an attribute lookup per Result is a tenth of its cost.)
+cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
+cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
 
 
 cdef object _router(const fp_event *event):
@@ -118,6 +116,7 @@ cdef class Engine:
     cdef uint32_t _event_capacity
     cdef bint _running           # a thread is inside run() without the GIL
     cdef bint _in_run            # a thread is inside run(), with or without the GIL
+    cdef bint _tracking          # track() was called: events carry the host's health
     cdef bint _close_pending     # close() came during run(): run() closes as it returns
     cdef unsigned long _generation  # _process_generation of the process that opened it
     # By host index, for the Results: the name and address text, or None. Two lists of
@@ -316,13 +315,11 @@ cdef class Engine:
         "events", or "closed" when close() was called meanwhile (the engine is closed
         then). Signals are handled while waiting: KeyboardInterrupt propagates from
         here, and a close() called by their handlers is carried out before it does.
-        Each event is (kind, host, seq, rtt, ttl, icmp_type, icmp_code, router, errno,
-        cause, health, previous_health, result); cause, health and previous_health are
-        set for HEALTH events, whose other fields are those of the outcome that caused the
-        change. result is that outcome as a Result, for hosts added with a name.
+        Each event is an Event (kind, host name, result, health, previous): see
+        fastping._results. Events of hosts added without a name are dropped.
         With results (a dict), a probe's outcome is not an event: its Result is stored
         there under the host's index, and a reply's is also appended to replies (if a
-        list); events for hosts added without a name are dropped.
+        list).
         """
         self._live()
         self._in_run = True
@@ -344,7 +341,6 @@ cdef class Engine:
         cdef int rc
         cdef uint32_t i
         cdef const fp_event *event
-        cdef tuple item
         cdef uint64_t handled = 0
         cdef uint64_t step_until
         if timeout is not None:
@@ -375,15 +371,16 @@ cdef class Engine:
                         if replies is not None and event.kind == FP_EVENT_REPLY:
                             replies.append(result)
                     continue
-                item = (
-                    event.kind, event.host, event.seq, event.rtt_ns / 1e9, event.ttl,
-                    event.icmp_type, event.icmp_code, _router(event), event.error,
-                    event.cause, event.health, event.previous_health,
+                name = self._names[event.host] if event.host < len(self._names) else None
+                if name is None:
+                    continue  # a host added without a name: nobody to tell
+                item = _untracked(_event_type, (
+                    event.kind, name,
                     self._result(event, event.cause if event.kind == FP_EVENT_HEALTH
                                  else event.kind),
-                )
-                # No cycle can pass through it (see _untracked).
-                PyObject_GC_UnTrack(<PyObject *>item)
+                    _healths[event.health] if self._tracking else None,
+                    _healths[event.previous_health] if event.kind == FP_EVENT_HEALTH else None,
+                ))
                 events.append(item)
             if rc == FP_RUN_INTERRUPTED:
                 PyErr_CheckSignals()
@@ -448,6 +445,7 @@ cdef class Engine:
         cdef int rc = fp_engine_track(self._live(), &config, report_outcomes)
         if rc < 0:
             raise _os_error(rc, "cannot start tracking")
+        self._tracking = True
 
     def track_summary(self, unsigned int index):
         """A tracked host's health and statistics (RTTs in seconds, None when none)."""
@@ -456,7 +454,7 @@ cdef class Engine:
         if rc < 0:
             raise _os_error(rc, f"no summary for host {index}")
         return {
-            "health": s.health, "since_ns": s.since_ns, "streak": s.streak,
+            "health": _healths[s.health], "since_ns": s.since_ns, "streak": s.streak,
             "sent": s.sent, "received": s.received, "lost": s.lost, "duplicates": s.duplicates,
             "send_errors": s.send_errors, "last_ttl": None if s.last_ttl < 0 else s.last_ttl,
             "lifetime_min": s.rtt_min_ns / 1e9 if s.received else None,
@@ -544,7 +542,7 @@ cdef _check_tuple_type(type cls):
 cdef object _untracked(type cls, tuple values):
     """cls (a tuple subclass) holding values, unknown to the cyclic garbage collector.
 
-    For results and host entries, whose fields are strings, bytes, numbers,
+    For results, events and host entries, whose fields are strings, bytes, numbers,
     None, enum members and such tuples: they can be in no reference cycle. A
     round of 100,000 hosts makes 100,000 results; tracked, they would set off
     full collections that walk every object of the program, and those cost a
@@ -552,10 +550,8 @@ cdef object _untracked(type cls, tuple values):
     """
     # What tuple.__new__(cls, values) does (tuple_subtype_new), without its Python call:
     # a third of the cost of adding a host, and of making a Result. cls is a tuple type
-    # (_check_tuple_type), or None if set_result_types was never called.
+    # (_check_tuple_type, or one of this module's own).
     cdef Py_ssize_t i, count = len(values)
-    if cls is None:
-        raise TypeError("no result type: fastping._common calls set_result_types")
     result = PyType_GenericAlloc(cls, count)
     for i in range(count):
         item = values[i]

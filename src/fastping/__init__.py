@@ -10,14 +10,14 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._results import Result, Status
+from ._results import Health, Result, Status
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
     from ._stats import HostStats
-    from .monitor import EventKind, Health, HostState, Monitor, MonitorEvent
+    from .monitor import EventKind, HostState, Monitor, MonitorEvent
 
-_MONITOR_NAMES = frozenset({"EventKind", "Health", "HostState", "Monitor", "MonitorEvent"})
+_MONITOR_NAMES = frozenset({"EventKind", "HostState", "Monitor", "MonitorEvent"})
 
 
 def __getattr__(name: str) -> Any:

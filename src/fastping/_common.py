@@ -1,4 +1,4 @@
-"""What Pinger and Monitor share: checked engine options, the host table, events as Results."""
+"""What Pinger and Monitor share: checked engine options, the host table, the engine's lifetime."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import NamedTuple, NoReturn, TypeVar
 from . import _engine
 from ._engine import Engine
 from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
-from ._results import Result, Status
 
 # Exit statuses shared by every command, as fping's: 3 bad arguments, 4 a system error.
 EXIT_USAGE, EXIT_SYSTEM = 3, 4
@@ -19,12 +18,6 @@ MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
 
 OwnerT = TypeVar("OwnerT", bound="EngineOwner")
-
-_ERROR_STATUS: dict[int, dict[int, Status]] = {
-    socket.AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
-    socket.AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
-}
-
 
 class EngineOptions(NamedTuple):
     """Options for one engine, checked before any socket is opened."""
@@ -149,11 +142,6 @@ class HostTable:
         engine.remove_host(entry.engine_index)
         del self.by_index[entry.engine_index]
         return entry
-
-
-# Every engine builds Results from its events in C (see _engine.Engine.run).
-_engine.set_result_types(Result, Status.OK, Status.TIMEOUT, Status.ICMP_ERROR, Status.SEND_ERROR,
-                         _ERROR_STATUS)
 
 
 class EngineOwner:

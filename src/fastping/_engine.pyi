@@ -3,13 +3,8 @@
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
-from ._results import Result, Status
+from ._results import Event, Result
 
-# (kind, host index, seq, rtt seconds, ttl, icmp type, icmp code, router, errno,
-#  cause, health, previous health, the outcome as a Result)
-EventTuple = tuple[
-    int, int, int, float, int, int, int, str | None, int, int, int, int, Result | None
-]
 RunStatus = Literal["idle", "full", "deadline", "woken", "events", "closed"]
 
 REPLY: int
@@ -64,7 +59,7 @@ class Engine:
         prompt: bool = ...,
         results: dict[int, Result] | None = ...,
         replies: list[Result] | None = ...,
-    ) -> tuple[RunStatus, list[EventTuple]]: ...
+    ) -> tuple[RunStatus, list[Event]]: ...
     def fileno(self) -> int: ...
     def track(
         self,
@@ -84,14 +79,6 @@ class Engine:
 _TupleT = TypeVar("_TupleT", bound=tuple[Any, ...])
 
 def new_untracked(cls: type[_TupleT], values: tuple[Any, ...]) -> _TupleT: ...
-def set_result_types(
-    result_type: type[Result],
-    ok: Status,
-    timeout: Status,
-    icmp_error: Status,
-    send_error: Status,
-    error_statuses: dict[int, dict[int, Status]],
-) -> None: ...
 def monotonic_ns() -> int: ...
 def checksum(data: bytes | bytearray | memoryview) -> int: ...
 def build_echo(ipv6: bool, ident: int, serial: int, cookie: bytes, payload_size: int) -> bytes: ...

@@ -1,4 +1,5 @@
-"""The typed result of one probe: its Result and Status (a host's HostStats is in _stats)."""
+"""What the engine reports, typed: a probe's Result and Status, a host's Health, and Event,
+the record the binding hands up for each thing that happened (a host's HostStats is in _stats)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,31 @@ class Result(NamedTuple):
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
+
+
+class Health(str, enum.Enum):
+    """A monitored host's health."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Event(NamedTuple):
+    """One thing the engine reports about one host (the binding's record, not public).
+
+    ``kind`` is one of the engine's REPLY, TIMEOUT, ICMP_ERROR, SEND_ERROR, DUPLICATE or
+    HEALTH; ``host`` the name the host was added with. ``result`` is the probe's outcome
+    (for HEALTH, the outcome that changed the health; None for DUPLICATE). ``health`` is
+    the host's health after it when the engine tracks health, else None; ``previous`` its
+    health before, for HEALTH.
+    """
+
+    kind: int
+    host: str
+    result: Result | None
+    health: Health | None
+    previous: Health | None

@@ -57,7 +57,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from ._common import EXIT_SYSTEM, EXIT_USAGE, MAX_INTERVAL, MAX_TIMEOUT, UsageParser
 from ._resolve import check_seconds
-from .monitor import Health, Monitor, MonitorEvent
+from ._results import Health
+from .monitor import Monitor, MonitorEvent
 from .pinger import Pinger
 
 __all__ = [

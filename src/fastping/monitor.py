@@ -39,6 +39,7 @@ from ._common import (
     check_hosts,
 )
 from ._resolve import check_int, check_seconds
+from ._results import Health as Health  # (public here too, as before)
 from ._results import Result
 
 if TYPE_CHECKING:
@@ -64,18 +65,6 @@ def _default_slack(period: float, hosts: int) -> float:
     high = min(period / 8, 0.125)
     wanted = period * _PROBES_PER_WAKEUP / hosts if hosts else high
     return min(max(wanted, low), high)
-
-
-class Health(str, enum.Enum):
-    UNKNOWN = "unknown"
-    UP = "up"
-    DOWN = "down"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_HEALTH = (Health.UNKNOWN, Health.UP, Health.DOWN)
 
 
 class EventKind(str, enum.Enum):
@@ -377,7 +366,7 @@ class Monitor(EngineOwner):
         age = (_engine.monotonic_ns() - summary["since_ns"]) / 1e9
         probes = summary["window_probes"]
         return HostState(
-            host=entry.name, address=entry.address.text, health=_HEALTH[summary["health"]],
+            host=entry.name, address=entry.address.text, health=summary["health"],
             since=time.time() - age, streak=summary["streak"], sent=summary["sent"],
             received=summary["received"], lost=summary["lost"],
             duplicates=summary["duplicates"], send_errors=summary["send_errors"],
@@ -474,24 +463,16 @@ class Monitor(EngineOwner):
             return []
         now = time.time()
         converted = []
-        by_index = self._table.by_index
         for event in events:
-            kind = event[0]
-            entry = by_index.get(event[1])
-            if entry is None or kind == _engine.DUPLICATE:
+            result = event.result  # the outcome, or for HEALTH the one that changed it
+            if event.kind == _engine.DUPLICATE or result is None or event.health is None:
                 continue
-            result = event[12]  # the outcome, or for HEALTH the one that changed it
-            assert result is not None  # as the table adds every host with its name
-            if kind == _engine.HEALTH:
-                health, previous = _HEALTH[event[10]], _HEALTH[event[11]]
-                monitor_event = MonitorEvent(
-                    EventKind.UP if health is Health.UP else EventKind.DOWN, entry.name,
-                    entry.address.text, now, health, previous, result)
+            if event.kind == _engine.HEALTH:
+                kind = EventKind.UP if event.health is Health.UP else EventKind.DOWN
             else:
-                monitor_event = MonitorEvent(
-                    EventKind.REPLY if result.ok else EventKind.LOSS, entry.name,
-                    entry.address.text, now, _HEALTH[event[10]], None, result)
-            converted.append(monitor_event)
+                kind = EventKind.REPLY if result.ok else EventKind.LOSS
+            converted.append(MonitorEvent(kind, event.host, result.address, now, event.health,
+                                          event.previous, result))
         if self.on_event is not None:
             for monitor_event in converted:
                 self.on_event(monitor_event)

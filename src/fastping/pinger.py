@@ -26,7 +26,7 @@ from ._common import (
     check_hosts,
 )
 from ._resolve import check_family, check_int, check_seconds, resolve
-from ._results import Result, Status
+from ._results import Event, Result, Status
 
 if TYPE_CHECKING:
     from ._stats import HostStats
@@ -294,13 +294,12 @@ class Pinger(EngineOwner):
 
     # ---- events ----------------------------------------------------------------
 
-    def _dispatch(self, events: list[_engine.EventTuple], replies: list[Result] | None) -> None:
+    def _dispatch(self, events: list[Event], replies: list[Result] | None) -> None:
         """Counts duplicates, then hands on_recv the replies (taking them off the list)."""
-        by_index = self._table.by_index
+        duplicates = self._duplicates
         for event in events:
-            entry = by_index.get(event[1])
-            if entry is not None and event[0] == _DUPLICATE:
-                self._duplicates[entry.name] += 1
+            if event.kind == _DUPLICATE and event.host in duplicates:
+                duplicates[event.host] += 1
         if replies and self.on_recv is not None:
             on_recv = self.on_recv
             for result in replies:
