@@ -207,9 +207,9 @@ def test_unreachable_targets_exit_1() -> None:
         ((), "no targets"),
         (("-c", "0", "127.0.0.1"), "-c/-C must be between"),
         (("-c", "x", "127.0.0.1"), "invalid int value"),
-        (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be > 0"),
-        (("--period=-1", "127.0.0.1"), "-p/--period must be > 0"),
-        (("-i", "nan", "127.0.0.1"), "-i/--interval must be >= 0"),
+        (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be between 0.001 and"),
+        (("--period=-1", "127.0.0.1"), "-p/--period must be between 0.001 and"),
+        (("-i", "nan", "127.0.0.1"), "-i/--interval must be 0 or between"),
         (("-b", "5", "127.0.0.1"), "size"),
         (("-H", "0", "127.0.0.1"), "ttl"),
         (("-O", "300", "127.0.0.1"), "tos"),
@@ -277,3 +277,26 @@ def test_module_entry_point() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "127.0.0.1 is alive\n"
+
+
+# ---- host text, durations, limits -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("-p", "1e-300", "-c", "1"), "-p/--period must be between 0.001 and "),
+        (("-t", "1e-7"), "-t/--timeout must be between 0.001 and "),
+        (("-i", "0.0005", "-c", "1"), "-i/--interval must be 0 or between 0.001 and "),
+        (("-Q", "1e-9", "-c", "1"), "-Q must be between 1e-06 and "),
+    ],
+)
+def test_durations_below_a_microsecond_are_bad_arguments(arguments: tuple[str, ...],
+                                                          message: str) -> None:
+    done = fastping(*arguments, "127.0.0.1")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "" and message in done.stderr.strip().splitlines()[-1]
+
+
+def test_zero_interval_still_means_as_fast_as_is_safe() -> None:
+    assert fastping("-i", "0", "-c", "1", "-q", "127.0.0.1").returncode == 0

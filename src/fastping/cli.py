@@ -36,7 +36,7 @@ from ._common import (
     EngineOptions,
     UsageParser,
 )
-from ._resolve import check_int, check_seconds
+from ._resolve import MIN_SECONDS, check_int, check_seconds
 from ._results import Result
 from .pinger import Pinger
 
@@ -190,9 +190,9 @@ def _milliseconds(flag: str, milliseconds: float, *, maximum: float, allow_zero:
     try:
         return check_seconds(flag, milliseconds / 1000, maximum=maximum, allow_zero=allow_zero)
     except ValueError:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise UsageError(f"{flag} must be {bound} and at most {maximum * 1000:g} ms, "
-                         f"not {milliseconds:g}") from None
+        zero = "0 or " if allow_zero else ""
+        raise UsageError(f"{flag} must be {zero}between {MIN_SECONDS * 1000:g} and "
+                         f"{maximum * 1000:g} ms, not {milliseconds:g}") from None
 
 
 class _Settings(NamedTuple):
