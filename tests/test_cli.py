@@ -282,6 +282,42 @@ def test_module_entry_point() -> None:
 # ---- host text, durations, limits -----------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", [("-e",), ("-c", "1"), ("-C", "1"), ("--json",),
+                                  ("-c", "1", "--json")])
+def test_whitespace_around_a_host_is_stripped(mode: tuple[str, ...]) -> None:
+    done = fastping(*mode, " 127.0.0.1\t")
+    assert done.returncode == 0, done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    assert lines
+    if "--json" in mode:
+        assert {json.loads(line).get("host", "127.0.0.1") for line in lines} == {"127.0.0.1"}
+    else:
+        assert all(line.startswith("127.0.0.1 ") for line in lines), lines
+
+
+def test_whitespace_around_a_host_is_stripped_in_a_loop() -> None:
+    done = interrupted("-l", "-p", "50", "127.0.0.1 ", after=0.5)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("127.0.0.1 : [0], 64 bytes, ")
+    assert done.stderr.startswith("127.0.0.1 : xmt/rcv/%loss = ")
+
+
+def test_a_host_that_is_only_whitespace_is_unknown() -> None:
+    done = fastping("-c", "1", "127.0.0.1", "  ")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "host must not be empty" in done.stderr
+
+
+def test_targets_file_takes_the_first_word_of_each_line_as_fping_does(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text("  127.0.0.1   trailing words\n#127.0.0.9\n   # indented comment\n"
+                       "127.0.0.2 # comment\n\t::1\r\n")
+    done = fastping("-c", "1", "-q", "-f", str(targets))
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stderr.splitlines()] == [
+        "127.0.0.1", "127.0.0.2", "::1"]
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -300,3 +336,30 @@ def test_durations_below_a_microsecond_are_bad_arguments(arguments: tuple[str, .
 
 def test_zero_interval_still_means_as_fast_as_is_safe() -> None:
     assert fastping("-i", "0", "-c", "1", "-q", "127.0.0.1").returncode == 0
+
+
+def test_targets_are_capped_for_the_whole_run_before_any_is_made() -> None:
+    started_at = time.monotonic()
+    # Each within the per-flag cap, together 2 x 1,048,574.
+    done = fastping("-g", "127.16.0.0/12", "-g", "127.32.0.0/12")
+    assert done.returncode == 3
+    assert done.stderr.strip() == ("fastping: more than 1048576 targets: -g, -f and "
+                                   "the arguments together give at most 1048576")
+    assert time.monotonic() - started_at < 5
+
+
+def test_an_endless_targets_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    done = fastping("-f", "/dev/zero", timeout=10)
+    assert done.returncode == 3
+    assert "longer than" in done.stderr and "Traceback" not in done.stderr
+    many = tmp_path / "many.txt"
+    with many.open("w") as file:
+        for high in range(17):
+            file.writelines(f"127.{high}.{middle}.{low}\n" for middle in range(256)
+                            for low in range(256))
+    done = fastping("-f", str(many), timeout=30)
+    assert done.returncode == 3
+    assert "more than 1048576 targets" in done.stderr
+    done = fastping("-f", "-", stdin=many.read_text(), timeout=30)
+    assert done.returncode == 3
+    assert "more than 1048576 targets" in done.stderr

@@ -153,3 +153,22 @@ def test_smallest_durations_and_zero_gap_are_accepted() -> None:
         assert list(pinger.ping()) == ["127.0.0.1"]
     with Pinger(timeout=0.5, gap=1e-6):
         pass
+
+
+def test_host_text_is_stripped_everywhere_it_enters() -> None:
+    with Pinger([" 127.0.0.1\n"], timeout=0.5) as pinger:
+        assert pinger.add("127.0.0.1 ") == "127.0.0.1"
+        assert pinger.hosts == ("127.0.0.1",)
+        assert list(pinger.ping()) == ["127.0.0.1"]
+        with pytest.raises(ValueError, match="must not be empty"):
+            pinger.add(" \t")
+    with fastping.Monitor(["\t127.0.0.1"], period=1.0) as monitor:
+        monitor.add("127.0.0.1 ")
+        assert monitor.hosts == ("127.0.0.1",)
+    # multiping keys its results by the text given, so results[host] works for what the
+    # caller passed; each HostStats names the host stripped.
+    stats = fastping.multiping(["127.0.0.1 ", " "], timeout=0.5)
+    assert list(stats) == ["127.0.0.1 ", " "]
+    assert stats["127.0.0.1 "].host == "127.0.0.1" and stats["127.0.0.1 "].received == 1
+    assert stats[" "].error == "host must not be empty"
+    assert fastping.ping(" 127.0.0.1", count=1, timeout=0.5).host == "127.0.0.1"

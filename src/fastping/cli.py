@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO, TypedDict
 
 from ._common import (
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from .plot import HostSeries
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
-MAX_GENERATED = 1 << 20
+MAX_GENERATED = 1 << 20  # per -g
+MAX_TARGETS = 1 << 20  # per run: -g, -f and arguments together (the engine handles a million)
+MAX_LINE = 4096  # characters in a line of -f (fping reads names of up to 255 bytes)
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
 PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
 
@@ -60,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Ping many hosts at once. Times are in milliseconds, as in fping. "
         "Also: 'fastping exporter --help' (Prometheus exporter), "
         "'fastping plot --help' (latency charts).",
-        epilog="Exit status: 0 all alive, 1 some unreachable, 2 some unknown host, "
+        epilog=f"At most {MAX_TARGETS:,} targets in a run (-g, -f and HOSTs together). "
+        "Exit status: 0 all alive, 1 some unreachable, 2 some unknown host, "
         "3 bad arguments, 4 system error.",
     )
     parser.add_argument("targets", nargs="*", metavar="HOST", help="host names or IP addresses")
@@ -100,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                         metavar="CIDR", help="every host of a network (127.0.4.0/22), "
                         "or of a range: -g START END")
     parser.add_argument("-f", "--file", metavar="FILE",
-                        help="read targets from FILE, one per line ('-' for stdin)")
+                        help="read targets from FILE, the first word of each line "
+                        "('-' for stdin)")
     show = parser.add_mutually_exclusive_group()
     show.add_argument("-a", "--alive", action="store_true", help="list alive targets only")
     show.add_argument("-u", "--unreach", action="store_true",
@@ -123,8 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 # ---- targets ------------------------------------------------------------------
 
 
-def _network_hosts(cidr: str) -> Iterator[str]:
-    """Host addresses of a network; like fping, skips network and broadcast addresses."""
+def _network_hosts(cidr: str) -> tuple[int, Iterator[str]]:
+    """How many host addresses a network has, and them; like fping, skips network and
+    broadcast addresses."""
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
@@ -132,11 +138,12 @@ def _network_hosts(cidr: str) -> Iterator[str]:
     if network.num_addresses > MAX_GENERATED:
         raise UsageError(f"-g: {cidr} has {network.num_addresses} addresses, "
                          f"more than the {MAX_GENERATED} allowed")
-    addresses = network.hosts() if network.num_addresses > 2 else iter(network)
-    return (str(address) for address in addresses)
+    if network.num_addresses > 2:
+        return network.num_addresses - 2, (str(address) for address in network.hosts())
+    return network.num_addresses, (str(address) for address in network)
 
 
-def _range_hosts(start: str, end: str) -> Iterator[str]:
+def _range_hosts(start: str, end: str) -> tuple[int, Iterator[str]]:
     try:
         first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)
     except ValueError as error:
@@ -147,10 +154,10 @@ def _range_hosts(start: str, end: str) -> Iterator[str]:
     if count > MAX_GENERATED:
         raise UsageError(f"-g: {start} to {end} has {count} addresses, "
                          f"more than the {MAX_GENERATED} allowed")
-    return (str(first + offset) for offset in range(count))
+    return count, (str(first + offset) for offset in range(count))
 
 
-def _generated(values: list[str]) -> Iterator[str]:
+def _generated(values: list[str]) -> tuple[int, Iterator[str]]:
     if len(values) == 1:
         return _network_hosts(values[0])
     if len(values) == 2:
@@ -158,25 +165,45 @@ def _generated(values: list[str]) -> Iterator[str]:
     raise UsageError("-g takes a network (CIDR) or a START END range")
 
 
-def _read_targets(path: str, stdin: TextIO) -> list[str]:
+def _too_many() -> UsageError:
+    return UsageError(f"more than {MAX_TARGETS} targets: -g, -f and the arguments together "
+                      f"give at most {MAX_TARGETS}")
+
+
+def _read_targets(path: str, stdin: TextIO, room: int) -> list[str]:
+    """As fping reads -f: the first word of each line, skipping lines whose first word starts
+    with '#'. Read a line at a time, each bounded, and no further than room targets: /dev/zero
+    or a huge file is refused, not read into memory."""
+    targets: list[str] = []
     try:
-        if path == "-":
-            lines = stdin.read().splitlines()
-        else:
-            with open(path, encoding="utf-8") as file:
-                lines = file.read().splitlines()
+        with open(path, encoding="utf-8") if path != "-" else nullcontext(stdin) as file:
+            while line := file.readline(MAX_LINE + 1):
+                if len(line) > MAX_LINE and not line.endswith("\n"):
+                    raise UsageError(f"-f: {path!r} has a line longer than {MAX_LINE} "
+                                     f"characters, after {len(targets)} targets")
+                words = line.split(None, 1)
+                if words and not words[0].startswith("#"):
+                    if len(targets) == room:
+                        raise _too_many()
+                    targets.append(words[0])
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise UsageError(f"-f: cannot read {path!r}: {reason}") from None
-    return [text for line in lines if (text := line.split("#", 1)[0].strip())]
+    return targets
 
 
 def _targets(args: argparse.Namespace, stdin: TextIO) -> list[str]:
-    targets = list(args.targets)
-    for values in args.generate:
-        targets.extend(_generated(values))
+    # Surrounding whitespace is no part of a name (the engine and the results use it
+    # stripped); a target left empty is reported unknown, as any other bad name.
+    targets = [target.strip() for target in args.targets]
+    # Counted before anything is made: 16 -g /12 would otherwise be 16.7 million strings.
+    generated = [_generated(values) for values in args.generate]
+    if len(targets) + sum(count for count, _ in generated) > MAX_TARGETS:
+        raise _too_many()
+    for _, hosts in generated:
+        targets.extend(hosts)
     if args.file is not None:
-        targets.extend(_read_targets(args.file, stdin))
+        targets.extend(_read_targets(args.file, stdin, MAX_TARGETS - len(targets)))
     if not targets:
         raise UsageError("no targets: give hosts, -g CIDR or -f FILE")
     return list(dict.fromkeys(targets))
