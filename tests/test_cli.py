@@ -363,3 +363,22 @@ def test_an_endless_targets_file_is_refused_without_reading_it_all(tmp_path: Pat
     done = fastping("-f", "-", stdin=many.read_text(), timeout=30)
     assert done.returncode == 3
     assert "more than 1048576 targets" in done.stderr
+
+
+def test_plot_to_an_unwritable_path_fails_before_the_first_probe() -> None:
+    done = fastping("-c", "3", "-p", "1000", "--plot", "/nonexistent/chart.png", "127.0.0.1",
+                    timeout=20)
+    assert done.returncode == 4
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert "cannot write '/nonexistent/chart.png'" in done.stderr
+
+
+def test_plot_without_matplotlib_fails_before_the_first_probe(tmp_path: Path) -> None:
+    (tmp_path / "matplotlib.py").write_text("raise ImportError('no matplotlib here')\n")
+    done = subprocess.run([*COMMAND, "-c", "3", "-p", "1000", "--plot",
+                           str(tmp_path / "chart.png"), "127.0.0.1"], capture_output=True,
+                          text=True, timeout=20, check=False,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 3
+    assert done.stdout == "" and "needs matplotlib" in done.stderr
+    assert not (tmp_path / "chart.png").exists()

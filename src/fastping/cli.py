@@ -20,6 +20,7 @@ import importlib
 import ipaddress
 import json
 import math
+import os
 import socket
 import sys
 import time
@@ -694,6 +695,21 @@ class _LiveTable:
         self.run.stdout.flush()
 
 
+def _check_plot(path: str) -> None:
+    """UsageError without matplotlib, OSError if path cannot be written (and is left as it was)."""
+    from . import plot
+
+    try:
+        plot.load_matplotlib()
+    except plot.PlotError as error:
+        raise UsageError(str(error)) from None
+    existed = os.path.exists(path)
+    with open(path, "ab"):
+        pass
+    if not existed:
+        os.unlink(path)
+
+
 # ---- the command ----------------------------------------------------------------------
 
 
@@ -721,6 +737,16 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE
+    if args.plot is not None:
+        # Checked before the first probe, not after a run of -c 100000.
+        try:
+            _check_plot(args.plot)
+        except UsageError as error:
+            print(f"fastping: {error}", file=stderr)
+            return EXIT_USAGE
+        except OSError as error:
+            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+            return EXIT_SYSTEM
     state = _Run(args, settings, targets, stdout, stderr)
     mode = _loop if args.loop else _count if settings.rounds is not None else _sweep
     try:
@@ -747,6 +773,9 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         except plot.PlotError as error:
             print(f"fastping: {error}", file=stderr)
             return EXIT_USAGE
+        except OSError as error:
+            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+            return EXIT_SYSTEM
     return state.exit_status()
 
 
