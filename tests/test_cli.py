@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import pty
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import isolated_command
@@ -277,6 +280,128 @@ def test_module_entry_point() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "127.0.0.1 is alive\n"
+
+
+# ---- signals, as fping handles them ----------------------------------------------------
+
+SUMMARY_LINE = re.compile(r"^\S+ : xmt/rcv/%loss = \d+/\d+/\d+%(, min/avg/max = [\d.]+/[\d.]+/"
+                          r"[\d.]+)?(, \d+ duplicates)?$")
+PROBE_LINE = re.compile(r"^\S+ : \[\d+\], (64 bytes, [\d.]+ ms|timed out) \(([\d.]+|NaN) avg, "
+                        r"\d+% loss\)$")
+
+
+def started(*arguments: str, **options: Any) -> subprocess.Popen[str]:
+    """Starts the command and returns once its signal handlers are in place (or after 2 s)."""
+    process = subprocess.Popen([*COMMAND, *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, **options)
+    deadline = time.monotonic() + 2
+    # Python catches SIGINT from its first instant; SIGTERM only once the command does.
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            break
+        caught = int(next(line.split()[1] for line in status.splitlines()
+                          if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.005)
+    return process
+
+
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_ctrl_c_at_any_instant_leaves_whole_lines_and_every_summary() -> None:
+    hosts = {f"127.1.{high}.{low}" for high in (0, 1) for low in range(256)}
+    hosts -= {"127.1.0.0", "127.1.1.255"}
+    chooser = random.Random(11)
+    for number in range(20):
+        as_json = number % 2 == 0
+        mode = ["-l", "-p", "1000", "--json"] if as_json else ["-c", "4", "-p", "300"]
+        process = started(*mode, "-g", "127.1.0.0/23")
+        time.sleep(chooser.uniform(0, 1.5))
+        process.send_signal(signal.SIGINT)
+        if number % 4 >= 2:  # a second Ctrl-C, impatient, while the summaries are written
+            time.sleep(chooser.uniform(0, 0.02))
+            process.send_signal(signal.SIGINT)
+        done = finished(process)
+        assert done.returncode in (0, 1), (number, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
+        if as_json:
+            records = [json.loads(line) for line in done.stdout.splitlines()]
+            summaries = {record["host"] for record in records
+                         if record["type"] == "summary" and not record["interval"]}
+            assert summaries == hosts, number
+            assert records[-1]["type"] == "total" and records[-1]["targets"] == len(hosts)
+        else:
+            assert all(PROBE_LINE.match(line) for line in done.stdout.splitlines()), number
+            lines = done.stderr.splitlines()
+            assert all(SUMMARY_LINE.match(line) for line in lines), number
+            assert {line.split()[0] for line in lines} == hosts, number
+
+
+def test_sigint_is_handled_even_when_started_ignored() -> None:
+    # A background job of a non-interactive shell (`fastping -l ... &`) starts with SIGINT
+    # ignored; fping installs its handler regardless, and so does the command.
+    process = started("-l", "-p", "50", "127.0.0.1",
+                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    done = finished(process)
+    assert done.returncode == 0, done.stderr
+    assert SUMMARY_LINE.match(done.stderr.splitlines()[-1])
+
+
+def test_sigterm_ends_the_run_like_ctrl_c() -> None:
+    process = started("-c", "100", "-p", "50", "--json", "127.0.0.1", "::1")
+    time.sleep(0.6)
+    process.send_signal(signal.SIGTERM)
+    done = finished(process)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [record["host"] for record in records if record["type"] == "summary"] == [
+        "127.0.0.1", "::1"]
+    assert records[-1]["type"] == "total" and 0 < records[-1]["sent"] < 200
+
+
+@pytest.mark.parametrize("mode", [("-l",), ("-c", "60", "-q"), ("-C", "60", "-q"),
+                                  ("-l", "-q")])
+def test_sigquit_prints_interim_summaries_and_carries_on(mode: tuple[str, ...]) -> None:
+    process = started(*mode, "-p", "50", "127.0.0.1", "::1")
+    for pause in (0.5, 0.3):
+        time.sleep(pause)
+        process.send_signal(signal.SIGQUIT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    done = finished(process)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    # Two [HH:MM:SS] blocks of fping's split lines, then the final summaries.
+    stamps = [number for number, line in enumerate(lines)
+              if re.fullmatch(r"\[\d\d:\d\d:\d\d\]", line)]
+    assert stamps == [len(lines) - 8, len(lines) - 5], lines
+    sent = []
+    for stamp in stamps:
+        block = lines[stamp + 1:stamp + 3]
+        assert [line.split()[0] for line in block] == ["127.0.0.1", "::1"], lines
+        assert all(SUMMARY_LINE.match(line) for line in block), lines
+        sent.append(int(block[0].split(" = ")[1].split("/")[0]))
+    assert [line.split()[0] for line in lines[-2:]] == ["127.0.0.1", "::1"], lines
+    final = int(lines[-2].split(" = ")[1].split("/")[0]) if mode[0] != "-C" else len(
+        lines[-2].split(" : ")[1].split())
+    if mode == ("-l", "-q"):
+        # The engine keeps the counts of a quiet loop: each block covers the run so far.
+        assert sent[0] > 0 and sent[0] < sent[1] <= final, lines
+    else:
+        # Each block counts since the one before, as fping's.
+        assert min(sent) > 0 and sent[0] + sent[1] <= final, lines
 
 
 # ---- host text, durations, limits -----------------------------------------------------

@@ -21,12 +21,13 @@ import ipaddress
 import json
 import math
 import os
+import signal
 import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, TypedDict
 
 from ._common import (
     EXIT_SYSTEM,
@@ -52,6 +53,7 @@ MAX_TARGETS = 1 << 20  # per run: -g, -f and arguments together (the engine hand
 MAX_LINE = 4096  # characters in a line of -f (fping reads names of up to 255 bytes)
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
 PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
+SIGNAL_POLL = 0.2  # seconds: how soon the quiet loop acts on a signal
 
 
 class UsageError(Exception):
@@ -344,7 +346,7 @@ class _Run:
     """Everything one invocation reports: per-target tallies, output streams and format."""
 
     def __init__(self, args: argparse.Namespace, settings: _Settings, targets: list[str],
-                 stdout: TextIO, stderr: TextIO) -> None:
+                 stdout: TextIO, stderr: TextIO, signals: _Signals) -> None:
         self.args = args
         self.settings = settings
         self.targets = targets
@@ -353,10 +355,12 @@ class _Run:
         self.unknown: dict[str, str] = {}
         every_rtt = settings.every_rtt
         self.tallies = {target: _Counts(rtts=[] if every_rtt else None) for target in targets}
-        # Only -Q reports counts since the last report.
+        # Counts since the last interim report: kept from the start with -Q, else only from a
+        # first SIGQUIT on (whose report, the first, covers the run so far: the tallies).
         self.interval_tallies: dict[str, _Counts] = (
             {target: _Counts() for target in targets} if settings.report_every is not None
             else {})
+        self.signals = signals
         self.duplicates: dict[str, int] = {}  # since the start, per target
         self.reported_duplicates: dict[str, int] = {}  # at the last -Q report
         self.started = time.monotonic()
@@ -440,17 +444,30 @@ class _Run:
             else:
                 lines.append(_summary_line(target, tally, duplicates.get(target, 0)))
         stream = self.stdout if self.args.json else self.stderr
-        stream.write("".join(line + "\n" for line in lines))
-        stream.flush()
+        # Signals wait until the block is out: a large write to a pipe that a handler
+        # interrupts midway was seen to lose the rest of the block.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _Signals.HANDLED)
+        try:
+            stream.write("".join(line + "\n" for line in lines))
+            stream.flush()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def interval_report(self, duplicates: dict[str, int]) -> None:
-        """-Q: each target's counts since the last report; duplicates are cumulative counts."""
+        """-Q or SIGQUIT: each target's counts since the last report, as fping's; duplicates
+        are cumulative counts."""
         since_last = {target: count - self.reported_duplicates.get(target, 0)
                       for target, count in duplicates.items()}
         self.reported_duplicates = dict(duplicates)
-        self.summaries(self.interval_tallies, since_last, interval=True)
-        for target in self.interval_tallies:
-            self.interval_tallies[target] = _Counts()
+        self.summaries(self.interval_tallies or self.tallies, since_last, interval=True)
+        self.interval_tallies = {target: _Counts() for target in self.targets}
+
+    def interim_due(self, next_report: float) -> bool:
+        """Whether a -Q report is due, or a SIGQUIT asked for one."""
+        if self.signals.snapshot:
+            self.signals.snapshot = False
+            return True
+        return time.monotonic() >= next_report
 
     def alive(self, target: str) -> bool:
         return self.tallies[target].received > 0
@@ -532,7 +549,7 @@ def _summary_record(target: str, tally: _Counts, duplicates: int,
         "min_ms": _json_ms(tally.min), "avg_ms": _json_ms(tally.avg),
         "max_ms": _json_ms(tally.max), "stddev_ms": _json_ms(tally.stddev),
     }
-    if tally.rtts is not None:
+    if tally.rtts is not None and not interval:
         record["rtts_ms"] = [_json_ms(rtt) for rtt in tally.rtts]
     return record
 
@@ -556,7 +573,11 @@ def _engine_options(args: argparse.Namespace, settings: _Settings) -> _EngineOpt
 
 
 def _add_targets(owner: Pinger | Monitor, run: _Run, targets: list[str]) -> None:
+    """Adds the targets, until a Ctrl-C: resolving names can take long."""
+    run.signals.owner = owner
     for target in targets:
+        if run.signals.finish:
+            return
         try:
             owner.add(target)
         except (ValueError, socket.gaierror) as error:
@@ -573,7 +594,10 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
         timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
         with Pinger(timeout=timeout, **options) as pinger:
             _add_targets(pinger, run, pending if attempt else run.targets)
-            results = pinger.ping() if pinger.hosts else {}
+            # A round of run() ends early at stop(), which is how a Ctrl-C ends it.
+            rounds = pinger.run(1) if pinger.hosts and not run.signals.finish else iter(())
+            results = next(rounds, {})
+            run.signals.owner = None
         for target, result in results.items():
             attempts[target] = attempts.get(target, 0) + 1
             if result.ok:
@@ -581,7 +605,7 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
         pending = [target for target in results if target not in alive]
         run.progress(len(alive) + (0 if pending and attempt < settings.retries else
                                    len(pending)), len(run.known))
-        if not pending:
+        if not pending or run.signals.finish:
             break
     for target in run.known:
         answer = alive.get(target)
@@ -615,18 +639,22 @@ def _count(run: _Run, options: _EngineOptions) -> None:
     per_reply = args.json or args.plot is not None or not args.quiet
     with Pinger(timeout=settings.timeout, on_recv=run.record if per_reply else None,
                 **options) as pinger:
-        _add_targets(pinger, run, run.targets)
         try:
-            if pinger.hosts:
+            _add_targets(pinger, run, run.targets)
+            if pinger.hosts and not run.signals.finish:
                 for done, results in enumerate(pinger.run(settings.rounds, settings.period)):
                     for result in results.values():
                         if not (per_reply and result.ok):
                             run.record(result)
                     run.progress(done + 1, settings.rounds or 0, "rounds")
-                    if time.monotonic() >= next_report:
+                    if run.interim_due(next_report):
                         run.interval_report(pinger.duplicates)
-                        next_report += settings.report_every or math.inf
+                        while next_report <= time.monotonic():
+                            next_report += settings.report_every or math.inf
+                    if run.signals.finish:  # a Ctrl-C before run() began: stop() was undone
+                        break
         finally:
+            run.signals.owner = None
             run.duplicates = pinger.duplicates
 
 
@@ -643,25 +671,48 @@ def _loop(run: _Run, options: _EngineOptions) -> None:
 
     with Monitor(period=settings.period, timeout=min(settings.timeout, settings.period),
                  replies=per_probe, **options) as monitor:
-        _add_targets(monitor, run, run.targets)
-        if not monitor.hosts:
-            return
         try:
+            _add_targets(monitor, run, run.targets)
+            if not monitor.hosts or run.signals.finish:
+                return
+            if not per_probe:
+                _engine_loop(run, monitor)
+                return
             for event in monitor.events():
                 _loop_event(run, event)
-                now = time.monotonic()
-                if now >= next_report:
+                if run.interim_due(next_report):
                     run.interval_report({target: state.duplicates
                                          for target, state in monitor.states().items()})
-                    next_report = now + (settings.report_every or math.inf)
+                    next_report = time.monotonic() + (settings.report_every or math.inf)
                 if table is not None:
                     table.draw(monitor)
+                if run.signals.finish:  # a Ctrl-C before events() began: stop() was undone
+                    break
         finally:
+            run.signals.owner = None
             states = monitor.states()
             run.duplicates = {target: state.duplicates for target, state in states.items()}
             if not per_probe:
                 for target, state in states.items():
                     run.tallies[target] = _Counts.of(state)
+
+
+def _engine_loop(run: _Run, monitor: Monitor) -> None:
+    """The quiet loop: the monitor runs on a thread of its own, with no Python per probe, and
+    this one waits for signals; a SIGQUIT report covers the run so far (the engine's counts)."""
+    monitor.start()
+    try:
+        while not run.signals.finish:
+            time.sleep(SIGNAL_POLL)  # a signal's handler runs once this returns
+            if run.signals.snapshot:
+                run.signals.snapshot = False
+                states = monitor.states()
+                run.summaries({target: _Counts.of(state) for target, state in states.items()},
+                              {target: state.duplicates for target, state in states.items()},
+                              interval=True)
+    finally:
+        monitor.stop()
+        monitor.join()
 
 
 def _loop_event(run: _Run, event: MonitorEvent) -> None:
@@ -713,9 +764,62 @@ def _check_plot(path: str) -> None:
 # ---- the command ----------------------------------------------------------------------
 
 
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM while the targets were read (as KeyboardInterrupt, no Exception)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """As fping: SIGINT (Ctrl-C) ends the run with its summaries, and so does SIGTERM; SIGQUIT
+    (Ctrl-\\) asks for interim summaries and the run goes on.
+
+    The handlers only set flags and stop the engine's owner (stop() is signal-safe): an
+    exception raised mid-write would tear a line of output, and one raised in the final
+    report would lose it. So once the report begins, further signals change nothing. Only
+    while the targets are read (which may block, on stdin) do they interrupt at once.
+    """
+
+    HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+    def __init__(self) -> None:
+        self.reading = True
+        self.finish = False
+        self.snapshot = False
+        self.owner: Pinger | Monitor | None = None  # what to stop; None once the run is over
+
+    def install(self) -> dict[int, Any]:
+        """Handles the signals, even one started ignored (fping does too, and `fastping -l &`
+        in a script starts with SIGINT ignored); returns the handlers there were."""
+        previous: dict[int, Any] = {}
+        try:
+            for signum in self.HANDLED:
+                previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:
+            pass  # run() called from a thread other than the main one: signals are not ours
+        return previous
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGQUIT:
+            self.snapshot = True
+            return
+        if self.reading:
+            raise _Interrupted(signum)
+        self.finish = True
+        if self.owner is not None:
+            self.owner.stop()
+
+
 def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
-        stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin) -> int:
-    """The command, as a function: returns the exit status."""
+        stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin, *,
+        restore_signals: bool = True) -> int:
+    """The command, as a function: returns the exit status.
+
+    It handles SIGINT, SIGTERM and SIGQUIT while it runs, and then puts back the handlers
+    there were, unless restore_signals is False (main(), which ignores them until it exits).
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["plot"]:
         from . import plot
@@ -727,6 +831,22 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         status: int = exporter.main(arguments[1:])
         return status
     args = _parser().parse_args(arguments)
+    signals = _Signals()
+    previous = signals.install()
+    try:
+        return _command(args, signals, stdout, stderr, stdin)
+    except _Interrupted as interrupted:
+        # Before the targets were read there is nothing to report: the status a shell gives
+        # a command the signal ended.
+        return 128 + interrupted.signum
+    finally:
+        if restore_signals:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _command(args: argparse.Namespace, signals: _Signals, stdout: TextIO, stderr: TextIO,
+             stdin: TextIO) -> int:
     try:
         settings = _settings(args)
         targets = _targets(args, stdin)
@@ -747,12 +867,12 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         except OSError as error:
             print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
             return EXIT_SYSTEM
-    state = _Run(args, settings, targets, stdout, stderr)
+    signals.reading = False
+    signals.snapshot = False  # nothing to report yet
+    state = _Run(args, settings, targets, stdout, stderr, signals)
     mode = _loop if args.loop else _count if settings.rounds is not None else _sweep
     try:
         mode(state, options)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C ends a loop, as in fping: report what there is.
     except OSError as error:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
@@ -780,4 +900,9 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
 
 
 def main() -> NoReturn:
-    sys.exit(run())
+    status = run(restore_signals=False)
+    # Python puts its own handlers' signals back to the default as it shuts down: ignored
+    # instead, a late Ctrl-C cannot kill the process between its report and its exit status.
+    for signum in _Signals.HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(status)
