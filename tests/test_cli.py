@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import pty
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import isolated_command
@@ -207,9 +210,9 @@ def test_unreachable_targets_exit_1() -> None:
         ((), "no targets"),
         (("-c", "0", "127.0.0.1"), "-c/-C must be between"),
         (("-c", "x", "127.0.0.1"), "invalid int value"),
-        (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be > 0"),
-        (("--period=-1", "127.0.0.1"), "-p/--period must be > 0"),
-        (("-i", "nan", "127.0.0.1"), "-i/--interval must be >= 0"),
+        (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be between 0.001 and"),
+        (("--period=-1", "127.0.0.1"), "-p/--period must be between 0.001 and"),
+        (("-i", "nan", "127.0.0.1"), "-i/--interval must be 0 or between"),
         (("-b", "5", "127.0.0.1"), "size"),
         (("-H", "0", "127.0.0.1"), "ttl"),
         (("-O", "300", "127.0.0.1"), "tos"),
@@ -277,3 +280,230 @@ def test_module_entry_point() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "127.0.0.1 is alive\n"
+
+
+# ---- signals, as fping handles them ----------------------------------------------------
+
+SUMMARY_LINE = re.compile(r"^\S+ : xmt/rcv/%loss = \d+/\d+/\d+%(, min/avg/max = [\d.]+/[\d.]+/"
+                          r"[\d.]+)?(, \d+ duplicates)?$")
+PROBE_LINE = re.compile(r"^\S+ : \[\d+\], (64 bytes, [\d.]+ ms|timed out) \(([\d.]+|NaN) avg, "
+                        r"\d+% loss\)$")
+
+
+def started(*arguments: str, **options: Any) -> subprocess.Popen[str]:
+    """Starts the command and returns once its signal handlers are in place (or after 2 s)."""
+    process = subprocess.Popen([*COMMAND, *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, **options)
+    deadline = time.monotonic() + 2
+    # Python catches SIGINT from its first instant; SIGTERM only once the command does.
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            break
+        caught = int(next(line.split()[1] for line in status.splitlines()
+                          if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.005)
+    return process
+
+
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_ctrl_c_at_any_instant_leaves_whole_lines_and_every_summary() -> None:
+    hosts = {f"127.1.{high}.{low}" for high in (0, 1) for low in range(256)}
+    hosts -= {"127.1.0.0", "127.1.1.255"}
+    chooser = random.Random(11)
+    for number in range(20):
+        as_json = number % 2 == 0
+        mode = ["-l", "-p", "1000", "--json"] if as_json else ["-c", "4", "-p", "300"]
+        process = started(*mode, "-g", "127.1.0.0/23")
+        time.sleep(chooser.uniform(0, 1.5))
+        process.send_signal(signal.SIGINT)
+        if number % 4 >= 2:  # a second Ctrl-C, impatient, while the summaries are written
+            time.sleep(chooser.uniform(0, 0.02))
+            process.send_signal(signal.SIGINT)
+        done = finished(process)
+        assert done.returncode in (0, 1), (number, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
+        if as_json:
+            records = [json.loads(line) for line in done.stdout.splitlines()]
+            summaries = {record["host"] for record in records
+                         if record["type"] == "summary" and not record["interval"]}
+            assert summaries == hosts, number
+            assert records[-1]["type"] == "total" and records[-1]["targets"] == len(hosts)
+        else:
+            assert all(PROBE_LINE.match(line) for line in done.stdout.splitlines()), number
+            lines = done.stderr.splitlines()
+            assert all(SUMMARY_LINE.match(line) for line in lines), number
+            assert {line.split()[0] for line in lines} == hosts, number
+
+
+def test_sigint_is_handled_even_when_started_ignored() -> None:
+    # A background job of a non-interactive shell (`fastping -l ... &`) starts with SIGINT
+    # ignored; fping installs its handler regardless, and so does the command.
+    process = started("-l", "-p", "50", "127.0.0.1",
+                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    done = finished(process)
+    assert done.returncode == 0, done.stderr
+    assert SUMMARY_LINE.match(done.stderr.splitlines()[-1])
+
+
+def test_sigterm_ends_the_run_like_ctrl_c() -> None:
+    process = started("-c", "100", "-p", "50", "--json", "127.0.0.1", "::1")
+    time.sleep(0.6)
+    process.send_signal(signal.SIGTERM)
+    done = finished(process)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [record["host"] for record in records if record["type"] == "summary"] == [
+        "127.0.0.1", "::1"]
+    assert records[-1]["type"] == "total" and 0 < records[-1]["sent"] < 200
+
+
+@pytest.mark.parametrize("mode", [("-l",), ("-c", "60", "-q"), ("-C", "60", "-q"),
+                                  ("-l", "-q")])
+def test_sigquit_prints_interim_summaries_and_carries_on(mode: tuple[str, ...]) -> None:
+    process = started(*mode, "-p", "50", "127.0.0.1", "::1")
+    for pause in (0.5, 0.3):
+        time.sleep(pause)
+        process.send_signal(signal.SIGQUIT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    done = finished(process)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    # Two [HH:MM:SS] blocks of fping's split lines, then the final summaries.
+    stamps = [number for number, line in enumerate(lines)
+              if re.fullmatch(r"\[\d\d:\d\d:\d\d\]", line)]
+    assert stamps == [len(lines) - 8, len(lines) - 5], lines
+    sent = []
+    for stamp in stamps:
+        block = lines[stamp + 1:stamp + 3]
+        assert [line.split()[0] for line in block] == ["127.0.0.1", "::1"], lines
+        assert all(SUMMARY_LINE.match(line) for line in block), lines
+        sent.append(int(block[0].split(" = ")[1].split("/")[0]))
+    assert [line.split()[0] for line in lines[-2:]] == ["127.0.0.1", "::1"], lines
+    final = int(lines[-2].split(" = ")[1].split("/")[0]) if mode[0] != "-C" else len(
+        lines[-2].split(" : ")[1].split())
+    if mode == ("-l", "-q"):
+        # The engine keeps the counts of a quiet loop: each block covers the run so far.
+        assert sent[0] > 0 and sent[0] < sent[1] <= final, lines
+    else:
+        # Each block counts since the one before, as fping's.
+        assert min(sent) > 0 and sent[0] + sent[1] <= final, lines
+
+
+# ---- host text, durations, limits -----------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [("-e",), ("-c", "1"), ("-C", "1"), ("--json",),
+                                  ("-c", "1", "--json")])
+def test_whitespace_around_a_host_is_stripped(mode: tuple[str, ...]) -> None:
+    done = fastping(*mode, " 127.0.0.1\t")
+    assert done.returncode == 0, done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    assert lines
+    if "--json" in mode:
+        assert {json.loads(line).get("host", "127.0.0.1") for line in lines} == {"127.0.0.1"}
+    else:
+        assert all(line.startswith("127.0.0.1 ") for line in lines), lines
+
+
+def test_whitespace_around_a_host_is_stripped_in_a_loop() -> None:
+    done = interrupted("-l", "-p", "50", "127.0.0.1 ", after=0.5)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("127.0.0.1 : [0], 64 bytes, ")
+    assert done.stderr.startswith("127.0.0.1 : xmt/rcv/%loss = ")
+
+
+def test_a_host_that_is_only_whitespace_is_unknown() -> None:
+    done = fastping("-c", "1", "127.0.0.1", "  ")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "host must not be empty" in done.stderr
+
+
+def test_targets_file_takes_the_first_word_of_each_line_as_fping_does(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text("  127.0.0.1   trailing words\n#127.0.0.9\n   # indented comment\n"
+                       "127.0.0.2 # comment\n\t::1\r\n")
+    done = fastping("-c", "1", "-q", "-f", str(targets))
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stderr.splitlines()] == [
+        "127.0.0.1", "127.0.0.2", "::1"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("-p", "1e-300", "-c", "1"), "-p/--period must be between 0.001 and "),
+        (("-t", "1e-7"), "-t/--timeout must be between 0.001 and "),
+        (("-i", "0.0005", "-c", "1"), "-i/--interval must be 0 or between 0.001 and "),
+        (("-Q", "1e-9", "-c", "1"), "-Q must be between 1e-06 and "),
+    ],
+)
+def test_durations_below_a_microsecond_are_bad_arguments(arguments: tuple[str, ...],
+                                                          message: str) -> None:
+    done = fastping(*arguments, "127.0.0.1")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "" and message in done.stderr.strip().splitlines()[-1]
+
+
+def test_zero_interval_still_means_as_fast_as_is_safe() -> None:
+    assert fastping("-i", "0", "-c", "1", "-q", "127.0.0.1").returncode == 0
+
+
+def test_targets_are_capped_for_the_whole_run_before_any_is_made() -> None:
+    started_at = time.monotonic()
+    # Each within the per-flag cap, together 2 x 1,048,574.
+    done = fastping("-g", "127.16.0.0/12", "-g", "127.32.0.0/12")
+    assert done.returncode == 3
+    assert done.stderr.strip() == ("fastping: more than 1048576 targets: -g, -f and "
+                                   "the arguments together give at most 1048576")
+    assert time.monotonic() - started_at < 5
+
+
+def test_an_endless_targets_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    done = fastping("-f", "/dev/zero", timeout=10)
+    assert done.returncode == 3
+    assert "longer than" in done.stderr and "Traceback" not in done.stderr
+    many = tmp_path / "many.txt"
+    with many.open("w") as file:
+        for high in range(17):
+            file.writelines(f"127.{high}.{middle}.{low}\n" for middle in range(256)
+                            for low in range(256))
+    done = fastping("-f", str(many), timeout=30)
+    assert done.returncode == 3
+    assert "more than 1048576 targets" in done.stderr
+    done = fastping("-f", "-", stdin=many.read_text(), timeout=30)
+    assert done.returncode == 3
+    assert "more than 1048576 targets" in done.stderr
+
+
+def test_plot_to_an_unwritable_path_fails_before_the_first_probe() -> None:
+    done = fastping("-c", "3", "-p", "1000", "--plot", "/nonexistent/chart.png", "127.0.0.1",
+                    timeout=20)
+    assert done.returncode == 4
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert "cannot write '/nonexistent/chart.png'" in done.stderr
+
+
+def test_plot_without_matplotlib_fails_before_the_first_probe(tmp_path: Path) -> None:
+    (tmp_path / "matplotlib.py").write_text("raise ImportError('no matplotlib here')\n")
+    done = subprocess.run([*COMMAND, "-c", "3", "-p", "1000", "--plot",
+                           str(tmp_path / "chart.png"), "127.0.0.1"], capture_output=True,
+                          text=True, timeout=20, check=False,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 3
+    assert done.stdout == "" and "needs matplotlib" in done.stderr
+    assert not (tmp_path / "chart.png").exists()

@@ -127,3 +127,48 @@ def test_ping_from_inside_a_round_is_refused(make_pinger: Any) -> None:
     pinger = make_pinger(["127.0.0.1"], on_recv=on_recv)
     assert pinger.ping()["127.0.0.1"].ok
     assert len(errors) == 1 and "within a round" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Pinger(timeout=1e-10), "timeout must be between 1e-06 and"),
+        (lambda: Pinger(gap=1e-7), "gap must be 0 or between 1e-06 and"),
+        (lambda: fastping.Monitor(period=1e-10, timeout=0.5), "period must be between 1e-06"),
+        (lambda: fastping.Monitor(period=1.0, send_slack=1e-9), "send_slack must be 0 or"),
+        (lambda: fastping.multiping(["127.0.0.1"], interval=1e-8), "interval must be 0 or"),
+    ],
+)
+def test_durations_below_a_microsecond_raise_value_error(make: Any, message: str) -> None:
+    # The engine cannot represent them: they used to pass, then fail (OSError EINVAL) or be
+    # truncated (a Monitor probing each host once and never again).
+    before = open_fds()
+    with pytest.raises(ValueError, match=message):
+        make()
+    assert open_fds() == before
+
+
+def test_smallest_durations_and_zero_gap_are_accepted() -> None:
+    with Pinger(["127.0.0.1"], timeout=1e-6, gap=0) as pinger:
+        assert list(pinger.ping()) == ["127.0.0.1"]
+    with Pinger(timeout=0.5, gap=1e-6):
+        pass
+
+
+def test_host_text_is_stripped_everywhere_it_enters() -> None:
+    with Pinger([" 127.0.0.1\n"], timeout=0.5) as pinger:
+        assert pinger.add("127.0.0.1 ") == "127.0.0.1"
+        assert pinger.hosts == ("127.0.0.1",)
+        assert list(pinger.ping()) == ["127.0.0.1"]
+        with pytest.raises(ValueError, match="must not be empty"):
+            pinger.add(" \t")
+    with fastping.Monitor(["\t127.0.0.1"], period=1.0) as monitor:
+        monitor.add("127.0.0.1 ")
+        assert monitor.hosts == ("127.0.0.1",)
+    # multiping keys its results by the text given, so results[host] works for what the
+    # caller passed; each HostStats names the host stripped.
+    stats = fastping.multiping(["127.0.0.1 ", " "], timeout=0.5)
+    assert list(stats) == ["127.0.0.1 ", " "]
+    assert stats["127.0.0.1 "].host == "127.0.0.1" and stats["127.0.0.1 "].received == 1
+    assert stats[" "].error == "host must not be empty"
+    assert fastping.ping(" 127.0.0.1", count=1, timeout=0.5).host == "127.0.0.1"

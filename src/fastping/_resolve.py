@@ -9,7 +9,6 @@ Names are resolved once, with getaddrinfo, and the first address is used.
 from __future__ import annotations
 
 import ipaddress
-import math
 import socket
 from typing import Any, NamedTuple
 
@@ -109,16 +108,22 @@ def resolve(host: object, family: int | None = None) -> Address:
 # ---- option checks, shared by the API and the CLI ----------------------------------
 
 
+# The shortest period, timeout or gap: the engine counts in nanoseconds, and anything shorter
+# than a microsecond is below what a timer or a round trip can resolve (and 1e-10 s would be
+# truncated to nothing).
+MIN_SECONDS = 1e-6
+
+
 def check_seconds(name: str, value: object, *, maximum: float, allow_zero: bool) -> float:
     """A finite duration in seconds; bool is refused, as it is almost always a mistake."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
     seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0 or seconds > maximum or (
-        seconds == 0 and not allow_zero
-    ):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound} and at most {maximum:g} seconds, not {value!r}")
+    # (NaN fails both tests.)
+    if not ((seconds == 0 and allow_zero) or MIN_SECONDS <= seconds <= maximum):
+        zero = "0 or " if allow_zero else ""
+        raise ValueError(f"{name} must be {zero}between {MIN_SECONDS:g} and {maximum:g} "
+                         f"seconds, not {value!r}")
     return seconds
 
 

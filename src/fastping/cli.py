@@ -20,11 +20,14 @@ import importlib
 import ipaddress
 import json
 import math
+import os
+import signal
 import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO, TypedDict
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, TypedDict
 
 from ._common import (
     EXIT_SYSTEM,
@@ -36,7 +39,7 @@ from ._common import (
     EngineOptions,
     UsageParser,
 )
-from ._resolve import check_int, check_seconds
+from ._resolve import MIN_SECONDS, check_int, check_seconds
 from ._results import Result
 from .pinger import Pinger
 
@@ -45,9 +48,12 @@ if TYPE_CHECKING:
     from .plot import HostSeries
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
-MAX_GENERATED = 1 << 20
+MAX_GENERATED = 1 << 20  # per -g
+MAX_TARGETS = 1 << 20  # per run: -g, -f and arguments together (the engine handles a million)
+MAX_LINE = 4096  # characters in a line of -f (fping reads names of up to 255 bytes)
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
 PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
+SIGNAL_POLL = 0.2  # seconds: how soon the quiet loop acts on a signal
 
 
 class UsageError(Exception):
@@ -60,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Ping many hosts at once. Times are in milliseconds, as in fping. "
         "Also: 'fastping exporter --help' (Prometheus exporter), "
         "'fastping plot --help' (latency charts).",
-        epilog="Exit status: 0 all alive, 1 some unreachable, 2 some unknown host, "
+        epilog=f"At most {MAX_TARGETS:,} targets in a run (-g, -f and HOSTs together). "
+        "Exit status: 0 all alive, 1 some unreachable, 2 some unknown host, "
         "3 bad arguments, 4 system error.",
     )
     parser.add_argument("targets", nargs="*", metavar="HOST", help="host names or IP addresses")
@@ -100,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                         metavar="CIDR", help="every host of a network (127.0.4.0/22), "
                         "or of a range: -g START END")
     parser.add_argument("-f", "--file", metavar="FILE",
-                        help="read targets from FILE, one per line ('-' for stdin)")
+                        help="read targets from FILE, the first word of each line "
+                        "('-' for stdin)")
     show = parser.add_mutually_exclusive_group()
     show.add_argument("-a", "--alive", action="store_true", help="list alive targets only")
     show.add_argument("-u", "--unreach", action="store_true",
@@ -123,8 +131,9 @@ def _parser() -> argparse.ArgumentParser:
 # ---- targets ------------------------------------------------------------------
 
 
-def _network_hosts(cidr: str) -> Iterator[str]:
-    """Host addresses of a network; like fping, skips network and broadcast addresses."""
+def _network_hosts(cidr: str) -> tuple[int, Iterator[str]]:
+    """How many host addresses a network has, and them; like fping, skips network and
+    broadcast addresses."""
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
@@ -132,11 +141,12 @@ def _network_hosts(cidr: str) -> Iterator[str]:
     if network.num_addresses > MAX_GENERATED:
         raise UsageError(f"-g: {cidr} has {network.num_addresses} addresses, "
                          f"more than the {MAX_GENERATED} allowed")
-    addresses = network.hosts() if network.num_addresses > 2 else iter(network)
-    return (str(address) for address in addresses)
+    if network.num_addresses > 2:
+        return network.num_addresses - 2, (str(address) for address in network.hosts())
+    return network.num_addresses, (str(address) for address in network)
 
 
-def _range_hosts(start: str, end: str) -> Iterator[str]:
+def _range_hosts(start: str, end: str) -> tuple[int, Iterator[str]]:
     try:
         first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)
     except ValueError as error:
@@ -147,10 +157,10 @@ def _range_hosts(start: str, end: str) -> Iterator[str]:
     if count > MAX_GENERATED:
         raise UsageError(f"-g: {start} to {end} has {count} addresses, "
                          f"more than the {MAX_GENERATED} allowed")
-    return (str(first + offset) for offset in range(count))
+    return count, (str(first + offset) for offset in range(count))
 
 
-def _generated(values: list[str]) -> Iterator[str]:
+def _generated(values: list[str]) -> tuple[int, Iterator[str]]:
     if len(values) == 1:
         return _network_hosts(values[0])
     if len(values) == 2:
@@ -158,25 +168,45 @@ def _generated(values: list[str]) -> Iterator[str]:
     raise UsageError("-g takes a network (CIDR) or a START END range")
 
 
-def _read_targets(path: str, stdin: TextIO) -> list[str]:
+def _too_many() -> UsageError:
+    return UsageError(f"more than {MAX_TARGETS} targets: -g, -f and the arguments together "
+                      f"give at most {MAX_TARGETS}")
+
+
+def _read_targets(path: str, stdin: TextIO, room: int) -> list[str]:
+    """As fping reads -f: the first word of each line, skipping lines whose first word starts
+    with '#'. Read a line at a time, each bounded, and no further than room targets: /dev/zero
+    or a huge file is refused, not read into memory."""
+    targets: list[str] = []
     try:
-        if path == "-":
-            lines = stdin.read().splitlines()
-        else:
-            with open(path, encoding="utf-8") as file:
-                lines = file.read().splitlines()
+        with open(path, encoding="utf-8") if path != "-" else nullcontext(stdin) as file:
+            while line := file.readline(MAX_LINE + 1):
+                if len(line) > MAX_LINE and not line.endswith("\n"):
+                    raise UsageError(f"-f: {path!r} has a line longer than {MAX_LINE} "
+                                     f"characters, after {len(targets)} targets")
+                words = line.split(None, 1)
+                if words and not words[0].startswith("#"):
+                    if len(targets) == room:
+                        raise _too_many()
+                    targets.append(words[0])
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise UsageError(f"-f: cannot read {path!r}: {reason}") from None
-    return [text for line in lines if (text := line.split("#", 1)[0].strip())]
+    return targets
 
 
 def _targets(args: argparse.Namespace, stdin: TextIO) -> list[str]:
-    targets = list(args.targets)
-    for values in args.generate:
-        targets.extend(_generated(values))
+    # Surrounding whitespace is no part of a name (the engine and the results use it
+    # stripped); a target left empty is reported unknown, as any other bad name.
+    targets = [target.strip() for target in args.targets]
+    # Counted before anything is made: 16 -g /12 would otherwise be 16.7 million strings.
+    generated = [_generated(values) for values in args.generate]
+    if len(targets) + sum(count for count, _ in generated) > MAX_TARGETS:
+        raise _too_many()
+    for _, hosts in generated:
+        targets.extend(hosts)
     if args.file is not None:
-        targets.extend(_read_targets(args.file, stdin))
+        targets.extend(_read_targets(args.file, stdin, MAX_TARGETS - len(targets)))
     if not targets:
         raise UsageError("no targets: give hosts, -g CIDR or -f FILE")
     return list(dict.fromkeys(targets))
@@ -190,9 +220,9 @@ def _milliseconds(flag: str, milliseconds: float, *, maximum: float, allow_zero:
     try:
         return check_seconds(flag, milliseconds / 1000, maximum=maximum, allow_zero=allow_zero)
     except ValueError:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise UsageError(f"{flag} must be {bound} and at most {maximum * 1000:g} ms, "
-                         f"not {milliseconds:g}") from None
+        zero = "0 or " if allow_zero else ""
+        raise UsageError(f"{flag} must be {zero}between {MIN_SECONDS * 1000:g} and "
+                         f"{maximum * 1000:g} ms, not {milliseconds:g}") from None
 
 
 class _Settings(NamedTuple):
@@ -316,7 +346,7 @@ class _Run:
     """Everything one invocation reports: per-target tallies, output streams and format."""
 
     def __init__(self, args: argparse.Namespace, settings: _Settings, targets: list[str],
-                 stdout: TextIO, stderr: TextIO) -> None:
+                 stdout: TextIO, stderr: TextIO, signals: _Signals) -> None:
         self.args = args
         self.settings = settings
         self.targets = targets
@@ -325,10 +355,12 @@ class _Run:
         self.unknown: dict[str, str] = {}
         every_rtt = settings.every_rtt
         self.tallies = {target: _Counts(rtts=[] if every_rtt else None) for target in targets}
-        # Only -Q reports counts since the last report.
+        # Counts since the last interim report: kept from the start with -Q, else only from a
+        # first SIGQUIT on (whose report, the first, covers the run so far: the tallies).
         self.interval_tallies: dict[str, _Counts] = (
             {target: _Counts() for target in targets} if settings.report_every is not None
             else {})
+        self.signals = signals
         self.duplicates: dict[str, int] = {}  # since the start, per target
         self.reported_duplicates: dict[str, int] = {}  # at the last -Q report
         self.started = time.monotonic()
@@ -412,17 +444,30 @@ class _Run:
             else:
                 lines.append(_summary_line(target, tally, duplicates.get(target, 0)))
         stream = self.stdout if self.args.json else self.stderr
-        stream.write("".join(line + "\n" for line in lines))
-        stream.flush()
+        # Signals wait until the block is out: a large write to a pipe that a handler
+        # interrupts midway was seen to lose the rest of the block.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _Signals.HANDLED)
+        try:
+            stream.write("".join(line + "\n" for line in lines))
+            stream.flush()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def interval_report(self, duplicates: dict[str, int]) -> None:
-        """-Q: each target's counts since the last report; duplicates are cumulative counts."""
+        """-Q or SIGQUIT: each target's counts since the last report, as fping's; duplicates
+        are cumulative counts."""
         since_last = {target: count - self.reported_duplicates.get(target, 0)
                       for target, count in duplicates.items()}
         self.reported_duplicates = dict(duplicates)
-        self.summaries(self.interval_tallies, since_last, interval=True)
-        for target in self.interval_tallies:
-            self.interval_tallies[target] = _Counts()
+        self.summaries(self.interval_tallies or self.tallies, since_last, interval=True)
+        self.interval_tallies = {target: _Counts() for target in self.targets}
+
+    def interim_due(self, next_report: float) -> bool:
+        """Whether a -Q report is due, or a SIGQUIT asked for one."""
+        if self.signals.snapshot:
+            self.signals.snapshot = False
+            return True
+        return time.monotonic() >= next_report
 
     def alive(self, target: str) -> bool:
         return self.tallies[target].received > 0
@@ -504,7 +549,7 @@ def _summary_record(target: str, tally: _Counts, duplicates: int,
         "min_ms": _json_ms(tally.min), "avg_ms": _json_ms(tally.avg),
         "max_ms": _json_ms(tally.max), "stddev_ms": _json_ms(tally.stddev),
     }
-    if tally.rtts is not None:
+    if tally.rtts is not None and not interval:
         record["rtts_ms"] = [_json_ms(rtt) for rtt in tally.rtts]
     return record
 
@@ -528,7 +573,11 @@ def _engine_options(args: argparse.Namespace, settings: _Settings) -> _EngineOpt
 
 
 def _add_targets(owner: Pinger | Monitor, run: _Run, targets: list[str]) -> None:
+    """Adds the targets, until a Ctrl-C: resolving names can take long."""
+    run.signals.owner = owner
     for target in targets:
+        if run.signals.finish:
+            return
         try:
             owner.add(target)
         except (ValueError, socket.gaierror) as error:
@@ -545,7 +594,10 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
         timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
         with Pinger(timeout=timeout, **options) as pinger:
             _add_targets(pinger, run, pending if attempt else run.targets)
-            results = pinger.ping() if pinger.hosts else {}
+            # A round of run() ends early at stop(), which is how a Ctrl-C ends it.
+            rounds = pinger.run(1) if pinger.hosts and not run.signals.finish else iter(())
+            results = next(rounds, {})
+            run.signals.owner = None
         for target, result in results.items():
             attempts[target] = attempts.get(target, 0) + 1
             if result.ok:
@@ -553,7 +605,7 @@ def _sweep(run: _Run, options: _EngineOptions) -> None:
         pending = [target for target in results if target not in alive]
         run.progress(len(alive) + (0 if pending and attempt < settings.retries else
                                    len(pending)), len(run.known))
-        if not pending:
+        if not pending or run.signals.finish:
             break
     for target in run.known:
         answer = alive.get(target)
@@ -587,18 +639,22 @@ def _count(run: _Run, options: _EngineOptions) -> None:
     per_reply = args.json or args.plot is not None or not args.quiet
     with Pinger(timeout=settings.timeout, on_recv=run.record if per_reply else None,
                 **options) as pinger:
-        _add_targets(pinger, run, run.targets)
         try:
-            if pinger.hosts:
+            _add_targets(pinger, run, run.targets)
+            if pinger.hosts and not run.signals.finish:
                 for done, results in enumerate(pinger.run(settings.rounds, settings.period)):
                     for result in results.values():
                         if not (per_reply and result.ok):
                             run.record(result)
                     run.progress(done + 1, settings.rounds or 0, "rounds")
-                    if time.monotonic() >= next_report:
+                    if run.interim_due(next_report):
                         run.interval_report(pinger.duplicates)
-                        next_report += settings.report_every or math.inf
+                        while next_report <= time.monotonic():
+                            next_report += settings.report_every or math.inf
+                    if run.signals.finish:  # a Ctrl-C before run() began: stop() was undone
+                        break
         finally:
+            run.signals.owner = None
             run.duplicates = pinger.duplicates
 
 
@@ -615,25 +671,48 @@ def _loop(run: _Run, options: _EngineOptions) -> None:
 
     with Monitor(period=settings.period, timeout=min(settings.timeout, settings.period),
                  replies=per_probe, **options) as monitor:
-        _add_targets(monitor, run, run.targets)
-        if not monitor.hosts:
-            return
         try:
+            _add_targets(monitor, run, run.targets)
+            if not monitor.hosts or run.signals.finish:
+                return
+            if not per_probe:
+                _engine_loop(run, monitor)
+                return
             for event in monitor.events():
                 _loop_event(run, event)
-                now = time.monotonic()
-                if now >= next_report:
+                if run.interim_due(next_report):
                     run.interval_report({target: state.duplicates
                                          for target, state in monitor.states().items()})
-                    next_report = now + (settings.report_every or math.inf)
+                    next_report = time.monotonic() + (settings.report_every or math.inf)
                 if table is not None:
                     table.draw(monitor)
+                if run.signals.finish:  # a Ctrl-C before events() began: stop() was undone
+                    break
         finally:
+            run.signals.owner = None
             states = monitor.states()
             run.duplicates = {target: state.duplicates for target, state in states.items()}
             if not per_probe:
                 for target, state in states.items():
                     run.tallies[target] = _Counts.of(state)
+
+
+def _engine_loop(run: _Run, monitor: Monitor) -> None:
+    """The quiet loop: the monitor runs on a thread of its own, with no Python per probe, and
+    this one waits for signals; a SIGQUIT report covers the run so far (the engine's counts)."""
+    monitor.start()
+    try:
+        while not run.signals.finish:
+            time.sleep(SIGNAL_POLL)  # a signal's handler runs once this returns
+            if run.signals.snapshot:
+                run.signals.snapshot = False
+                states = monitor.states()
+                run.summaries({target: _Counts.of(state) for target, state in states.items()},
+                              {target: state.duplicates for target, state in states.items()},
+                              interval=True)
+    finally:
+        monitor.stop()
+        monitor.join()
 
 
 def _loop_event(run: _Run, event: MonitorEvent) -> None:
@@ -667,12 +746,80 @@ class _LiveTable:
         self.run.stdout.flush()
 
 
+def _check_plot(path: str) -> None:
+    """UsageError without matplotlib, OSError if path cannot be written (and is left as it was)."""
+    from . import plot
+
+    try:
+        plot.load_matplotlib()
+    except plot.PlotError as error:
+        raise UsageError(str(error)) from None
+    existed = os.path.exists(path)
+    with open(path, "ab"):
+        pass
+    if not existed:
+        os.unlink(path)
+
+
 # ---- the command ----------------------------------------------------------------------
 
 
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM while the targets were read (as KeyboardInterrupt, no Exception)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """As fping: SIGINT (Ctrl-C) ends the run with its summaries, and so does SIGTERM; SIGQUIT
+    (Ctrl-\\) asks for interim summaries and the run goes on.
+
+    The handlers only set flags and stop the engine's owner (stop() is signal-safe): an
+    exception raised mid-write would tear a line of output, and one raised in the final
+    report would lose it. So once the report begins, further signals change nothing. Only
+    while the targets are read (which may block, on stdin) do they interrupt at once.
+    """
+
+    HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+    def __init__(self) -> None:
+        self.reading = True
+        self.finish = False
+        self.snapshot = False
+        self.owner: Pinger | Monitor | None = None  # what to stop; None once the run is over
+
+    def install(self) -> dict[int, Any]:
+        """Handles the signals, even one started ignored (fping does too, and `fastping -l &`
+        in a script starts with SIGINT ignored); returns the handlers there were."""
+        previous: dict[int, Any] = {}
+        try:
+            for signum in self.HANDLED:
+                previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:
+            pass  # run() called from a thread other than the main one: signals are not ours
+        return previous
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGQUIT:
+            self.snapshot = True
+            return
+        if self.reading:
+            raise _Interrupted(signum)
+        self.finish = True
+        if self.owner is not None:
+            self.owner.stop()
+
+
 def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
-        stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin) -> int:
-    """The command, as a function: returns the exit status."""
+        stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin, *,
+        restore_signals: bool = True) -> int:
+    """The command, as a function: returns the exit status.
+
+    It handles SIGINT, SIGTERM and SIGQUIT while it runs, and then puts back the handlers
+    there were, unless restore_signals is False (main(), which ignores them until it exits).
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["plot"]:
         from . import plot
@@ -684,6 +831,22 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         status: int = exporter.main(arguments[1:])
         return status
     args = _parser().parse_args(arguments)
+    signals = _Signals()
+    previous = signals.install()
+    try:
+        return _command(args, signals, stdout, stderr, stdin)
+    except _Interrupted as interrupted:
+        # Before the targets were read there is nothing to report: the status a shell gives
+        # a command the signal ended.
+        return 128 + interrupted.signum
+    finally:
+        if restore_signals:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _command(args: argparse.Namespace, signals: _Signals, stdout: TextIO, stderr: TextIO,
+             stdin: TextIO) -> int:
     try:
         settings = _settings(args)
         targets = _targets(args, stdin)
@@ -694,12 +857,22 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE
-    state = _Run(args, settings, targets, stdout, stderr)
+    if args.plot is not None:
+        # Checked before the first probe, not after a run of -c 100000.
+        try:
+            _check_plot(args.plot)
+        except UsageError as error:
+            print(f"fastping: {error}", file=stderr)
+            return EXIT_USAGE
+        except OSError as error:
+            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+            return EXIT_SYSTEM
+    signals.reading = False
+    signals.snapshot = False  # nothing to report yet
+    state = _Run(args, settings, targets, stdout, stderr, signals)
     mode = _loop if args.loop else _count if settings.rounds is not None else _sweep
     try:
         mode(state, options)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C ends a loop, as in fping: report what there is.
     except OSError as error:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
@@ -720,8 +893,16 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         except plot.PlotError as error:
             print(f"fastping: {error}", file=stderr)
             return EXIT_USAGE
+        except OSError as error:
+            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+            return EXIT_SYSTEM
     return state.exit_status()
 
 
 def main() -> NoReturn:
-    sys.exit(run())
+    status = run(restore_signals=False)
+    # Python puts its own handlers' signals back to the default as it shuts down: ignored
+    # instead, a late Ctrl-C cannot kill the process between its report and its exit status.
+    for signum in _Signals.HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(status)

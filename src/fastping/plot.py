@@ -106,9 +106,8 @@ def bin_probes(probes: list[tuple[float, float | None]], start: float,
     return [bins[index] for index in sorted(bins)]
 
 
-def draw(series: dict[str, HostSeries], output: str, bin_seconds: float | None = None,
-         title: str | None = None) -> None:
-    """Writes the chart to output (.png, .svg or .pdf)."""
+def load_matplotlib() -> tuple[Any, Any]:
+    """pyplot and Line2D, drawing to files; PlotError without matplotlib."""
     try:
         import matplotlib
 
@@ -117,6 +116,13 @@ def draw(series: dict[str, HostSeries], output: str, bin_seconds: float | None =
         from matplotlib.lines import Line2D
     except ImportError:
         raise PlotError("plotting needs matplotlib: pip install 'fastping[plot]'") from None
+    return plt, Line2D
+
+
+def draw(series: dict[str, HostSeries], output: str, bin_seconds: float | None = None,
+         title: str | None = None) -> None:
+    """Writes the chart to output (.png, .svg or .pdf)."""
+    plt, Line2D = load_matplotlib()
     hosts = list(series)[:MAX_PANELS]
     times = [when for host in hosts for when, _ in series[host].probes]
     start, end = min(times), max(times)
