@@ -21,6 +21,7 @@ from libfastping cimport *
 import os
 import socket
 import warnings
+from types import MappingProxyType
 
 from fastping._results import Event, Health, Result, Status
 
@@ -119,8 +120,12 @@ cdef class Engine:
     cdef bint _tracking          # track() was called: events carry the host's health
     cdef bint _close_pending     # close() came during run(): run() closes as it returns
     cdef unsigned long _generation  # _process_generation of the process that opened it
-    # By host index, for the Results: the name and address text, or None. Two lists of
-    # references to the host table's own strings: 16 bytes a host.
+    # The one host table: each host's name (as the caller will know it) and index, in the
+    # order added, and by index the name and address text that its Results carry. Kept
+    # here, beside the C engine, so that adding or removing a host changes both at once:
+    # no Python runs in between, so not even a Ctrl-C can leave them disagreeing.
+    cdef dict _by_name
+    cdef object _hosts_view
     cdef list _names
     cdef list _address_texts
 
@@ -133,6 +138,8 @@ cdef class Engine:
         self._in_run = False
         self._close_pending = False
         self._generation = _process_generation
+        self._by_name = {}
+        self._hosts_view = MappingProxyType(self._by_name)
         self._names = []
         self._address_texts = []
 
@@ -215,13 +222,16 @@ cdef class Engine:
         """True in a forked child of the process that opened this engine."""
         return self._generation != _process_generation
 
-    def add_host(self, int family, bytes packed, unsigned int scope_id=0, str name=None,
-                 str address=None):
-        """Add a host by packed address; returns its index.
+    def add_host(self, str name not None, int family, bytes packed not None,
+                 unsigned int scope_id, str address not None):
+        """Add a host under its name, by packed address; returns its index.
 
-        Its outcomes become Results (see run()) if it is given the name and
-        address text they carry.
+        A name already in the table keeps its host: its index is returned and nothing
+        is added. Outcomes become Results carrying the name and the address text.
         """
+        existing = self._by_name.get(name)
+        if existing is not None:
+            return existing
         cdef fp_engine *engine = self._live()
         cdef sockaddr_in v4
         cdef sockaddr_in6 v6
@@ -250,13 +260,27 @@ cdef class Engine:
             self._address_texts.append(None)
         self._names[rc] = name
         self._address_texts[rc] = address
+        self._by_name[name] = rc
         return rc
 
-    def remove_host(self, unsigned int index):
-        cdef int rc = fp_engine_remove_host(self._live(), index)
+    def remove_host(self, str name not None):
+        """Remove the host of that name; KeyError if there is none."""
+        cdef fp_engine *engine = self._live()
+        cdef int index = self._by_name[name]
+        cdef int rc = fp_engine_remove_host(engine, index)
         if rc < 0:
-            raise _os_error(rc, f"cannot remove host {index}")
+            raise _os_error(rc, f"cannot remove host {name!r}")
+        del self._by_name[name]
         self._names[index] = self._address_texts[index] = None
+
+    @property
+    def hosts(self):
+        """The host table, read-only and live: {name: index}, in the order added."""
+        return self._hosts_view
+
+    def address_text(self, unsigned int index):
+        """The address text a host's Results carry."""
+        return self._address_texts[index]
 
     def schedule(self, unsigned int index, double delay=0.0, double period=0.0):
         """Send a probe to the host after delay seconds, then every period (if > 0)."""

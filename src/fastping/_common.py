@@ -95,55 +95,6 @@ def check_hosts(hosts: object) -> None:
         raise TypeError("hosts must be an iterable of host strings, not one str")
 
 
-class Host(NamedTuple):
-    """One host of a table; made untracked by the garbage collector, as 1,000,000 may be."""
-
-    name: str
-    address: Address
-    engine_index: int
-
-
-class HostTable:
-    """The hosts of one engine, by the name the user gave and by engine index."""
-
-    def __init__(self, family: int | None) -> None:
-        self.family = family
-        self.by_name: dict[str, Host] = {}
-        self.by_index: dict[int, Host] = {}
-
-    def resolve(self, host: str) -> tuple[str, Address]:
-        """The table's name for host and its address; raises as resolve() does."""
-        address = resolve(host, self.family)
-        return host.strip(), address
-
-    def insert(self, engine: _engine.Engine, name: str, address: Address) -> Host:
-        """Adds the host to the engine, unless a host of that name is there already."""
-        existing = self.by_name.get(name)
-        if existing is not None:
-            return existing
-        index = engine.add_host(address.family, address.packed, address.scope_id, name,
-                                address.text)
-        try:
-            entry = _engine.new_untracked(Host, (name, address, index))
-            self.by_name[name] = entry
-            self.by_index[index] = entry
-        except BaseException:  # Ctrl-C: the engine must not keep a host the table lacks
-            self.by_name.pop(name, None)
-            self.by_index.pop(index, None)
-            if not engine.closed:
-                engine.remove_host(index)
-            raise
-        return entry
-
-    def delete(self, engine: _engine.Engine, host: object, owner: str) -> Host:
-        entry = self.by_name.pop(host.strip(), None) if isinstance(host, str) else None
-        if entry is None:
-            raise ValueError(f"{host!r} is not in this {owner}")
-        engine.remove_host(entry.engine_index)
-        del self.by_index[entry.engine_index]
-        return entry
-
-
 class EngineOwner:
     """The lifetime shared by Pinger and Monitor: one engine, closed exactly once.
 
@@ -152,6 +103,7 @@ class EngineOwner:
     """
 
     _engine: Engine | None
+    _family: int | None  # the only family hosts may resolve to, if one
 
     def close(self) -> None:
         """Release every descriptor. Idempotent.
@@ -175,6 +127,33 @@ class EngineOwner:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # ---- the host table, which the engine keeps (Engine.hosts: {name: index}) ----------
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts' names (as given, stripped), in the order added."""
+        return () if self._engine is None else tuple(self._engine.hosts)
+
+    def _resolve(self, host: str) -> tuple[str, Address]:
+        """The table's name for host (stripped) and its address; raises as resolve() does.
+        Outside any lock: DNS may be slow."""
+        address = resolve(host, self._family)
+        return host.strip(), address
+
+    def _insert(self, name: str, address: Address) -> int:
+        """Adds the host to the engine, unless a host of that name is there; its index."""
+        return self._live_engine().add_host(name, address.family, address.packed,
+                                            address.scope_id, address.text)
+
+    def _delete(self, host: object) -> str:
+        """Removes a host by name (ValueError if there is none); the name."""
+        engine = self._live_engine()
+        name = host.strip() if isinstance(host, str) else None
+        if name is None or name not in engine.hosts:
+            raise ValueError(f"{host!r} is not in this {type(self).__name__}")
+        engine.remove_host(name)
+        return name
 
     def _live_engine(self) -> Engine:
         engine = self._engine

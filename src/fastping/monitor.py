@@ -33,8 +33,6 @@ from ._common import (
     MAX_INTERVAL,
     EngineOptions,
     EngineOwner,
-    Host,
-    HostTable,
     check_callback,
     check_hosts,
 )
@@ -220,7 +218,7 @@ class Monitor(EngineOwner):
         check_callback("on_event", on_event)
         check_hosts(hosts)
         self.on_event = on_event
-        self._table = HostTable(options.family)
+        self._family = options.family
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
@@ -309,39 +307,35 @@ class Monitor(EngineOwner):
         A host added while the monitor runs is probed from then on, on a phase
         of its own. Adding a host that is already there does nothing.
         """
-        name, address = self._table.resolve(host)  # before any lock: DNS may be slow
+        name, address = self._resolve(host)  # before any lock: DNS may be slow
 
         def insert() -> str:
             engine = self._live_engine()
-            known = name in self._table.by_name
-            entry = self._table.insert(engine, name, address)
+            known = name in engine.hosts
+            index = self._insert(name, address)
             if not known and self._loop_thread is not None:
-                self._schedule(entry, _GOLDEN * self._added % 1.0)
+                self._schedule(index, _GOLDEN * self._added % 1.0)
                 self._added += 1
                 self._apply_slack()
-            return entry.address.text
+            return engine.address_text(index)
 
         return self._call(insert)
 
     def remove(self, host: str) -> None:
         """Remove a host (from any thread); its pending probes are forgotten."""
         def delete() -> None:
-            self._table.delete(self._live_engine(), host, "Monitor")
+            self._delete(host)
             if self._loop_thread is not None:
                 self._apply_slack()
 
         self._call(delete)
 
     @property
-    def hosts(self) -> tuple[str, ...]:
-        return tuple(self._table.by_name)
-
-    @property
     def send_slack(self) -> float:
         """The send slack (seconds) for the hosts there are now: as given, or the default."""
         if self._fixed_slack is not None:
             return self._fixed_slack
-        return _default_slack(self._period, len(self._table.by_name))
+        return _default_slack(self._period, len(self.hosts))
 
     def _apply_slack(self) -> None:
         self._live_engine().set_send_slack(self.send_slack)
@@ -349,24 +343,26 @@ class Monitor(EngineOwner):
     def state(self, host: str) -> HostState:
         """One host's live state (from any thread)."""
         def read() -> HostState:
-            entry = self._table.by_name.get(host.strip()) if isinstance(host, str) else None
-            if entry is None:
+            name = host.strip() if isinstance(host, str) else None
+            index = self._live_engine().hosts.get(name) if name is not None else None
+            if name is None or index is None:
                 raise ValueError(f"{host!r} is not in this Monitor")
-            return self._state(entry)
+            return self._state(name, index)
 
         return self._call(read)
 
     def states(self) -> dict[str, HostState]:
         """Every host's live state (from any thread), in the order hosts were added."""
-        return self._call(lambda: {name: self._state(entry)
-                                   for name, entry in self._table.by_name.items()})
+        return self._call(lambda: {name: self._state(name, index)
+                                   for name, index in self._live_engine().hosts.items()})
 
-    def _state(self, entry: Host) -> HostState:
-        summary = self._live_engine().track_summary(entry.engine_index)
+    def _state(self, name: str, index: int) -> HostState:
+        engine = self._live_engine()
+        summary = engine.track_summary(index)
         age = (_engine.monotonic_ns() - summary["since_ns"]) / 1e9
         probes = summary["window_probes"]
         return HostState(
-            host=entry.name, address=entry.address.text, health=summary["health"],
+            host=name, address=engine.address_text(index), health=summary["health"],
             since=time.time() - age, streak=summary["streak"], sent=summary["sent"],
             received=summary["received"], lost=summary["lost"],
             duplicates=summary["duplicates"], send_errors=summary["send_errors"],
@@ -390,8 +386,8 @@ class Monitor(EngineOwner):
 
         def read() -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
             engine = self._live_engine()
-            return {name: (self._buckets, *engine.track_histogram(entry.engine_index))
-                    for name, entry in self._table.by_name.items()}
+            return {name: (self._buckets, *engine.track_histogram(index))
+                    for name, index in engine.hosts.items()}
 
         return self._call(read)
 
@@ -408,9 +404,8 @@ class Monitor(EngineOwner):
 
     # ---- the loop ----------------------------------------------------------------
 
-    def _schedule(self, entry: Host, phase: float) -> None:
-        self._live_engine().schedule(entry.engine_index, delay=phase * self._period,
-                                     period=self._period)
+    def _schedule(self, index: int, phase: float) -> None:
+        self._live_engine().schedule(index, delay=phase * self._period, period=self._period)
 
     def _begin(self) -> None:
         """Claim the engine for this thread and spread every host over one period.
@@ -423,14 +418,14 @@ class Monitor(EngineOwner):
                 raise RuntimeError("this Monitor is already running")
             self._loop_thread = threading.get_ident()
             self._stop_requested = False
-        entries = list(self._table.by_name.values())
-        for position, entry in enumerate(entries):
-            self._schedule(entry, position / len(entries))
+        indexes = list(self._live_engine().hosts.values())
+        for position, index in enumerate(indexes):
+            self._schedule(index, position / len(indexes))
         self._added = 0
         self._apply_slack()
         # Replies to one wake-up's sends may all be waiting at once.
-        burst = len(entries) * self.send_slack / self._period
-        self._live_engine().reserve(int(min(len(entries), 4 * burst + 1024)))
+        burst = len(indexes) * self.send_slack / self._period
+        self._live_engine().reserve(int(min(len(indexes), 4 * burst + 1024)))
 
     def _end(self) -> None:
         """Forget everything in flight and hand the engine back; serve late requests."""

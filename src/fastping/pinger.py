@@ -20,8 +20,6 @@ from ._common import (
     MAX_INTERVAL,
     EngineOptions,
     EngineOwner,
-    Host,
-    HostTable,
     check_callback,
     check_hosts,
 )
@@ -83,8 +81,8 @@ class Pinger(EngineOwner):
         check_hosts(hosts)
         self.on_recv = on_recv
         self.on_idle = on_idle
-        self._table = HostTable(options.family)
-        self._duplicates: dict[str, int] = {}
+        self._family = options.family
+        self._duplicates: dict[str, int] = {}  # by name, of hosts that had any
         self._stop_requested = False
         self._in_run = False
         self._in_round = False
@@ -106,24 +104,18 @@ class Pinger(EngineOwner):
         Adding a host that is already there does nothing.
         """
         engine = self._live_engine()
-        name, address = self._table.resolve(host)
-        entry = self._table.insert(engine, name, address)
-        self._duplicates.setdefault(entry.name, 0)
-        return entry.address.text
+        name, address = self._resolve(host)
+        return engine.address_text(self._insert(name, address))
 
     def remove(self, host: str) -> None:
         """Remove a host; its probes in flight are forgotten."""
-        entry = self._table.delete(self._live_engine(), host, "Pinger")
-        del self._duplicates[entry.name]
-
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        return tuple(self._table.by_name)
+        self._duplicates.pop(self._delete(host), None)
 
     @property
     def duplicates(self) -> dict[str, int]:
         """Duplicate replies seen per host since it was added."""
-        return dict(self._duplicates)
+        counts = self._duplicates
+        return {name: counts.get(name, 0) for name in self.hosts}
 
     # ---- rounds --------------------------------------------------------------
 
@@ -196,26 +188,27 @@ class Pinger(EngineOwner):
             self._in_round = False
         return self._round_results(entries, results)
 
-    def _round_results(self, entries: list[Host], results: dict[int, Result]) -> dict[str, Result]:
+    def _round_results(self, entries: list[tuple[str, int]],
+                       results: dict[int, Result]) -> dict[str, Result]:
         """By name, in the order added; hosts removed during the round (by a callback) left out."""
-        by_name = self._table.by_name
-        return {entry.name: results[entry.engine_index] for entry in entries
-                if by_name.get(entry.name) is entry}
+        hosts = self._engine.hosts if self._engine is not None else {}
+        return {name: results[index] for name, index in entries
+                if hosts.get(name) == index and index in results}
 
-    def _begin_round(self) -> tuple[_engine.Engine, list[Host]]:
+    def _begin_round(self) -> tuple[_engine.Engine, list[tuple[str, int]]]:
         """The engine and the round's hosts. The caller then claims the round (_in_round)
         right before its try, so that no interrupt can land between claim and release."""
         engine = self._live_engine()
         if self._in_round:
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
-        return engine, list(self._table.by_name.values())
+        return engine, list(engine.hosts.items())
 
     @staticmethod
-    def _schedule_round(engine: _engine.Engine, entries: list[Host]) -> None:
+    def _schedule_round(engine: _engine.Engine, entries: list[tuple[str, int]]) -> None:
         """One probe to every host, as soon as the engine safely can."""
         if entries:
             engine.reserve(len(entries))
-            engine.schedule_now([entry.engine_index for entry in entries])
+            engine.schedule_now([index for _, index in entries])
 
     @staticmethod
     def _abandon_round(engine: _engine.Engine) -> None:
@@ -298,8 +291,8 @@ class Pinger(EngineOwner):
         """Counts duplicates, then hands on_recv the replies (taking them off the list)."""
         duplicates = self._duplicates
         for event in events:
-            if event.kind == _DUPLICATE and event.host in duplicates:
-                duplicates[event.host] += 1
+            if event.kind == _DUPLICATE:
+                duplicates[event.host] = duplicates.get(event.host, 0) + 1
         if replies and self.on_recv is not None:
             on_recv = self.on_recv
             for result in replies:
