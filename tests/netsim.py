@@ -85,6 +85,13 @@ class Behaviour:
     quote: str = "full"  # ... quoting the probe like this (one of QUOTES)
     foreign: int = 0  # echo replies with other identifiers sent ahead of each answer
     stale_after: int = 0  # also resend each reply once this many later probes arrived
+    error_first: bool = False  # send the error ahead of the reply (after delay_ms), not instead
+    # A target that reads its own probes and forges, with what it learned (their tag's cookie
+    # bytes and serials), answers from forge_for for serials within forge_span of each of its
+    # own: echo replies, or (forge_kind "error") unreachables from itself quoting them whole.
+    forge_for: str = ""
+    forge_span: int = 0
+    forge_kind: str = "reply"
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]) -> Behaviour:
@@ -94,7 +101,8 @@ class Behaviour:
         if fields.get("error") is not None:
             fields = {**fields, "error": tuple(fields["error"])}
         behaviour = cls(**fields)
-        if behaviour.forge not in FORGERIES or behaviour.quote not in QUOTES:
+        if (behaviour.forge not in FORGERIES or behaviour.quote not in QUOTES
+                or behaviour.forge_kind not in ("reply", "error")):
             raise ValueError(f"unknown forge or quote in {fields}")
         return behaviour
 
@@ -276,6 +284,33 @@ def icmp_error(probe: Probe, behaviour: Behaviour) -> bytes:
                      icmp_type=icmp_type, code=code)
 
 
+def forgeries(probe: Probe, behaviour: Behaviour) -> list[bytes]:
+    """What a target that sees probe forges for behaviour.forge_for from probe's tag."""
+    victim = ipaddress.ip_address(behaviour.forge_for).packed
+    cookie, (serial,) = probe.payload[:8], struct.unpack_from("=Q", probe.payload, 8)
+    forged = []
+    for near in range(serial - behaviour.forge_span, serial + behaviour.forge_span + 1):
+        payload = cookie + struct.pack("=Q", near % (1 << 64)) + probe.payload[TAG_LEN:]
+        rest = struct.pack("!HH", probe.ident, near & 0xFFFF) + payload
+        if behaviour.forge_kind == "reply":
+            forged.append(ip_packet(probe.version, victim, probe.source, rest, Behaviour(),
+                                    reply=True))
+            continue
+        request = ICMP4_ECHO_REQUEST if probe.version == 4 else ICMP6_ECHO_REQUEST
+        pseudo = b"" if probe.version == 4 else ipv6_pseudo_header(probe.source, victim,
+                                                                    4 + len(rest))
+        echo = icmp_message(request, 0, rest, pseudo)
+        if probe.version == 4:
+            quote = ipv4_packet(probe.source, victim, echo)
+        else:
+            quote = ipv6_packet(probe.source, victim, echo)
+        error = (3, 1) if probe.version == 4 else (1, 3)
+        forged.append(ip_packet(probe.version, probe.destination, probe.source,
+                                bytes(4) + quote, Behaviour(), reply=False,
+                                icmp_type=error[0], code=error[1]))
+    return forged
+
+
 # ---- the responder -----------------------------------------------------------------------------
 
 
@@ -340,10 +375,16 @@ class Responder:
                 random.Random(loss_seed(behaviour.seed, probe.destination)))
             if rng.random() < behaviour.loss:
                 return
+        if behaviour.forge_for:
+            for forged in forgeries(probe, behaviour):
+                self.send_at(now, forged)
         for number in range(behaviour.foreign):
             other = (probe.ident + FOREIGN_IDENT_STEP * (number + 1)) & 0xFFFF
             self.send_at(now, echo_reply(probe, behaviour, ident=other))
-        answer = icmp_error(probe, behaviour) if behaviour.error else echo_reply(probe, behaviour)
+        if behaviour.error and behaviour.error_first:
+            self.send_at(now, icmp_error(probe, behaviour))
+        answer = (icmp_error(probe, behaviour) if behaviour.error and not behaviour.error_first
+                  else echo_reply(probe, behaviour))
         if behaviour.reorder:
             self._hold_for_reorder(behaviour.reorder, answer, now)
             return

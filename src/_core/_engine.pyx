@@ -425,7 +425,7 @@ cdef class Engine:
             "sent": c.sent, "replies": c.replies, "timeouts": c.timeouts,
             "icmp_errors": c.icmp_errors, "send_errors": c.send_errors,
             "duplicates": c.duplicates, "late": c.late, "foreign": c.foreign,
-            "malformed": c.malformed,
+            "malformed": c.malformed, "unverified": c.unverified,
         }
 
     def resources(self):

@@ -98,6 +98,8 @@ typedef struct fp_counters {
     uint64_t late;         /* replies to probes already timed out or cancelled */
     uint64_t foreign;      /* well-formed ICMP that is not for us */
     uint64_t malformed;    /* truncated, bad checksum or header, forged tag */
+    uint64_t unverified;   /* errors too short to carry our tag, held for their
+                              probe (reported as its error only if it times out) */
 } fp_counters;
 
 typedef struct fp_resources {

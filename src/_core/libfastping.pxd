@@ -113,6 +113,7 @@ cdef extern from "engine.h":
         uint64_t late
         uint64_t foreign
         uint64_t malformed
+        uint64_t unverified
 
     ctypedef struct fp_resources:
         int descriptors
