@@ -162,6 +162,15 @@ for address, (icmp_type, code, reporter) in SHORT_AHEAD.items():
 for address, (icmp_type, code, reporter) in SHORT_ONLY.items():
     HOSTS[address] = {"error": [icmp_type, code], "router": reporter, "quote": "short"}
 
+# Hosts that answer, and two that also flood forged unreachables carrying our identifier
+# (5,000 a second each) at whoever pings them.
+FLOODERS = [v4(15, 1), v6(15, 1)]
+FLOOD_RATE = 5000
+HOSTS.update({host: {"error_flood": FLOOD_RATE, "router": router(4 if ":" not in host else 6,
+                                                                    16)} for host in FLOODERS})
+UNDER_FLOOD = [v4(16, n) for n in range(1, 51)] + [v6(16, n) for n in range(1, 51)]
+HOSTS.update({host: {} for host in UNDER_FLOOD})
+
 
 # ---- the client, run in the namespace ----------------------------------------------------------
 
@@ -533,6 +542,23 @@ def test_short_quote_errors_for_a_silent_host_are_reported_at_its_timeout(
             assert result["rtt"] < timeout / 2  # when the error came, not the timeout
     probes = len(hosts) * rounds
     assert report["counters"] == counters_like(probes, icmp_errors=probes, unverified=probes)
+
+
+def test_datagram_sockets_shrug_off_a_flood_of_forged_errors(
+    network: netsim.SimulatedNetwork,
+) -> None:
+    # Each forged unreachable leaves a pending error on the datagram socket, which the
+    # kernel reports on the next send or receive, and queues on its error queue: neither
+    # may fail a probe it is not about, or the engine's loop.
+    hosts = [*FLOODERS, *UNDER_FLOOD]
+    rounds = 150
+    (report,) = run_groups(network, group(hosts, rounds=rounds, interval=0.02, timeout=0.5,
+                                          privileged=False))
+    counters = report["counters"]
+    probes = len(hosts) * rounds
+    summary = {key: counters[key] for key in ("sent", "replies", "send_errors", "timeouts")}
+    assert summary == {"sent": probes, "replies": probes, "send_errors": 0, "timeouts": 0}
+    assert statuses(report) == all_status(hosts, "ok", rounds)
 
 
 # ---- a long run: sequence wrap-around, and a host that goes down and up ----------------------
