@@ -10,12 +10,15 @@
  * - a returned payload lies inside the input;
  * - the kind is one of fp_packet_kind, and its fields agree with it;
  * - the checksum check only ever turns a verdict into MALFORMED;
- * - fp_read_tag accepts exactly the payloads that hold a tag.
+ * - fp_read_tag accepts exactly the payloads that hold a tag;
+ * - a probe's cookie (fp_probe_cookie) depends on its key, serial and
+ *   address alone, and the tag of the echo it goes in reads back whole.
  * It also fixes up the ICMPv4 checksum of a copy, so that the mutator's
  * packets get past it and reach the error-quote code on the checked paths.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/_core
- *        fuzz/fuzz_parse.c src/_core/icmp.c   (fuzz/run.sh does it)
+ *        fuzz/fuzz_parse.c src/_core/icmp.c src/_core/siphash.c
+ *        (fuzz/run.sh does it)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -198,13 +201,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
 
-    /* Round trip: an echo built from the input's bytes, turned into a reply,
-     * parses back to what went in, on both families. */
-    if (size >= 2 + 8 + FP_COOKIE_LEN) {
+    /* Round trip: an echo built from the input's bytes (ident, serial, then a
+     * key and an address for its cookie), turned into a reply, parses back to
+     * what went in, on both families. */
+    if (size >= 2 + 8 + FP_SIPHASH_KEY_LEN + 4) {
         uint16_t ident = (uint16_t)(data[0] << 8 | data[1]);
         uint64_t serial;
         memcpy(&serial, data + 2, sizeof serial);
-        const uint8_t *cookie = data + 10;
+        const uint8_t *key = data + 10, *address = data + 10 + FP_SIPHASH_KEY_LEN;
+        size_t address_len = size >= 2 + 8 + FP_SIPHASH_KEY_LEN + 16 ? 16 : 4;
+        uint8_t cookie[FP_COOKIE_LEN], again[FP_COOKIE_LEN];
+        memset(again, 0xa5, sizeof again);
+        fp_probe_cookie(key, serial, address, address_len, cookie);
+        fp_probe_cookie(key, serial, address, address_len, again);
+        CHECK(memcmp(cookie, again, FP_COOKIE_LEN) == 0);
         size_t payload_len = FP_TAG_LEN + (size - 18) % 64;
         uint8_t buf[FP_ICMP_HEADER_LEN + FP_TAG_LEN + 64];
         CHECK(fp_build_echo(buf, sizeof buf, 0, ident, serial, cookie, FP_TAG_LEN - 1) == 0);

@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 import icmp_reference as ref  # noqa: E402
 
-COOKIE = bytes.fromhex("c0ffee00deadbeef")
+COOKIE = bytes.fromhex("c0ffee00deadbeef")  # bytes where a cookie goes, for short payloads
+KEY = bytes(range(16))  # the engine's secret, for the probes' own cookies
 SRC4, DST4 = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 7])
 SRC6 = bytes.fromhex("20010db8000000000000000000000001")
 DST6 = bytes.fromhex("20010db8000000000000000000000077")
@@ -54,12 +55,18 @@ def ipv6_header(data_len: int, next_header: int = ref.IPPROTO_ICMPV6) -> bytes:
 
 def reply(ipv6: bool, ident: int = 0x4242, serial: int = 7, size: int = 56) -> bytes:
     kind = ref.ICMP6_ECHO_REPLY if ipv6 else ref.ICMP4_ECHO_REPLY
-    return ref.echo_message(kind, ident, serial & 0xFFFF, ref.echo_payload(COOKIE, serial, size),
+    return ref.echo_message(kind, ident, serial & 0xFFFF,
+                            ref.echo_payload(cookie(ipv6, serial), serial, size),
                             fill_checksum=not ipv6)
 
 
+def cookie(ipv6: bool, serial: int) -> bytes:
+    """The cookie the engine would give the probe with this serial to DST4 or DST6."""
+    return ref.probe_cookie(KEY, serial, DST6 if ipv6 else DST4)
+
+
 def request(ipv6: bool, ident: int = 0x4242, serial: int = 7, size: int = 56) -> bytes:
-    return ref.build_echo(ipv6, ident, serial, COOKIE, size)
+    return ref.build_echo(ipv6, ident, serial, cookie(ipv6, serial), size)
 
 
 def error(ipv6: bool, error_type: int, code: int, quote: bytes) -> bytes:

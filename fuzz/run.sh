@@ -63,12 +63,15 @@ if ! can_build; then
 fi
 
 declare -A sources=([parse]=src/_core/icmp.c [heap]=src/_core/heap.c)
+# What the code under test links with besides (its coverage is not reported).
+declare -A links=([parse]=src/_core/siphash.c [heap]=)
 # fuzz_heap checks the whole heap after each operation: past a few hundred operations a
 # program only runs slower, it reaches no deeper (a 4-ary heap of 300 ids is 5 levels).
 declare -A max_len=([parse]=4096 [heap]=1024)
 for name in $targets; do
     [[ -n ${sources[$name]:-} ]] || { echo "fuzz/run.sh: unknown target $name" >&2; exit 2; }
-    "$cc" "${cflags[@]}" "fuzz/fuzz_$name.c" "${sources[$name]}" -o "$work/fuzz_$name"
+    "$cc" "${cflags[@]}" "fuzz/fuzz_$name.c" "${sources[$name]}" ${links[$name]:+"${links[$name]}"} \
+        -o "$work/fuzz_$name"
     mkdir -p "$work/corpus/$name" "fuzz/corpus/$name"
 done
 
@@ -103,7 +106,8 @@ for name in $targets; do
     [[ ${status[$name]} == 0 && -x $llvm_bin/llvm-cov && -x $llvm_bin/llvm-profdata ]] || continue
     cov_bin=$work/cov_$name
     if "$cc" -g -O1 -Isrc/_core -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-            "fuzz/fuzz_$name.c" "${sources[$name]}" -o "$cov_bin" 2>/dev/null &&
+            "fuzz/fuzz_$name.c" "${sources[$name]}" ${links[$name]:+"${links[$name]}"} \
+            -o "$cov_bin" 2>/dev/null &&
         LLVM_PROFILE_FILE=$cov_bin.profraw timeout 300 "$cov_bin" -runs=0 \
             "$work/corpus/$name" "fuzz/corpus/$name" >/dev/null 2>&1 &&
         "$llvm_bin/llvm-profdata" merge -sparse "$cov_bin.profraw" -o "$cov_bin.profdata"; then

@@ -1,8 +1,9 @@
 """A small pure-Python reference for the packet code in src/_core/icmp.c.
 
 Written for reading, not speed, from RFC 791 (IPv4), RFC 792 (ICMP), RFC 1071
-(checksum) and RFC 4443 (ICMPv6). tests/test_packets.py runs the C code and
-this module on the same inputs and compares the answers; `parse` returns the
+(checksum), RFC 4443 (ICMPv6) and the SipHash paper (Aumasson and Bernstein,
+2012). tests/test_packets.py runs the C code and this module on the same inputs
+and compares the answers; `parse` returns the
 same tuple as `fastping._engine.parse`.
 """
 
@@ -13,6 +14,7 @@ import sys
 
 ICMP_HEADER_LEN = 8
 COOKIE_LEN = 8
+KEY_LEN = 16  # the engine's secret, SipHash's key
 TAG_LEN = 16  # cookie + serial: the smallest payload the engine sends
 MAX_PAYLOAD = 65507  # the largest the Cython wrapper accepts (65535 - IPv4 and ICMP headers)
 IPV4_MIN_HEADER_LEN = 20
@@ -50,6 +52,54 @@ def checksum(data: bytes) -> int:
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+MASK64 = (1 << 64) - 1
+
+
+def _rotl(x: int, bits: int) -> int:
+    return (x << bits | x >> (64 - bits)) & MASK64
+
+
+def _sip_round(v: list[int]) -> None:
+    v[0] = (v[0] + v[1]) & MASK64
+    v[1] = _rotl(v[1], 13) ^ v[0]
+    v[0] = _rotl(v[0], 32)
+    v[2] = (v[2] + v[3]) & MASK64
+    v[3] = _rotl(v[3], 16) ^ v[2]
+    v[0] = (v[0] + v[3]) & MASK64
+    v[3] = _rotl(v[3], 21) ^ v[0]
+    v[2] = (v[2] + v[1]) & MASK64
+    v[1] = _rotl(v[1], 17) ^ v[2]
+    v[2] = _rotl(v[2], 32)
+
+
+def siphash24(key: bytes, data: bytes) -> int:
+    """SipHash-2-4: 64-bit words read little-endian, the length's low byte atop the last."""
+    if len(key) != KEY_LEN:
+        raise ValueError("key must be 16 bytes")
+    k0, k1 = struct.unpack("<QQ", key)
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+    whole = len(data) - len(data) % 8
+    blocks = [int.from_bytes(data[i:i + 8], "little") for i in range(0, whole, 8)]
+    blocks.append(int.from_bytes(data[whole:], "little") | (len(data) & 0xFF) << 56)
+    for block in blocks:
+        v[3] ^= block
+        _sip_round(v)
+        _sip_round(v)
+        v[0] ^= block
+    v[2] ^= 0xFF
+    for _ in range(4):
+        _sip_round(v)
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def probe_cookie(key: bytes, serial: int, address: bytes) -> bytes:
+    """A probe's cookie: SipHash-2-4 of its serial (little-endian) and destination address."""
+    if len(address) not in (4, 16):
+        raise ValueError("address must be 4 or 16 bytes")
+    return siphash24(key, serial.to_bytes(8, "little") + address).to_bytes(8, "little")
 
 
 def icmp_message(

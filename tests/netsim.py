@@ -85,6 +85,16 @@ class Behaviour:
     quote: str = "full"  # ... quoting the probe like this (one of QUOTES)
     foreign: int = 0  # echo replies with other identifiers sent ahead of each answer
     stale_after: int = 0  # also resend each reply once this many later probes arrived
+    error_first: bool = False  # send the error ahead of the reply (after delay_ms), not instead
+    # A target that reads its own probes and forges, with what it learned (their tag's cookie
+    # bytes and serials), answers from forge_for for serials within forge_span of each of its
+    # own: echo replies, or (forge_kind "error") unreachables from itself quoting them whole.
+    forge_for: str = ""
+    forge_span: int = 0
+    forge_kind: str = "reply"
+    # ICMP unreachables per second, from router, each quoting (8 bytes) an echo request with
+    # the identifier of this host's last probe, a random sequence and another destination.
+    error_flood: int = 0
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]) -> Behaviour:
@@ -94,7 +104,8 @@ class Behaviour:
         if fields.get("error") is not None:
             fields = {**fields, "error": tuple(fields["error"])}
         behaviour = cls(**fields)
-        if behaviour.forge not in FORGERIES or behaviour.quote not in QUOTES:
+        if (behaviour.forge not in FORGERIES or behaviour.quote not in QUOTES
+                or behaviour.forge_kind not in ("reply", "error")):
             raise ValueError(f"unknown forge or quote in {fields}")
         return behaviour
 
@@ -276,6 +287,56 @@ def icmp_error(probe: Probe, behaviour: Behaviour) -> bytes:
                      icmp_type=icmp_type, code=code)
 
 
+def forgeries(probe: Probe, behaviour: Behaviour) -> list[bytes]:
+    """What a target that sees probe forges for behaviour.forge_for from probe's tag."""
+    victim = ipaddress.ip_address(behaviour.forge_for).packed
+    cookie, (serial,) = probe.payload[:8], struct.unpack_from("=Q", probe.payload, 8)
+    forged = []
+    for near in range(serial - behaviour.forge_span, serial + behaviour.forge_span + 1):
+        payload = cookie + struct.pack("=Q", near % (1 << 64)) + probe.payload[TAG_LEN:]
+        rest = struct.pack("!HH", probe.ident, near & 0xFFFF) + payload
+        if behaviour.forge_kind == "reply":
+            forged.append(ip_packet(probe.version, victim, probe.source, rest, Behaviour(),
+                                    reply=True))
+            continue
+        request = ICMP4_ECHO_REQUEST if probe.version == 4 else ICMP6_ECHO_REQUEST
+        pseudo = b"" if probe.version == 4 else ipv6_pseudo_header(probe.source, victim,
+                                                                    4 + len(rest))
+        echo = icmp_message(request, 0, rest, pseudo)
+        if probe.version == 4:
+            quote = ipv4_packet(probe.source, victim, echo)
+        else:
+            quote = ipv6_packet(probe.source, victim, echo)
+        error = (3, 1) if probe.version == 4 else (1, 3)
+        forged.append(ip_packet(probe.version, probe.destination, probe.source,
+                                bytes(4) + quote, Behaviour(), reply=False,
+                                icmp_type=error[0], code=error[1]))
+    return forged
+
+
+def flood_errors(probe: Probe, behaviour: Behaviour, count: int) -> list[bytes]:
+    """count unreachables from behaviour.router quoting 8 bytes of echo requests that carry
+    probe's identifier and random sequences, sent to an address nobody pings."""
+    rng = random.Random(probe.ident)
+    elsewhere = bytes(probe.destination[:-1]) + bytes([probe.destination[-1] ^ 0x80])
+    request = ICMP4_ECHO_REQUEST if probe.version == 4 else ICMP6_ECHO_REQUEST
+    error = (3, 1) if probe.version == 4 else (1, 3)
+    router = ipaddress.ip_address(behaviour.router).packed
+    floods = []
+    for _ in range(count):
+        echo = icmp_message(request, 0, struct.pack("!HH", probe.ident, rng.randrange(1 << 16)))
+        if probe.version == 4:
+            quote = ipv4_packet(probe.source, elsewhere, echo)
+        else:
+            quote = ipv6_packet(probe.source, elsewhere, echo)
+        floods.append(ip_packet(probe.version, router, probe.source, bytes(4) + quote,
+                                Behaviour(), reply=False, icmp_type=error[0], code=error[1]))
+    return floods
+
+
+FLOOD_VARIANTS = 256  # distinct errors a flood cycles through
+
+
 # ---- the responder -----------------------------------------------------------------------------
 
 
@@ -298,6 +359,10 @@ class Responder:
         self.reorder_since: dict[int, float] = {}
         self.stale: dict[bytes, collections.deque[bytes]] = collections.defaultdict(
             collections.deque)
+        # Per flooding host: (errors a second, the errors it cycles through).
+        self.floods: dict[bytes, tuple[int, list[bytes]]] = {}
+        self.flood_due = 0.0
+        self.flood_sent = 0
 
     def _merge(self, overrides: dict[bytes, dict[str, Any]]) -> dict[bytes, Behaviour]:
         addresses = set(self.base) | set(overrides)
@@ -340,10 +405,20 @@ class Responder:
                 random.Random(loss_seed(behaviour.seed, probe.destination)))
             if rng.random() < behaviour.loss:
                 return
+        if behaviour.error_flood and probe.destination not in self.floods:
+            self.floods[probe.destination] = (
+                behaviour.error_flood, flood_errors(probe, behaviour, FLOOD_VARIANTS))
+            self.flood_due = self.flood_due or now
+        if behaviour.forge_for:
+            for forged in forgeries(probe, behaviour):
+                self.send_at(now, forged)
         for number in range(behaviour.foreign):
             other = (probe.ident + FOREIGN_IDENT_STEP * (number + 1)) & 0xFFFF
             self.send_at(now, echo_reply(probe, behaviour, ident=other))
-        answer = icmp_error(probe, behaviour) if behaviour.error else echo_reply(probe, behaviour)
+        if behaviour.error and behaviour.error_first:
+            self.send_at(now, icmp_error(probe, behaviour))
+        answer = (icmp_error(probe, behaviour) if behaviour.error and not behaviour.error_first
+                  else echo_reply(probe, behaviour))
         if behaviour.reorder:
             self._hold_for_reorder(behaviour.reorder, answer, now)
             return
@@ -378,6 +453,21 @@ class Responder:
         while self.pending and self.pending[0][0] <= now:
             os.write(self.tun, heapq.heappop(self.pending)[2])
 
+    def send_floods(self, now: float) -> None:
+        """Sends the flood errors due by now, at the sum of the flooding hosts' rates."""
+        if not self.floods:
+            return
+        rate = sum(per_second for per_second, _ in self.floods.values())
+        errors = [error for _, variants in self.floods.values() for error in variants]
+        # Bounded: a responder that fell behind skips ahead rather than bursting.
+        for _ in range(1024):
+            if self.flood_due > now:
+                return
+            os.write(self.tun, errors[self.flood_sent % len(errors)])
+            self.flood_sent += 1
+            self.flood_due += 1 / rate
+        self.flood_due = now
+
     def read_all(self, now: float) -> None:
         for _ in range(256):  # bounded: the sends due must not starve behind a flood
             try:
@@ -398,11 +488,14 @@ class Responder:
             wait = next_look - now
             if self.pending:
                 wait = min(wait, self.pending[0][0] - now)
+            if self.floods:
+                wait = min(wait, self.flood_due - now)
             # select, not poll or epoll: its timeout has microseconds, not milliseconds,
             # so a 20 ms delay is 20 ms and not up to 21.
             if select.select([self.tun], [], [], max(wait, 0.0))[0]:
                 self.read_all(time.monotonic())
             self.send_due(time.monotonic())
+            self.send_floods(time.monotonic())
 
 
 def loss_seed(seed: int, address: bytes) -> str:

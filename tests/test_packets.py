@@ -250,6 +250,58 @@ def test_build_echo_rejects(ipv6: bool, cookie: bytes, size: int) -> None:
             build(ipv6, 1, 1, cookie, size)
 
 
+# ---- the per-probe cookie -------------------------------------------------------
+
+KEY = bytes(range(16))  # the SipHash paper's test key
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [  # the paper's Appendix A and its reference vectors (message bytes 0, 1, 2, ...)
+        (0, 0x726FDB47DD0E0E31),
+        (7, 0xAB0200F58B01D137),
+        (8, 0x93F5F5799A932462),
+        (15, 0xA129CA6149BE45E5),
+        (63, 0x958A324CEB064572),
+    ],
+)
+def test_siphash_known_answers(length: int, expected: int) -> None:
+    message = bytes(range(length))
+    assert _engine.siphash24(KEY, message) == ref.siphash24(KEY, message) == expected
+
+
+@fuzz
+@given(st.binary(min_size=16, max_size=16), st.binary(max_size=64))
+def test_siphash_random(key: bytes, data: bytes) -> None:
+    assert _engine.siphash24(key, data) == ref.siphash24(key, data)
+
+
+@fuzz
+@given(st.binary(min_size=16, max_size=16), st.integers(0, 2**64 - 1),
+       st.sampled_from([4, 16]).flatmap(lambda n: st.binary(min_size=n, max_size=n)))
+def test_probe_cookie_random(key: bytes, serial: int, address: bytes) -> None:
+    cookie = _engine.probe_cookie(key, serial, address)
+    assert cookie == ref.probe_cookie(key, serial, address) and len(cookie) == ref.COOKIE_LEN
+
+
+def test_probe_cookie_tells_nothing_of_a_neighbours() -> None:
+    # What a target sees (its own probes' cookies) differs from every cookie of another
+    # host's probe and of its own other serials: all of these are distinct.
+    cookies = {_engine.probe_cookie(KEY, serial, address)
+               for serial in range(1000, 1064) for address in (DST4, SRC4, DST6, SRC6)}
+    assert len(cookies) == 64 * 4
+    assert _engine.probe_cookie(KEY, 7, DST4) != _engine.probe_cookie(bytes(16), 7, DST4)
+
+
+@pytest.mark.parametrize(
+    ("key", "address"), [(KEY[:15], DST4), (KEY, DST4[:3]), (KEY, DST6 + b"\0")]
+)
+def test_probe_cookie_rejects(key: bytes, address: bytes) -> None:
+    for probe_cookie in (_engine.probe_cookie, ref.probe_cookie):
+        with pytest.raises(ValueError):
+            probe_cookie(key, 1, address)
+
+
 # ---- parse: echo replies --------------------------------------------------------
 
 

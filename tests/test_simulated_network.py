@@ -79,8 +79,11 @@ FORGED_EXPECTATIONS: dict[str, dict[int, str | None]] = {
     # The BPF filter on the raw socket passes only our identifier.
     "ident": {4: None, 6: None},
     "seq": {4: "malformed", 6: "malformed"},  # our cookie and serial, another sequence
-    "serial": {4: "malformed", 6: "malformed"},  # a serial not yet sent, its sequence agreeing
-    "cookie": {4: "foreign", 6: "foreign"},  # another engine's probe, or anyone's
+    # A serial not yet sent, its sequence agreeing: the cookie, made for the probe's own
+    # serial, is not that serial's, and it names no probe of ours: someone else's.
+    "serial": {4: "foreign", 6: "foreign"},
+    # A bad cookie on the serial of our probe to that very host: a forgery of its answer.
+    "cookie": {4: "malformed", 6: "malformed"},
     # fastping checks ICMPv4 checksums itself; the kernel drops bad ICMPv6 ones.
     "checksum": {4: "malformed", 6: None},
     "truncate_tag": {4: "malformed", 6: "malformed"},  # our cookie, then half a serial
@@ -120,7 +123,7 @@ BAD_QUOTE_EXPECTATIONS = {
     "bad_header": "malformed",  # the quoted IP header is not IP
     "not_icmp": "foreign",  # it quotes a UDP datagram
     "wrong_dst": "foreign",  # a probe to another address
-    "cookie": "foreign",  # another engine's probe
+    "cookie": "malformed",  # our probe's serial and destination, a bad cookie: forged
 }
 BAD_QUOTES: dict[tuple[str, int], str] = {}
 for number, quote in enumerate(BAD_QUOTE_EXPECTATIONS, start=1):
@@ -137,6 +140,36 @@ HOSTS[WRAP] = {"stale_after": WRAP_PROBES}
 
 SWITCHED = v4(12, 1)  # answers until the control file silences it
 HOSTS[SWITCHED] = {}
+
+# Targets that read their own probes and forge, from what they learned, answers for a silent
+# neighbour (victim) with serials around their own: (forger, victim) pairs, per kind.
+FORGE_SPAN = 2
+FORGERS: dict[str, list[tuple[str, str]]] = {
+    kind: [(v4(13, 2 * n + 1), v4(13, 2 * n + 2)), (v6(13, 2 * n + 1), v6(13, 2 * n + 2))]
+    for n, kind in enumerate(("reply", "error"))}
+for kind, pairs in FORGERS.items():
+    for forger, victim in pairs:
+        HOSTS[forger] = {"forge_for": victim, "forge_span": FORGE_SPAN, "forge_kind": kind}
+        HOSTS[victim] = {"silent": True}
+
+# RFC 792 quotes (8 bytes of the probe, no tag) from a router, for a host that answers 5 ms
+# later, and for hosts that never answer: host -> (type, code, router).
+SHORT_AHEAD = {v4(14, 1): (3, 1, router(4, 14)), v6(14, 1): (1, 3, router(6, 14))}
+SHORT_ONLY = {v4(14, 2): (3, 13, router(4, 15)), v6(14, 2): (1, 0, router(6, 15))}
+for address, (icmp_type, code, reporter) in SHORT_AHEAD.items():
+    HOSTS[address] = {"error": [icmp_type, code], "router": reporter, "quote": "short",
+                      "error_first": True, "delay_ms": 5}
+for address, (icmp_type, code, reporter) in SHORT_ONLY.items():
+    HOSTS[address] = {"error": [icmp_type, code], "router": reporter, "quote": "short"}
+
+# Hosts that answer, and two that also flood forged unreachables carrying our identifier
+# (5,000 a second each) at whoever pings them.
+FLOODERS = [v4(15, 1), v6(15, 1)]
+FLOOD_RATE = 5000
+HOSTS.update({host: {"error_flood": FLOOD_RATE, "router": router(4 if ":" not in host else 6,
+                                                                    16)} for host in FLOODERS})
+UNDER_FLOOD = [v4(16, n) for n in range(1, 51)] + [v6(16, n) for n in range(1, 51)]
+HOSTS.update({host: {} for host in UNDER_FLOOD})
 
 
 # ---- the client, run in the namespace ----------------------------------------------------------
@@ -257,7 +290,7 @@ def run_groups(network: netsim.SimulatedNetwork, *groups: dict[str, Any]) -> lis
 def counters_like(sent: int, **nonzero: int) -> dict[str, int]:
     """The counters of an engine that sent `sent` probes: zero but for those named."""
     zero = dict.fromkeys(("replies", "timeouts", "icmp_errors", "send_errors", "duplicates",
-                          "late", "foreign", "malformed"), 0)
+                          "late", "foreign", "malformed", "unverified"), 0)
     return {"sent": sent, **zero, **nonzero}
 
 
@@ -430,8 +463,10 @@ def test_icmp_errors_are_attributed_to_their_host_with_type_code_and_router(
             assert result["address"] == host
         assert [round_[host]["status"] for host in PLAIN] == ["ok"] * len(PLAIN)
     errors, replies = len(ERRORS) * rounds, len(PLAIN) * rounds
+    # The short quotes carry no tag: each is held as unverified until its probe's timeout.
+    short = sum(quote == "short" for *_, quote in ERRORS.values()) * rounds
     assert report["counters"] == counters_like(errors + replies, replies=replies,
-                                               icmp_errors=errors)
+                                               icmp_errors=errors, unverified=short)
 
 
 def test_errors_with_malformed_or_foreign_quotes_never_count(
@@ -449,6 +484,81 @@ def test_errors_with_malformed_or_foreign_quotes_never_count(
         counter = BAD_QUOTE_EXPECTATIONS[quote]
         assert report["counters"] == counters_like(rounds, timeouts=rounds,
                                                    **{counter: rounds}), (quote, family)
+
+
+@PRIVILEGE
+@pytest.mark.parametrize("kind", ["reply", "error"])
+def test_a_target_cannot_forge_answers_for_another_host(
+    network: netsim.SimulatedNetwork, privileged: bool, kind: str
+) -> None:
+    # The forger sees its own probes' tags, and answers from its silent neighbour for serials
+    # around its own (the neighbour's probe among them): echo replies, or unreachables quoting
+    # the whole forged probe. A tag is good for its own probe's serial and address only.
+    rounds = 3
+    pairs = FORGERS[kind]
+    reports = run_groups(network, *(group(list(pair), rounds=rounds, privileged=privileged)
+                                    for pair in pairs))
+    forged = rounds * (2 * FORGE_SPAN + 1)
+    for (forger, victim), report in zip(pairs, reports, strict=True):
+        assert statuses(report) == [{forger: "ok", victim: "timeout"}] * rounds, victim
+        counters = report["counters"]
+        # Those naming the victim's probe are forged-looking (malformed), those naming
+        # another probe or none are not ours (foreign): every one counted, none as a reply.
+        assert counters["malformed"] >= rounds, counters
+        assert counters == counters_like(
+            2 * rounds, replies=rounds, timeouts=rounds, malformed=counters["malformed"],
+            foreign=forged - counters["malformed"]), victim
+
+
+@PRIVILEGE
+def test_short_quote_errors_never_beat_the_genuine_reply(
+    network: netsim.SimulatedNetwork, privileged: bool
+) -> None:
+    # An error quoting 8 bytes of the probe carries no tag: anyone who knows the identifier
+    # and a sequence can send it. It arrives 5 ms ahead of the real reply, which must win.
+    hosts = list(SHORT_AHEAD)
+    rounds = 3
+    (report,) = run_groups(network, group(hosts, rounds=rounds, privileged=privileged))
+    assert statuses(report) == all_status(hosts, "ok", rounds)
+    probes = len(hosts) * rounds
+    assert report["duplicates"] == dict.fromkeys(hosts, 0)
+    assert report["counters"] == counters_like(probes, replies=probes, unverified=probes)
+
+
+@PRIVILEGE
+def test_short_quote_errors_for_a_silent_host_are_reported_at_its_timeout(
+    network: netsim.SimulatedNetwork, privileged: bool
+) -> None:
+    hosts = list(SHORT_ONLY)
+    rounds = 2
+    timeout = 0.2
+    (report,) = run_groups(network, group(hosts, rounds=rounds, timeout=timeout,
+                                          privileged=privileged))
+    for round_ in report["rounds"]:
+        for host, (icmp_type, code, reporter) in SHORT_ONLY.items():
+            result = round_[host]
+            got = (result["status"], result["icmp_type"], result["icmp_code"], result["router"])
+            assert got == ("unreachable", icmp_type, code, reporter), host
+            assert result["rtt"] < timeout / 2  # when the error came, not the timeout
+    probes = len(hosts) * rounds
+    assert report["counters"] == counters_like(probes, icmp_errors=probes, unverified=probes)
+
+
+def test_datagram_sockets_shrug_off_a_flood_of_forged_errors(
+    network: netsim.SimulatedNetwork,
+) -> None:
+    # Each forged unreachable leaves a pending error on the datagram socket, which the
+    # kernel reports on the next send or receive, and queues on its error queue: neither
+    # may fail a probe it is not about, or the engine's loop.
+    hosts = [*FLOODERS, *UNDER_FLOOD]
+    rounds = 150
+    (report,) = run_groups(network, group(hosts, rounds=rounds, interval=0.02, timeout=0.5,
+                                          privileged=False))
+    counters = report["counters"]
+    probes = len(hosts) * rounds
+    summary = {key: counters[key] for key in ("sent", "replies", "send_errors", "timeouts")}
+    assert summary == {"sent": probes, "replies": probes, "send_errors": 0, "timeouts": 0}
+    assert statuses(report) == all_status(hosts, "ok", rounds)
 
 
 # ---- a long run: sequence wrap-around, and a host that goes down and up ----------------------

@@ -515,7 +515,7 @@ cdef class Engine:
             "sent": c.sent, "replies": c.replies, "timeouts": c.timeouts,
             "icmp_errors": c.icmp_errors, "send_errors": c.send_errors,
             "duplicates": c.duplicates, "late": c.late, "foreign": c.foreign,
-            "malformed": c.malformed,
+            "malformed": c.malformed, "unverified": c.unverified,
         }
 
     def resources(self):
@@ -611,6 +611,26 @@ def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes c
     cdef size_t n = fp_build_echo(&view[0], view.shape[0], ipv6, <uint16_t>ident, serial,
                                   <const uint8_t *><const char *>cookie, payload_size)
     return bytes(buf[:n])
+
+
+def siphash24(bytes key, const unsigned char[:] data not None):
+    """SipHash-2-4 of data under a 16-byte key, as an integer."""
+    if len(key) != FP_SIPHASH_KEY_LEN:
+        raise ValueError("key must be 16 bytes")
+    return fp_siphash24(<const uint8_t *><const char *>key,
+                        &data[0] if data.shape[0] else NULL, data.shape[0])
+
+
+def probe_cookie(bytes key, unsigned long long serial, bytes address):
+    """The cookie of the probe with this serial to this address (4 or 16 bytes)."""
+    if len(key) != FP_SIPHASH_KEY_LEN:
+        raise ValueError("key must be 16 bytes")
+    if len(address) not in (4, 16):
+        raise ValueError("address must be 4 or 16 bytes")
+    cdef uint8_t cookie[8]
+    fp_probe_cookie(<const uint8_t *><const char *>key, serial,
+                    <const uint8_t *><const char *>address, len(address), cookie)
+    return bytes(cookie[:8])
 
 
 def parse(str layer, const unsigned char[:] data not None):

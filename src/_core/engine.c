@@ -32,6 +32,10 @@
 #define RCVBUF_PER_REPLY 2048
 #define RCVBUF_MIN (256 * 1024)
 #define RCVBUF_MAX (1 << 30)
+/* Tries of one send on a datagram socket while its failure may be another
+ * probe's pending error (see send_probe): enough that a flood of forged errors
+ * at 100,000/s, a few percent of them landing between two tries, fails none. */
+#define SEND_TRIES 8
 
 enum probe_state {
     PROBE_FREE = 0,
@@ -48,7 +52,20 @@ typedef struct fp_probe {
     uint32_t host;
     uint32_t generation; /* the host's generation when sent */
     uint8_t state;
+    uint8_t unverified; /* an unverified error is remembered for it (fp_unverified) */
 } fp_probe;
+
+/* An ICMP error that quoted too little of a probe to carry its tag: anyone
+ * who knows the identifier and a sequence can send one, so it resolves
+ * nothing; if the probe times out unanswered, it is reported as this error.
+ * Kept apart from the ring, per ring slot, allocated at the first one. */
+typedef struct fp_unverified {
+    uint64_t rtt_ns; /* when it came */
+    uint8_t type;
+    uint8_t code;
+    uint8_t from_family;
+    uint8_t from[16];
+} fp_unverified;
 
 typedef struct fp_host {
     union {
@@ -72,7 +89,7 @@ struct fp_engine {
     int timer_fd;
     fp_socket sockets[2];
     fp_config config;
-    uint8_t cookie[FP_COOKIE_LEN];
+    uint8_t key[FP_SIPHASH_KEY_LEN]; /* the secret that makes each probe's cookie */
 
     fp_host *hosts;
     uint32_t host_count; /* high-water mark of indexes handed out */
@@ -84,6 +101,7 @@ struct fp_engine {
     fp_heap heap;
 
     fp_probe *ring;
+    fp_unverified *unverified; /* per ring slot, NULL until the first */
     uint64_t ring_mask;
     uint64_t tail;        /* oldest serial that may still be outstanding */
     uint64_t next_serial; /* serial of the next probe sent */
@@ -135,9 +153,20 @@ static const uint8_t *address_bytes(const struct sockaddr *sa) {
     return (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
 }
 
+static size_t address_len(int fi) { return fi == FAMILY_V4 ? 4 : 16; }
+
 static int host_has_address(const fp_host *host, const uint8_t *bytes) {
     const uint8_t *own = address_bytes((const struct sockaddr *)&host->address);
-    return memcmp(own, bytes, host->family == FAMILY_V4 ? 4 : 16) == 0;
+    return memcmp(own, bytes, address_len(host->family)) == 0;
+}
+
+/* Whether cookie (its first len bytes) is the one we sent with serial to
+ * address, of family fi. */
+static int cookie_is_ours(const fp_engine *e, int fi, uint64_t serial, const uint8_t *address,
+                          const uint8_t *cookie, size_t len) {
+    uint8_t expected[FP_COOKIE_LEN];
+    fp_probe_cookie(e->key, serial, address, address_len(fi), expected);
+    return memcmp(expected, cookie, len) == 0;
 }
 
 /* ---- the socket of one family ------------------------------------------ */
@@ -204,6 +233,7 @@ void fp_engine_close(fp_engine *e) {
     free(e->hosts);
     free(e->free_hosts);
     free(e->ring);
+    free(e->unverified);
     free(e->tx);
     free(e->rx);
     free(e->tracks);
@@ -241,7 +271,7 @@ int fp_engine_open(fp_engine **out, const fp_config *config) {
     e->ring = calloc(RING_MIN_CAPACITY, sizeof *e->ring);
     if (!e->tx || !e->rx || !e->ring)
         rc = -ENOMEM;
-    if (rc == 0 && getrandom(e->cookie, sizeof e->cookie, 0) != sizeof e->cookie)
+    if (rc == 0 && getrandom(e->key, sizeof e->key, 0) != sizeof e->key)
         rc = -errno;
     if (rc == 0 && (e->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         rc = -errno;
@@ -441,12 +471,22 @@ static int reserve_probe(fp_engine *e) {
         return 0;
     uint64_t capacity = (e->ring_mask + 1) * 2;
     fp_probe *ring = calloc(capacity, sizeof *ring);
-    if (!ring)
+    fp_unverified *unverified = e->unverified ? calloc(capacity, sizeof *unverified) : NULL;
+    if (!ring || (e->unverified && !unverified)) {
+        free(ring);
+        free(unverified);
         return -ENOMEM;
-    for (uint64_t serial = e->tail; serial < e->next_serial; serial++)
-        ring[serial & (capacity - 1)] = e->ring[serial & e->ring_mask];
+    }
+    for (uint64_t serial = e->tail; serial < e->next_serial; serial++) {
+        uint64_t from = serial & e->ring_mask, to = serial & (capacity - 1);
+        ring[to] = e->ring[from];
+        if (unverified)
+            unverified[to] = e->unverified[from];
+    }
     free(e->ring);
     e->ring = ring;
+    free(e->unverified);
+    e->unverified = unverified;
     e->ring_mask = capacity - 1;
     return 0;
 }
@@ -528,42 +568,62 @@ typedef struct received {
     int ttl;            /* from a control message, -1 if none */
 } received;
 
+/* The newest serial sent whose low 16 bits are seq: the probe a sequence
+ * without a tag names. */
+static uint64_t newest_serial_with_seq(const fp_engine *e, uint16_t seq) {
+    uint64_t last = e->next_serial - 1;
+    return last - (uint16_t)((uint16_t)last - seq);
+}
+
+/* Counts a tag whose cookie is not the one we made for its serial and the
+ * address it claims. If that serial is a probe we sent to that address (and
+ * still hold), the packet claims to answer it and fails: forged or corrupt,
+ * malformed. Otherwise it names nothing we sent there: someone else's echo
+ * that shares our identifier (or a blind guess), foreign. */
+static void count_bad_cookie(fp_engine *e, uint64_t serial, const uint8_t *address) {
+    fp_probe *probe = probe_for_serial(e, serial);
+    fp_host *host = probe ? probe_host(e, probe) : NULL;
+    if (host && host_has_address(host, address))
+        e->counters.malformed++;
+    else
+        e->counters.foreign++;
+}
+
 static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const received *r,
                         run_context *ctx) {
     uint8_t cookie[FP_COOKIE_LEN];
     uint64_t serial;
+    const uint8_t *from = address_bytes(r->from);
     if (packet->ident != e->sockets[fi].ident) {
         e->counters.foreign++;
         return;
     }
     if (!fp_read_tag(packet->payload, packet->payload_len, cookie, &serial)) {
-        /* Too short for a tag: ours cut short if it starts with our cookie. */
+        /* Too short for a tag: ours cut short if it starts with the cookie of
+         * the newest probe with its sequence to its source. */
         int ours = packet->payload_len >= FP_COOKIE_LEN &&
-                   memcmp(packet->payload, e->cookie, FP_COOKIE_LEN) == 0;
+                   cookie_is_ours(e, fi, newest_serial_with_seq(e, packet->seq), from,
+                                  packet->payload, FP_COOKIE_LEN);
         if (ours)
             e->counters.malformed++;
         else
             e->counters.foreign++;
         return;
     }
-    if (memcmp(cookie, e->cookie, FP_COOKIE_LEN) != 0) {
-        e->counters.foreign++;
+    /* The cookie covers the address: a good one also proves the reply came
+     * from the host the serial was sent to. */
+    if (!cookie_is_ours(e, fi, serial, from, cookie, FP_COOKIE_LEN)) {
+        count_bad_cookie(e, serial, from);
         return;
     }
-    /* Our cookie with a serial we never sent, or one that disagrees with
-     * the sequence field, is a forgery or corruption. */
-    if (serial == 0 || serial >= e->next_serial || (uint16_t)serial != packet->seq) {
+    /* Our tag with a sequence that disagrees is corruption. */
+    if ((uint16_t)serial != packet->seq) {
         e->counters.malformed++;
         return;
     }
     fp_probe *probe = probe_for_serial(e, serial);
-    fp_host *host = probe ? probe_host(e, probe) : NULL;
-    if (!host) {
+    if (!probe || !probe_host(e, probe)) {
         e->counters.late++;
-        return;
-    }
-    if (!host_has_address(host, address_bytes(r->from))) {
-        e->counters.foreign++;
         return;
     }
     fp_event outcome = {.rtt_ns = round_trip(probe, r->when_real)};
@@ -583,10 +643,27 @@ static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const rec
     }
 }
 
+/* Remembers an unverified error for its probe, to report if it times out. */
+static void remember_unverified(fp_engine *e, fp_probe *probe, const fp_event *outcome) {
+    if (!e->unverified) {
+        e->unverified = calloc(e->ring_mask + 1, sizeof *e->unverified);
+        /* Without room it is only counted: the probe may still time out. */
+        if (!e->unverified)
+            return;
+    }
+    fp_unverified *u = &e->unverified[probe->serial & e->ring_mask];
+    *u = (fp_unverified){outcome->rtt_ns, outcome->icmp_type, outcome->icmp_code,
+                         outcome->from_family, {0}};
+    memcpy(u->from, outcome->from, sizeof u->from);
+    probe->unverified = 1;
+}
+
 /* An error report about one of our probes: from a raw socket's ICMP error
  * (the quote is in the packet) or a datagram socket's error queue (the
- * kernel hands back our own request). outcome holds what is known of the
- * error (an ICMP error's type and code, or a send error's errno). */
+ * kernel hands back the quoted request). outcome holds what is known of the
+ * error (an ICMP error's type and code, or a send error's errno). A quote
+ * with our tag must carry the cookie of its serial and destination, and
+ * resolves the probe; one too short for a tag is unverified (fp_unverified). */
 static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event *outcome,
                         const received *r, run_context *ctx) {
     uint8_t cookie[FP_COOKIE_LEN];
@@ -595,9 +672,10 @@ static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event 
         e->counters.foreign++;
         return;
     }
-    if (fp_read_tag(quoted->payload, quoted->payload_len, cookie, &serial)) {
-        if (memcmp(cookie, e->cookie, FP_COOKIE_LEN) != 0) {
-            e->counters.foreign++;
+    int tagged = fp_read_tag(quoted->payload, quoted->payload_len, cookie, &serial);
+    if (tagged) {
+        if (!cookie_is_ours(e, fi, serial, quoted->quoted_dst, cookie, FP_COOKIE_LEN)) {
+            count_bad_cookie(e, serial, quoted->quoted_dst);
             return;
         }
         if ((uint16_t)serial != quoted->seq) {
@@ -607,7 +685,7 @@ static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event 
     } else {
         /* A short quote (RFC 792 asks for only 8 bytes past the IP header)
          * leaves the sequence: take the newest serial that ends in it. */
-        serial = e->next_serial - 1 - (uint16_t)((uint16_t)(e->next_serial - 1) - quoted->seq);
+        serial = newest_serial_with_seq(e, quoted->seq);
     }
     fp_probe *probe = probe_for_serial(e, serial);
     fp_host *host = probe ? probe_host(e, probe) : NULL;
@@ -623,6 +701,11 @@ static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event 
     if (r->from && family_index(r->from->sa_family) >= 0) {
         outcome->from_family = (uint8_t)r->from->sa_family;
         memcpy(outcome->from, address_bytes(r->from), r->from->sa_family == AF_INET ? 4 : 16);
+    }
+    if (!tagged) {
+        e->counters.unverified++;
+        remember_unverified(e, probe, outcome);
+        return;
     }
     probe->state = PROBE_RESOLVED;
     e->outstanding--;
@@ -729,6 +812,18 @@ static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
     return 0;
 }
 
+/* Whether err is one an ICMP error leaves pending on a datagram socket
+ * (ping_err, icmp_err_convert and icmpv6_err_convert in Linux). */
+static int could_be_pending(int err) {
+    switch (err) {
+    case ENETUNREACH: case EHOSTUNREACH: case ENOPROTOOPT: case ECONNREFUSED: case EMSGSIZE:
+    case EOPNOTSUPP: case EHOSTDOWN: case ENONET: case EACCES: case EPROTO: case EREMOTEIO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Reads until the socket is empty or the event buffer is full. */
 static int drain_socket(fp_engine *e, int fi, run_context *ctx) {
     unsigned pending_errors = 0;
@@ -751,9 +846,13 @@ static int drain_socket(fp_engine *e, int fi, run_context *ctx) {
                 return 0;
             /* On a datagram socket an ICMP error also leaves a pending
              * socket error, which the next receive reports (and clears)
-             * instead of data; its details wait on the error queue. */
-            if (e->sockets[fi].raw || ++pending_errors > RECV_BATCH)
+             * instead of data; its details wait on the error queue. Under a
+             * flood of them, leave the rest for the loop's next turn (the
+             * socket stays readable) rather than read on, or fail. */
+            if (e->sockets[fi].raw || !could_be_pending(errno))
                 return -errno;
+            if (++pending_errors > RECV_BATCH)
+                return 0;
             int rc = drain_error_queue(e, fi, ctx);
             if (rc != 0)
                 return rc;
@@ -787,21 +886,28 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
     if (rc != 0)
         return rc;
     uint64_t serial = e->next_serial;
+    uint8_t cookie[FP_COOKIE_LEN];
+    fp_probe_cookie(e->key, serial, address_bytes((const struct sockaddr *)&host->address),
+                    address_len(host->family), cookie);
     size_t length = fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
-                                  serial, e->cookie, e->config.payload_len);
+                                  serial, cookie, e->config.payload_len);
     socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
     fp_probe *probe = &e->ring[serial & e->ring_mask];
     *probe = (fp_probe){serial, fp_monotonic_ns(), clock_ns(CLOCK_REALTIME), index, host->generation,
                         PROBE_OUTSTANDING};
     ssize_t sent;
-    /* A datagram socket's pending error (left by an earlier ICMP error, see
-     * drain_socket) is reported by the next send in place of its own
-     * outcome, so one failure there may not be this probe's: try again. */
-    int tries = sock->raw ? 1 : 2;
+    /* A datagram socket's pending error (left by any ICMP error that came,
+     * forged ones too, see drain_socket) is reported by the next send in place
+     * of its own outcome, before the probe is queued: a failure there may not
+     * be this probe's, so try again while it could be a pending error. A
+     * genuine failure (no route) comes before the pending error is looked at
+     * and repeats on every try, costing SEND_TRIES sends at most. */
+    int tries = 1;
     do
         sent = sendto(sock->fd, e->tx, length, 0, (const struct sockaddr *)&host->address,
                       address_len);
-    while (sent < 0 && (errno == EINTR || --tries > 0));
+    while (sent < 0 && (errno == EINTR || (!sock->raw && could_be_pending(errno) &&
+                                           tries++ < SEND_TRIES)));
     e->next_serial++;
     e->last_send_ns = probe->sent_mono;
     if (e->tracking)
@@ -862,7 +968,18 @@ static void expire(fp_engine *e, uint64_t now, run_context *ctx) {
             fp_event outcome = {.kind = FP_EVENT_TIMEOUT, .rtt_ns = e->config.timeout_ns};
             probe->state = PROBE_EXPIRED;
             e->outstanding--;
-            e->counters.timeouts++;
+            if (probe->unverified) {
+                /* No genuine answer came: what the unverified error said is the
+                 * best there is. Expired, so a reply still to come is late. */
+                const fp_unverified *u = &e->unverified[e->tail & e->ring_mask];
+                outcome = (fp_event){.kind = FP_EVENT_ICMP_ERROR, .rtt_ns = u->rtt_ns,
+                                     .icmp_type = u->type, .icmp_code = u->code,
+                                     .from_family = u->from_family};
+                memcpy(outcome.from, u->from, sizeof outcome.from);
+                e->counters.icmp_errors++;
+            } else {
+                e->counters.timeouts++;
+            }
             report(e, ctx, probe, &outcome);
         }
         e->tail++;

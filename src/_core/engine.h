@@ -16,12 +16,25 @@
  *
  * Probes. Every probe gets the next 64-bit serial. It lives in a ring indexed
  * by serial until answered or timed out; the ICMP sequence is the serial's
- * low 16 bits and the payload carries the whole serial and the engine's
- * cookie, so a reply identifies its probe exactly, across any number of
- * sequence wrap-arounds, and anything that does not agree is dropped and
- * counted. All probes share the engine's timeout, so their deadlines come in
- * serial order: the ring is itself the timeout queue, oldest first, and only
- * its oldest outstanding probe needs the timer.
+ * low 16 bits and the payload carries the whole serial and the probe's
+ * cookie, a keyed hash (SipHash-2-4, under a secret drawn at open) of the
+ * serial and the destination. So a reply identifies its probe exactly,
+ * across any number of sequence wrap-arounds; what a target sees of its own
+ * probes lets it forge nothing for another host; and anything that does not
+ * agree is dropped and counted (fp_counters says where). All probes share
+ * the engine's timeout, so their deadlines come in serial order: the ring is
+ * itself the timeout queue, oldest first, and only its oldest outstanding
+ * probe needs the timer.
+ *
+ * ICMP errors. One quoting our whole tag is checked as a reply is, and
+ * resolves its probe at once. One quoting less (RFC 792 asks for 8 bytes:
+ * identifier and sequence, which anyone who saw one probe can forge) proves
+ * nothing: it is remembered for the newest probe with its sequence and
+ * destination, and reported only if that probe times out with no genuine
+ * reply; a reply meanwhile wins. A datagram socket also turns every ICMP
+ * error that reaches it into a pending error that fails the next send or
+ * receive, whichever probe it was about: sends retry while that may be the
+ * cause (bounded), receives leave a flood of them for the next turn.
  *
  * Sends. The heap holds, for each scheduled host, when its next probe is due
  * (and a host may repeat with a period). The timerfd is armed for the
@@ -96,8 +109,13 @@ typedef struct fp_counters {
     uint64_t send_errors;
     uint64_t duplicates;   /* further replies to an answered probe */
     uint64_t late;         /* replies to probes already timed out or cancelled */
-    uint64_t foreign;      /* well-formed ICMP that is not for us */
-    uint64_t malformed;    /* truncated, bad checksum or header, forged tag */
+    uint64_t foreign;      /* well-formed ICMP that is not for us: another
+                              identifier, or a cookie that fails for a serial
+                              we never sent to that address */
+    uint64_t malformed;    /* truncated, bad checksum or header, or forged: a
+                              cookie that fails for a probe we sent there */
+    uint64_t unverified;   /* errors too short to carry our tag, held for their
+                              probe (reported as its error only if it times out) */
 } fp_counters;
 
 typedef struct fp_resources {

@@ -177,3 +177,17 @@ int fp_read_tag(const uint8_t *payload, size_t len,
     memcpy(serial, payload + FP_COOKIE_LEN, sizeof *serial);
     return 1;
 }
+
+void fp_probe_cookie(const uint8_t key[FP_SIPHASH_KEY_LEN], uint64_t serial,
+                     const uint8_t *address, size_t address_len,
+                     uint8_t cookie[FP_COOKIE_LEN]) {
+    uint8_t message[8 + 16];
+    if (address_len > 16)
+        address_len = 16;
+    for (int i = 0; i < 8; i++)
+        message[i] = (uint8_t)(serial >> (8 * i));
+    memcpy(message + 8, address, address_len);
+    uint64_t hash = fp_siphash24(key, message, 8 + address_len);
+    for (int i = 0; i < FP_COOKIE_LEN; i++)
+        cookie[i] = (uint8_t)(hash >> (8 * i));
+}

@@ -6,17 +6,24 @@
  * against a reference implementation and fuzzed on their own.
  *
  * Our echo payload always starts with a 16-byte tag:
- *   bytes 0..7   the engine's random cookie
+ *   bytes 0..7   the probe's cookie (fp_probe_cookie)
  *   bytes 8..15  the probe's 64-bit serial number (native byte order: only
  *                this engine ever reads it back)
  * followed by filler. The ICMP sequence field carries the serial's low 16
  * bits, so a reply must agree with itself as well as with our probe table.
+ *
+ * The cookie is a keyed hash of the serial and the destination under a
+ * secret key of the engine's: a target sees the cookies of its own probes
+ * only, and they tell it nothing about any other probe's, so it cannot
+ * forge an answer for another host (nor for a serial not yet sent to it).
  */
 #ifndef FASTPING_ICMP_H
 #define FASTPING_ICMP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "siphash.h"
 
 #define FP_ICMP_HEADER_LEN 8
 #define FP_COOKIE_LEN 8
@@ -84,6 +91,13 @@ fp_packet_kind fp_parse_icmp4(const uint8_t *icmp, size_t len,
 /* Parses an ICMPv6 message (raw and datagram sockets both strip the IPv6
  * header; the kernel has verified the checksum). */
 fp_packet_kind fp_parse_icmp6(const uint8_t *icmp, size_t len, fp_packet *out);
+
+/* The cookie of the probe with this serial to this address (4 or 16 bytes):
+ * the first 8 bytes, little-endian, of SipHash-2-4 under key of the serial
+ * (8 bytes, little-endian) followed by the address. */
+void fp_probe_cookie(const uint8_t key[FP_SIPHASH_KEY_LEN], uint64_t serial,
+                     const uint8_t *address, size_t address_len,
+                     uint8_t cookie[FP_COOKIE_LEN]);
 
 /* Reads the tag at the start of an echo payload. Returns 1 when the payload
  * is long enough to hold one, 0 otherwise. */

@@ -1,7 +1,12 @@
 # cython: language_level=3
-# Declarations only: the C core (icmp.h, engine.h) as Cython sees it.
+# Declarations only: the C core (siphash.h, icmp.h, engine.h) as Cython sees it.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
+
+cdef extern from "siphash.h":
+    enum:
+        FP_SIPHASH_KEY_LEN
+    uint64_t fp_siphash24(const uint8_t *key, const void *data, size_t length)
 
 cdef extern from "<sys/socket.h>":
     enum:
@@ -41,6 +46,8 @@ cdef extern from "icmp.h":
     int fp_parse_ipv4(const uint8_t *pkt, size_t length, fp_packet *out)
     int fp_parse_icmp4(const uint8_t *icmp, size_t length, int verify_checksum, fp_packet *out)
     int fp_parse_icmp6(const uint8_t *icmp, size_t length, fp_packet *out)
+    void fp_probe_cookie(const uint8_t *key, uint64_t serial, const uint8_t *address,
+                         size_t address_len, uint8_t *cookie)
     int fp_read_tag(const uint8_t *payload, size_t length, uint8_t *cookie, uint64_t *serial)
 
 cdef extern from "track.h":
@@ -106,6 +113,7 @@ cdef extern from "engine.h":
         uint64_t late
         uint64_t foreign
         uint64_t malformed
+        uint64_t unverified
 
     ctypedef struct fp_resources:
         int descriptors

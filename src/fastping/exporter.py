@@ -409,10 +409,11 @@ class _Collector(Collector):
         yield jitter
         events = CounterMetricFamily(
             "fastping_engine_events_total",
-            "What the engines have seen: probes sent, replies, timeouts, errors, and packets "
-            "dropped (duplicate, late, foreign, malformed).", labels=("event",))
+            "What the engines have seen: probes sent, replies, timeouts, errors, packets "
+            "dropped (duplicate, late, foreign, malformed), and ICMP errors too short to "
+            "verify (unverified).", labels=("event",))
         for key in ("sent", "replies", "timeouts", "icmp_errors", "send_errors", "duplicates",
-                    "late", "foreign", "malformed"):
+                    "late", "foreign", "malformed", "unverified"):
             events.add_metric([key], engine_events.get(key, 0))
         yield events
         yield GaugeMetricFamily("fastping_exporter_targets", "Hosts being pinged.", value=hosts)
