@@ -34,6 +34,7 @@ from fastping.exporter import (
     ConfigError,
     Exporter,
     Target,
+    collector,
     hashmod,
     parse_config,
     parse_duration,
@@ -109,7 +110,7 @@ def check_histograms(samples: Samples, hosts: list[str], inflight: int = 2) -> N
         bounds = [float(le) for le, _ in buckets]
         values = [value for _, value in buckets]
         assert bounds == sorted(bounds) and bounds[-1] == float("inf")
-        assert [le for le, _ in buckets[:-1]] == [exporter._go_float(b) for b in DEFAULT_BUCKETS]
+        assert [le for le, _ in buckets[:-1]] == [collector._go_float(b) for b in DEFAULT_BUCKETS]
         assert values == sorted(values), f"{host}: buckets not cumulative: {values}"
         assert values[-1] == counts[host]
         # Replies are what was sent less what was lost, less what is still in flight.

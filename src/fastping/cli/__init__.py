@@ -1,0 +1,145 @@
+"""The fastping command, with fping's letters and output: sweeps, counts and heartbeats.
+
+Modes, as in fping: by default every target is probed until it answers or
+its retries run out, and reported alive or unreachable; ``-c N`` sends N
+probes to each and summarises; ``-C N`` does the same and prints every RTT;
+``-l`` loops (a heartbeat: every target once per period, spread evenly) until
+Ctrl-C, with ``-Q`` summaries. Per-probe lines go to stdout and summaries to
+stderr, as fping's do; ``--json`` writes one JSON object per line to stdout
+instead (the schema is in the README).
+
+Exit status, as fping's: 0 every target answered, 1 some did not, 2 some
+name could not be resolved, 3 bad arguments, 4 a system error (e.g. no
+permission to open an ICMP socket).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from .._common import EXIT_SYSTEM, EXIT_USAGE, EngineOptions
+from . import arguments, modes
+from .arguments import UsageError
+from .report import Run
+from .signals import Interrupted, Signals
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["main", "run"]
+
+
+def _check_plot(path: str) -> None:
+    """UsageError without matplotlib, OSError if path cannot be written (and is left as it was)."""
+    from .. import plot
+
+    try:
+        plot.load_matplotlib()
+    except plot.PlotError as error:
+        raise UsageError(str(error)) from None
+    existed = os.path.exists(path)
+    with open(path, "ab"):
+        pass
+    if not existed:
+        os.unlink(path)
+
+
+def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
+        stderr: TextIO = sys.stderr, stdin: TextIO = sys.stdin, *,
+        restore_signals: bool = True) -> int:
+    """The command, as a function: returns the exit status.
+
+    It handles SIGINT, SIGTERM and SIGQUIT while it runs, and then puts back the handlers
+    there were, unless restore_signals is False (main(), which ignores them until it exits).
+    """
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    if argv_list[:1] == ["plot"]:
+        from .. import plot
+
+        return plot.main(argv_list[1:], stdin=stdin, stderr=stderr)
+    if argv_list[:1] == ["exporter"]:
+        # Imported only when asked for: it needs the optional prometheus_client.
+        exporter = importlib.import_module("..exporter", __package__)
+        status: int = exporter.main(argv_list[1:])
+        return status
+    args = arguments.parser().parse_args(argv_list)
+    signals = Signals()
+    previous = signals.install()
+    try:
+        return _command(args, signals, stdout, stderr, stdin)
+    except Interrupted as interrupted:
+        # Before the targets were read there is nothing to report: the status a shell gives
+        # a command the signal ended.
+        return 128 + interrupted.signum
+    finally:
+        if restore_signals:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr: TextIO,
+             stdin: TextIO) -> int:
+    try:
+        settings = arguments.settings(args)
+        targets = arguments.targets(args, stdin)
+        options = arguments.engine_keywords(args, settings)
+        # Check every option now, without opening anything, so that a bad one is a usage
+        # error, not a traceback.
+        EngineOptions.check(timeout=settings.timeout, privileged=None, **options)
+    except (UsageError, ValueError, TypeError) as error:
+        print(f"fastping: {error}", file=stderr)
+        return EXIT_USAGE
+    if args.plot is not None:
+        # Checked before the first probe, not after a run of -c 100000.
+        try:
+            _check_plot(args.plot)
+        except UsageError as error:
+            print(f"fastping: {error}", file=stderr)
+            return EXIT_USAGE
+        except OSError as error:
+            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+            return EXIT_SYSTEM
+    signals.reading = False
+    signals.snapshot = False  # nothing to report yet
+    state = Run(args, settings, targets, stdout, stderr, signals)
+    mode = modes.loop if args.loop else modes.count if settings.rounds is not None else modes.sweep
+    try:
+        mode(state, options)
+    except OSError as error:
+        print(f"fastping: {error.strerror or error}", file=stderr)
+        return EXIT_SYSTEM
+    if mode is not modes.sweep:
+        state.summaries(state.tallies, state.duplicates, interval=False)
+    # (In JSON, the per-target summary records say who answered.)
+    if (args.alive or args.unreach) and mode is not modes.sweep and not args.json:
+        for target in state.known:
+            if state.alive(target) == args.alive:
+                print(target, file=stdout)
+    if args.stats or args.json:
+        state.final_stats()
+    if state.plotted:
+        from .. import plot
+
+        try:
+            plot.draw(state.plotted, args.plot)
+        except plot.PlotError as error:
+            print(f"fastping: {error}", file=stderr)
+            return EXIT_USAGE
+        except OSError as error:
+            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+            return EXIT_SYSTEM
+    return state.exit_status()
+
+
+def main() -> NoReturn:
+    status = run(restore_signals=False)
+    # Python puts its own handlers' signals back to the default as it shuts down: ignored
+    # instead, a late Ctrl-C cannot kill the process between its report and its exit status.
+    for signum in Signals.HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(status)

@@ -1,0 +1,102 @@
+"""The command's text output, in fping's formats: probe lines, sweep lines, summaries,
+the -s block, and the live table of -l --table."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .._results import Result
+    from ..monitor import Monitor
+    from .tallies import Counts, Totals
+
+
+def ms(seconds: float) -> str:
+    """An RTT in ms with fping's precision: more decimals for smaller times."""
+    milliseconds = seconds * 1000
+    # (A chain of ifs: a summary of 100,000 targets formats 300,000 of these.)
+    if milliseconds < 1:
+        return f"{milliseconds:.3f}"
+    if milliseconds < 10:
+        return f"{milliseconds:.2f}"
+    if milliseconds < 100:
+        return f"{milliseconds:.1f}"
+    return f"{milliseconds:.0f}"
+
+
+def probe_line(result: Result, tally: Counts, size: int) -> str:
+    """A probe's outcome, with the target's average and loss so far; size is the payload's."""
+    prefix = f"{result.host} : [{tally.sent - 1}]"
+    average = "NaN" if tally.avg is None else ms(tally.avg)
+    so_far = f"({average} avg, {tally.loss_percent}% loss)"
+    if result.ok and result.rtt is not None:
+        return f"{prefix}, {size + 8} bytes, {ms(result.rtt)} ms {so_far}"
+    if result.status.value == "timeout":
+        return f"{prefix}, timed out {so_far}"
+    detail = f" from {result.router}" if result.router else ""
+    return f"{prefix}, {result.status}{detail} {so_far}"
+
+
+def sweep_line(target: str, answer: Result | None, elapsed: bool) -> str:
+    """A swept target: alive (with its RTT for -e) or unreachable."""
+    if answer is None:
+        return f"{target} is unreachable"
+    rtt = f" ({ms(answer.rtt)} ms)" if elapsed and answer.rtt else ""
+    return f"{target} is alive{rtt}"
+
+
+def summary_line(target: str, tally: Counts, duplicates: int) -> str:
+    line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{tally.loss_percent}%"
+    if tally.min is not None and tally.avg is not None and tally.max is not None:
+        line += f", min/avg/max = {ms(tally.min)}/{ms(tally.avg)}/{ms(tally.max)}"
+    if duplicates:
+        line += f", {duplicates} duplicates"
+    return line
+
+
+def rtts_line(target: str, tally: Counts) -> str:
+    """-C's summary: every RTT, '-' for a probe lost."""
+    rtts = " ".join(["-" if rtt is None else ms(rtt) for rtt in tally.rtts or []])
+    return f"{target} : {rtts}"
+
+
+def stats_block(totals: Totals) -> list[str]:
+    """fping's -s block, a line an item."""
+    rows = [
+        (totals.targets, "targets"), (totals.alive, "alive"),
+        (totals.unreachable, "unreachable"), (totals.unknown, "unknown addresses"),
+        None, (totals.sent - totals.received - totals.errors,
+               "timeouts (waiting for response)"),
+        (totals.sent, "ICMP Echos sent"), (totals.received, "ICMP Echo Replies received"),
+        (totals.errors, "other ICMP received"), None,
+    ]
+    lines = ["" if row is None else f" {row[0]:7d} {row[1]}" for row in rows]
+    if totals.received:
+        for value, name in ((min(totals.times), "min"), (totals.total / totals.received, "avg"),
+                            (max(totals.times), "max")):
+            lines.append(f" {ms(value)} ms ({name} round trip time)")
+    lines.append(f" {totals.elapsed:12.3f} sec (elapsed real time)")
+    return lines
+
+
+class LiveTable:
+    """A table of targets redrawn in place on a terminal, about once a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.next_draw = 0.0
+
+    def draw(self, monitor: Monitor) -> None:
+        now = time.monotonic()
+        if now < self.next_draw:
+            return
+        self.next_draw = now + 1.0
+        states = monitor.states()
+        lines = [f"{'target':<40} {'state':<8} {'last ms':>9} {'loss':>6} {'sent':>8}"]
+        for target, state in list(states.items())[:60]:
+            last = "-" if state.last_rtt is None else ms(state.last_rtt)
+            lines.append(f"{target:<40} {state.health!s:<8} {last:>9} "
+                         f"{state.loss * 100:5.1f}% {state.sent:>8}")
+        self.stream.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
+        self.stream.flush()

@@ -1,0 +1,75 @@
+"""The command's JSON records (--json), one object a line; the README gives the schema."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._results import Result
+    from ..monitor import MonitorEvent
+    from .tallies import Counts, Totals
+
+
+def json_ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 6)
+
+
+def probe(result: Result, number: int) -> dict[str, object]:
+    """A reply or a loss; number counts the target's probes from 0."""
+    record: dict[str, object] = {
+        "type": "reply" if result.ok else "loss", "host": result.host,
+        "address": result.address, "seq": number, "time": round(time.time(), 6),
+    }
+    if result.ok:
+        record.update(rtt_ms=json_ms(result.rtt), ttl=result.ttl)
+    else:
+        record.update(status=str(result.status))
+        if result.router is not None:
+            record.update(router=result.router, icmp_type=result.icmp_type,
+                          icmp_code=result.icmp_code)
+        if result.errno is not None:
+            record.update(errno=result.errno)
+    return record
+
+
+def host(target: str, answer: Result | None) -> dict[str, object]:
+    """A swept target."""
+    return {"type": "host", "host": target, "alive": answer is not None,
+            "rtt_ms": json_ms(answer.rtt) if answer else None}
+
+
+def health(event: MonitorEvent) -> dict[str, object]:
+    """-l: a target's health changed."""
+    return {"type": "health", "host": event.host, "address": event.address,
+            "health": str(event.health), "previous": str(event.previous),
+            "time": round(event.time, 6)}
+
+
+def unknown(target: str, error: str) -> dict[str, object]:
+    return {"type": "unknown", "host": target, "error": error}
+
+
+def summary(target: str, tally: Counts, duplicates: int, interval: bool) -> dict[str, object]:
+    record: dict[str, object] = {
+        "type": "summary", "host": target, "interval": interval, "sent": tally.sent,
+        "received": tally.received, "duplicates": duplicates,
+        "loss": (tally.sent - tally.received) / tally.sent if tally.sent else 0.0,
+        "min_ms": json_ms(tally.min), "avg_ms": json_ms(tally.avg),
+        "max_ms": json_ms(tally.max), "stddev_ms": json_ms(tally.stddev),
+    }
+    if tally.rtts is not None and not interval:
+        record["rtts_ms"] = [json_ms(rtt) for rtt in tally.rtts]
+    return record
+
+
+def total(totals: Totals) -> dict[str, object]:
+    """The whole run, as the -s block."""
+    times, received = totals.times, totals.received
+    return {"type": "total", "targets": totals.targets, "alive": totals.alive,
+            "unreachable": totals.unreachable, "unknown": totals.unknown,
+            "sent": totals.sent, "received": received, "duplicates": totals.duplicates,
+            "min_ms": json_ms(min(times)) if times else None,
+            "avg_ms": json_ms(totals.total / received) if received else None,
+            "max_ms": json_ms(max(times)) if times else None,
+            "elapsed_s": round(totals.elapsed, 6)}

@@ -1,0 +1,55 @@
+"""A Prometheus exporter: fastping Monitors behind a collector that reads them at scrape time.
+
+    fastping exporter --config targets.yaml --listen 127.0.0.1:9374 [HOST ...]
+
+Every target is pinged continuously by a Monitor (one per distinct period and
+timeout); a scrape of ``/metrics`` reads every host's live state from the
+engine, so the cost of a scrape is per host, never per probe. Metric names,
+labels (``ip``, ``host``, ``source``) and the default histogram buckets are
+smokeping_prober's, so its dashboards and rules work unchanged; fastping's own
+health and rolling statistics come as ``fastping_*``. ``/probe?target=HOST``
+pings once, as blackbox_exporter's icmp module does. SIGHUP re-reads the
+configuration on a thread of its own: hosts that stay keep their state and
+counters, new ones are added, gone ones removed.
+
+The response-time histogram is kept per host by the engine, in C, as bucket
+counts that never reset: a scrape copies them, no probe costs Python.
+"""
+
+from __future__ import annotations
+
+# The one optional dependency every part needs: a missing one is said once, here, as what to
+# install (an import of any submodule runs this first).
+try:
+    import prometheus_client  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("fastping's exporter needs prometheus-client: "
+                      "pip install 'fastping[exporter]'") from error
+
+from .blackbox import probe
+from .command import main
+from .config import (
+    DEFAULT_BUCKETS,
+    ConfigError,
+    Target,
+    hashmod,
+    load_config,
+    parse_config,
+    parse_duration,
+)
+from .http import parse_listen
+from .service import Exporter
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "ConfigError",
+    "Exporter",
+    "Target",
+    "hashmod",
+    "load_config",
+    "main",
+    "parse_config",
+    "parse_duration",
+    "parse_listen",
+    "probe",
+]
