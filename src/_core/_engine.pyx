@@ -12,7 +12,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from cpython.type cimport PyType_GenericAlloc
-from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT
+from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT, ENOSPC
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy, strerror
 
@@ -32,6 +32,9 @@ SEND_ERROR = FP_EVENT_SEND_ERROR
 DUPLICATE = FP_EVENT_DUPLICATE
 HEALTH = FP_EVENT_HEALTH
 TAG_LEN = FP_TAG_LEN
+MAX_TIMEOUTS = FP_MAX_TIMEOUTS  # distinct timeouts an engine's probes may have at once
+_TOO_MANY_TIMEOUTS = (f"at most {FP_MAX_TIMEOUTS} distinct timeouts at once (hosts' own, the "
+                      "round's, and those of probes still in flight)")
 
 PERMISSION_HELP = (
     "cannot open an ICMP socket: raw sockets need root or CAP_NET_RAW "
@@ -75,6 +78,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 cdef object _os_error(int rc, str what):
     cdef int code = -rc
     return OSError(code, f"{what}: {strerror(code).decode()}")
+
+
+cdef uint64_t _nanoseconds(double seconds) except? 0:
+    # Checked here too, as C would take a truncated 0 for "none" or reject it with EINVAL.
+    if not seconds >= 1e-9:
+        raise ValueError(f"a timeout must be at least 1 ns, not {seconds!r}")
+    return <uint64_t>(seconds * 1e9)
 
 
 cdef object _seconds(double microseconds):
@@ -311,7 +321,26 @@ cdef class Engine:
 
     def cancel_all(self):
         """Forget every pending send and outstanding probe."""
-        fp_engine_cancel_all(self._live())
+        cdef int rc = fp_engine_cancel_all(self._live())
+        if rc < 0:
+            raise _os_error(rc, "cannot disarm the timer")
+
+    def set_timeout(self, double timeout):
+        """The timeout (seconds) of probes sent from now on to hosts without one of their own."""
+        cdef int rc = fp_engine_set_timeout(self._live(), _nanoseconds(timeout))
+        if rc == -ENOSPC:
+            raise ValueError(_TOO_MANY_TIMEOUTS)
+        if rc < 0:
+            raise _os_error(rc, "cannot set the timeout")
+
+    def set_host_timeout(self, unsigned int index, timeout):
+        """The host's own timeout (seconds) from its next probe on; None to follow the engine's."""
+        cdef uint64_t ns = 0 if timeout is None else _nanoseconds(timeout)
+        cdef int rc = fp_engine_set_host_timeout(self._live(), index, ns)
+        if rc == -ENOSPC:
+            raise ValueError(_TOO_MANY_TIMEOUTS)
+        if rc < 0:
+            raise _os_error(rc, f"cannot set the timeout of host {index}")
 
     def reserve(self, unsigned int replies_in_flight):
         """Size the receive buffers for this many replies arriving at once."""

@@ -14,6 +14,7 @@
 
 #include "heap.h"
 #include "sockets.h"
+#include "timeouts.h"
 #include "track.h"
 
 #define FAMILY_V4 0
@@ -36,6 +37,8 @@
  * probe's pending error (see send_probe): enough that a flood of forged errors
  * at 100,000/s, a few percent of them landing between two tries, fails none. */
 #define SEND_TRIES 8
+/* A host without a timeout of its own sends with the engine's default. */
+#define FOLLOWS_DEFAULT UINT8_MAX
 
 enum probe_state {
     PROBE_FREE = 0,
@@ -53,6 +56,7 @@ typedef struct fp_probe {
     uint32_t generation; /* the host's generation when sent */
     uint8_t state;
     uint8_t unverified; /* an unverified error is remembered for it (fp_unverified) */
+    uint8_t timeout;    /* index of the timeout queue it was sent with */
 } fp_probe;
 
 /* An ICMP error that quoted too little of a probe to carry its tag: anyone
@@ -76,6 +80,7 @@ typedef struct fp_host {
     uint32_t generation; /* bumped on removal so stale probes never match */
     uint8_t family;      /* FAMILY_V4 or FAMILY_V6 */
     uint8_t in_use;
+    uint8_t timeout; /* its own timeout queue, or FOLLOWS_DEFAULT */
 } fp_host;
 
 typedef struct run_context {
@@ -99,6 +104,8 @@ struct fp_engine {
     uint32_t free_count;
 
     fp_heap heap;
+    fp_timeouts timeouts;
+    int default_timeout; /* the queue of hosts without a timeout of their own */
 
     fp_probe *ring;
     fp_unverified *unverified; /* per ring slot, NULL until the first */
@@ -230,6 +237,7 @@ void fp_engine_close(fp_engine *e) {
     if (e->epoll_fd >= 0)
         close(e->epoll_fd);
     fp_heap_free(&e->heap);
+    fp_timeouts_free(&e->timeouts);
     free(e->hosts);
     free(e->free_hosts);
     free(e->ring);
@@ -271,6 +279,8 @@ int fp_engine_open(fp_engine **out, const fp_config *config) {
     e->ring = calloc(RING_MIN_CAPACITY, sizeof *e->ring);
     if (!e->tx || !e->rx || !e->ring)
         rc = -ENOMEM;
+    if (rc == 0 && (e->default_timeout = fp_timeouts_acquire(&e->timeouts, config->timeout_ns)) < 0)
+        rc = e->default_timeout;
     if (rc == 0 && getrandom(e->key, sizeof e->key, 0) != sizeof e->key)
         rc = -errno;
     if (rc == 0 && (e->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
@@ -385,6 +395,7 @@ int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t l
     host->period_ns = 0;
     host->family = (uint8_t)fi;
     host->in_use = 1;
+    host->timeout = FOLLOWS_DEFAULT;
     e->live_hosts++;
     if (e->tracking)
         fp_track_reset(&e->tracks[index], track_window(e, index), track_histogram(e, index),
@@ -410,6 +421,8 @@ int fp_engine_remove_host(fp_engine *e, uint32_t index) {
             e->outstanding--;
         }
     }
+    if (host->timeout != FOLLOWS_DEFAULT)
+        fp_timeouts_release(&e->timeouts, host->timeout);
     host->generation++;
     host->in_use = 0;
     e->free_hosts[e->free_count++] = index;
@@ -425,16 +438,45 @@ int fp_engine_schedule(fp_engine *e, uint32_t index, uint64_t deadline, uint64_t
     return fp_heap_schedule(&e->heap, index, deadline);
 }
 
-void fp_engine_cancel_all(fp_engine *e) {
+int fp_engine_set_timeout(fp_engine *e, uint64_t timeout_ns) {
+    if (timeout_ns == 0)
+        return -EINVAL;
+    int queue = fp_timeouts_acquire(&e->timeouts, timeout_ns);
+    if (queue < 0)
+        return queue;
+    fp_timeouts_release(&e->timeouts, e->default_timeout);
+    e->default_timeout = queue;
+    e->config.timeout_ns = timeout_ns;
+    return 0;
+}
+
+int fp_engine_set_host_timeout(fp_engine *e, uint32_t index, uint64_t timeout_ns) {
+    fp_host *host = live_host(e, index);
+    if (!host)
+        return -ENOENT;
+    int queue = FOLLOWS_DEFAULT;
+    if (timeout_ns) {
+        queue = fp_timeouts_acquire(&e->timeouts, timeout_ns);
+        if (queue < 0)
+            return queue;
+    }
+    if (host->timeout != FOLLOWS_DEFAULT)
+        fp_timeouts_release(&e->timeouts, host->timeout);
+    host->timeout = (uint8_t)queue;
+    return 0;
+}
+
+int fp_engine_cancel_all(fp_engine *e) {
     fp_heap_clear(&e->heap);
     for (uint64_t serial = e->tail; serial < e->next_serial; serial++) {
         fp_probe *probe = &e->ring[serial & e->ring_mask];
         if (probe->state == PROBE_OUTSTANDING)
             probe->state = PROBE_CANCELLED;
     }
+    fp_timeouts_clear(&e->timeouts);
     e->outstanding = 0;
     e->tail = e->next_serial;
-    arm_timer(e, UINT64_MAX);
+    return arm_timer(e, UINT64_MAX);
 }
 
 int fp_engine_reserve(fp_engine *e, uint32_t replies_in_flight) {
@@ -882,10 +924,15 @@ static int drain_all(fp_engine *e, run_context *ctx) {
 static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
     fp_host *host = &e->hosts[index];
     fp_socket *sock = &e->sockets[host->family];
+    int timeout = host->timeout == FOLLOWS_DEFAULT ? e->default_timeout : host->timeout;
     int rc = reserve_probe(e);
     if (rc != 0)
         return rc;
     uint64_t serial = e->next_serial;
+    /* Queued before it is sent: a probe always has its deadline. */
+    rc = fp_timeout_queue_push(&e->timeouts.queues[timeout], serial);
+    if (rc != 0)
+        return rc;
     uint8_t cookie[FP_COOKIE_LEN];
     fp_probe_cookie(e->key, serial, address_bytes((const struct sockaddr *)&host->address),
                     address_len(host->family), cookie);
@@ -894,7 +941,7 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
     socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
     fp_probe *probe = &e->ring[serial & e->ring_mask];
     *probe = (fp_probe){serial, fp_monotonic_ns(), clock_ns(CLOCK_REALTIME), index, host->generation,
-                        PROBE_OUTSTANDING};
+                        PROBE_OUTSTANDING, 0, (uint8_t)timeout};
     ssize_t sent;
     /* A datagram socket's pending error (left by any ICMP error that came,
      * forged ones too, see drain_socket) is reported by the next send in place
@@ -959,33 +1006,53 @@ static int send_due(fp_engine *e, uint64_t now, uint32_t budget, run_context *ct
 
 /* ---- time ------------------------------------------------------------------- */
 
-static void expire(fp_engine *e, uint64_t now, run_context *ctx) {
-    while (e->tail < e->next_serial && has_room(ctx)) {
-        fp_probe *probe = &e->ring[e->tail & e->ring_mask];
-        if (probe->state == PROBE_OUTSTANDING) {
-            if (probe->sent_mono + e->config.timeout_ns > now)
-                return;
-            fp_event outcome = {.kind = FP_EVENT_TIMEOUT, .rtt_ns = e->config.timeout_ns};
-            probe->state = PROBE_EXPIRED;
-            e->outstanding--;
-            if (probe->unverified) {
-                /* No genuine answer came: what the unverified error said is the
-                 * best there is. Expired, so a reply still to come is late. */
-                const fp_unverified *u = &e->unverified[e->tail & e->ring_mask];
-                outcome = (fp_event){.kind = FP_EVENT_ICMP_ERROR, .rtt_ns = u->rtt_ns,
-                                     .icmp_type = u->type, .icmp_code = u->code,
-                                     .from_family = u->from_family};
-                memcpy(outcome.from, u->from, sizeof outcome.from);
-                e->counters.icmp_errors++;
-            } else {
-                e->counters.timeouts++;
-            }
-            report(e, ctx, probe, &outcome);
-        }
-        e->tail++;
+/* The oldest probe of a timeout queue that is still outstanding, dropping
+ * from its head the serials of probes answered (or forgotten) meanwhile;
+ * NULL when there is none. */
+static fp_probe *oldest_outstanding(fp_engine *e, fp_timeout_queue *queue) {
+    while (queue->count > 0) {
+        fp_probe *probe = probe_for_serial(e, fp_timeout_queue_head(queue));
+        if (probe && probe->state == PROBE_OUTSTANDING)
+            return probe;
+        fp_timeout_queue_pop(queue);
     }
+    return NULL;
 }
 
+/* Reports a probe that timed out: as the unverified error remembered for it,
+ * if any (expired, so a reply still to come is late), or as a timeout. */
+static void time_out(fp_engine *e, fp_probe *probe, uint64_t timeout_ns, run_context *ctx) {
+    fp_event outcome = {.kind = FP_EVENT_TIMEOUT, .rtt_ns = timeout_ns};
+    probe->state = PROBE_EXPIRED;
+    e->outstanding--;
+    if (probe->unverified) {
+        const fp_unverified *u = &e->unverified[probe->serial & e->ring_mask];
+        outcome = (fp_event){.kind = FP_EVENT_ICMP_ERROR, .rtt_ns = u->rtt_ns,
+                             .icmp_type = u->type, .icmp_code = u->code,
+                             .from_family = u->from_family};
+        memcpy(outcome.from, u->from, sizeof outcome.from);
+        e->counters.icmp_errors++;
+    } else {
+        e->counters.timeouts++;
+    }
+    report(e, ctx, probe, &outcome);
+}
+
+static void expire(fp_engine *e, uint64_t now, run_context *ctx) {
+    for (uint32_t i = 0; i < e->timeouts.used; i++) {
+        fp_timeout_queue *queue = &e->timeouts.queues[i];
+        fp_probe *probe;
+        while (has_room(ctx) && (probe = oldest_outstanding(e, queue)) &&
+               probe->sent_mono + queue->timeout_ns <= now) {
+            time_out(e, probe, queue->timeout_ns, ctx);
+            fp_timeout_queue_pop(queue);
+        }
+    }
+    advance_tail(e);
+}
+
+/* When the engine next has work: the earliest of the next send (held back by
+ * the send gap) and every timeout queue's oldest outstanding probe's expiry. */
 static uint64_t next_deadline(fp_engine *e) {
     uint64_t deadline = UINT64_MAX;
     const fp_heap_entry *top = fp_heap_top(&e->heap);
@@ -994,11 +1061,11 @@ static uint64_t next_deadline(fp_engine *e) {
         if (e->send_gap_ns && e->last_send_ns + e->send_gap_ns > deadline)
             deadline = e->last_send_ns + e->send_gap_ns;
     }
-    advance_tail(e);
-    if (e->tail < e->next_serial) {
-        uint64_t expiry = e->ring[e->tail & e->ring_mask].sent_mono + e->config.timeout_ns;
-        if (expiry < deadline)
-            deadline = expiry;
+    for (uint32_t i = 0; i < e->timeouts.used; i++) {
+        fp_timeout_queue *queue = &e->timeouts.queues[i];
+        const fp_probe *probe = oldest_outstanding(e, queue);
+        if (probe && probe->sent_mono + queue->timeout_ns < deadline)
+            deadline = probe->sent_mono + queue->timeout_ns;
     }
     return deadline;
 }
@@ -1024,6 +1091,46 @@ void fp_engine_wake(fp_engine *e) {
 
 /* ---- the loop ------------------------------------------------------------------ */
 
+/* Not a run status: the run goes on. */
+#define KEEP_GOING 100
+
+/* Whether the run is over without waiting: FP_RUN_FULL when the event buffer
+ * has no room for another outcome, FP_RUN_IDLE (if asked) when nothing is
+ * scheduled or outstanding, else KEEP_GOING. */
+static int run_over(const fp_engine *e, const run_context *ctx, int flags) {
+    if (!has_room(ctx))
+        return FP_RUN_FULL;
+    if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0)
+        return FP_RUN_IDLE;
+    return KEEP_GOING;
+}
+
+/* Waits for the timer or a socket (or, without wait, only looks) and reads
+ * what is ready. Returns 0, FP_RUN_INTERRUPTED or a negative errno. */
+static int wait_and_read(fp_engine *e, int wait, run_context *ctx) {
+    int rc = watch_sockets(e);
+    if (rc != 0)
+        return rc;
+    struct epoll_event ready[4];
+    int n = epoll_wait(e->epoll_fd, ready, 4, wait ? -1 : 0);
+    if (n < 0)
+        return errno == EINTR ? FP_RUN_INTERRUPTED : -errno;
+    for (int i = 0; i < n && rc == 0; i++) {
+        uint32_t tag = ready[i].data.u32;
+        if (tag == TIMER_TAG) {
+            uint64_t expirations;
+            if (read(e->timer_fd, &expirations, sizeof expirations) > 0)
+                e->armed_deadline = 0;
+            continue;
+        }
+        if (ready[i].events & EPOLLERR)
+            rc = drain_error_queue(e, (int)tag, ctx);
+        if (rc == 0)
+            rc = drain_socket(e, (int)tag, ctx);
+    }
+    return rc;
+}
+
 int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uint32_t capacity,
                   uint32_t *count) {
     run_context ctx = {events, capacity, 0};
@@ -1036,27 +1143,13 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
         uint64_t now = fp_monotonic_ns();
         expire(e, now, &ctx);
         int sent = send_due(e, now, SEND_BURST, &ctx);
-        if (sent < 0) {
-            status = sent;
+        /* Interleave: drain what a burst brought back before sending more, so
+         * replies never overflow the receive buffer. */
+        status = sent > 0 ? drain_all(e, &ctx) : sent;
+        if (status < 0 || (status = run_over(e, &ctx, flags)) != KEEP_GOING)
             break;
-        }
-        if (sent > 0) {
-            /* Interleave: drain what the burst brought back before sending
-             * more, so replies never overflow the receive buffer. */
-            status = drain_all(e, &ctx);
-            if (status != 0)
-                break;
-        }
-        if (!has_room(&ctx)) {
-            status = FP_RUN_FULL;
-            break;
-        }
         if (sent > 0)
             continue;
-        if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0) {
-            status = FP_RUN_IDLE;
-            break;
-        }
         if ((flags & FP_RUN_RETURN_EVENTS) && ctx.count > 0) {
             status = FP_RUN_EVENTS;
             break;
@@ -1067,45 +1160,19 @@ int fp_engine_run(fp_engine *e, uint64_t until, int flags, fp_event *events, uin
         int last_look = until && now >= until;
         if (!last_look) {
             uint64_t deadline = next_deadline(e);
-            if (until && until < deadline)
-                deadline = until;
-            status = arm_timer(e, deadline);
+            status = arm_timer(e, until && until < deadline ? until : deadline);
             if (status != 0)
                 break;
             /* A wake that raced with arm_timer may have been overwritten by it. */
             if (atomic_load(&e->wake_requested))
                 continue;
         }
-        status = watch_sockets(e);
-        if (status != 0)
-            break;
-        struct epoll_event ready[4];
-        int n = epoll_wait(e->epoll_fd, ready, 4, last_look ? 0 : -1);
-        if (n < 0) {
-            status = errno == EINTR ? FP_RUN_INTERRUPTED : -errno;
-            break;
-        }
-        for (int i = 0; i < n && status == 0; i++) {
-            uint32_t tag = ready[i].data.u32;
-            if (tag == TIMER_TAG) {
-                uint64_t expirations;
-                if (read(e->timer_fd, &expirations, sizeof expirations) > 0)
-                    e->armed_deadline = 0;
-                continue;
-            }
-            if (ready[i].events & EPOLLERR)
-                status = drain_error_queue(e, (int)tag, &ctx);
-            if (status == 0)
-                status = drain_socket(e, (int)tag, &ctx);
-        }
+        status = wait_and_read(e, !last_look, &ctx);
         if (status != 0)
             break;
         if (last_look) {
-            if (!has_room(&ctx))
-                status = FP_RUN_FULL;
-            else if ((flags & FP_RUN_RETURN_WHEN_IDLE) && e->outstanding == 0 && e->heap.length == 0)
-                status = FP_RUN_IDLE;
-            else
+            status = run_over(e, &ctx, flags);
+            if (status == KEEP_GOING)
                 status = FP_RUN_DEADLINE;
             break;
         }

@@ -21,10 +21,13 @@
  * serial and the destination. So a reply identifies its probe exactly,
  * across any number of sequence wrap-arounds; what a target sees of its own
  * probes lets it forge nothing for another host; and anything that does not
- * agree is dropped and counted (fp_counters says where). All probes share
- * the engine's timeout, so their deadlines come in serial order: the ring is
- * itself the timeout queue, oldest first, and only its oldest outstanding
- * probe needs the timer.
+ * agree is dropped and counted (fp_counters says where).
+ *
+ * Timeouts. A probe times out after its host's own timeout, or the engine's
+ * (fp_engine_set_timeout; a round may change it). Each distinct timeout has a
+ * FIFO of the serials sent with it (timeouts.h), so each FIFO is in deadline
+ * order, and only the oldest outstanding probe of each needs looking at:
+ * expiry stays O(1) a probe for any mix of timeouts.
  *
  * ICMP errors. One quoting our whole tag is checked as a reply is, and
  * resolves its probe at once. One quoting less (RFC 792 asks for 8 bytes:
@@ -37,8 +40,8 @@
  * cause (bounded), receives leave a flood of them for the next turn.
  *
  * Sends. The heap holds, for each scheduled host, when its next probe is due
- * (and a host may repeat with a period). The timerfd is armed for the
- * earlier of the heap's top and the oldest probe's deadline.
+ * (and a host may repeat with a period of its own). The timerfd is armed for
+ * the earliest of the heap's top and the timeout queues' oldest deadlines.
  *
  * Threads. An engine is used by one thread at a time, except fp_engine_wake,
  * which any thread may call to make a blocked fp_engine_run return.
@@ -53,27 +56,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "icmp.h"
+#include "timeouts.h"
 #include "track.h"
-
-typedef enum fp_privilege {
-    FP_PRIVILEGE_AUTO = 0,     /* raw if permitted, else datagram */
-    FP_PRIVILEGE_RAW = 1,      /* raw sockets only */
-    FP_PRIVILEGE_DATAGRAM = 2, /* unprivileged ICMP datagram sockets only */
-} fp_privilege;
-
-typedef struct fp_config {
-    uint64_t timeout_ns;  /* how long a probe may wait for its reply */
-    uint32_t payload_len; /* echo payload bytes, at least FP_TAG_LEN */
-    int ttl;              /* IP TTL / hop limit, or -1 for the system's */
-    int tos;              /* IP TOS / traffic class, or -1 */
-    fp_privilege privilege;
-    /* Source addresses to bind (family AF_UNSPEC for none) and an interface
-     * to bind to ("" for none). */
-    struct sockaddr_in source4;
-    struct sockaddr_in6 source6;
-    char interface[16];
-} fp_config;
 
 typedef enum fp_event_kind {
     FP_EVENT_REPLY = 1,      /* the probe was answered */
@@ -167,8 +153,17 @@ void fp_engine_set_send_slack(fp_engine *engine, uint64_t slack_ns);
 /* Keeps at least gap_ns between two sends, whatever is due (fping's -i);
  * 0 (the default) sends as fast as the engine safely can. */
 void fp_engine_set_send_gap(fp_engine *engine, uint64_t gap_ns);
-/* Cancels every pending send and forgets every outstanding probe. */
-void fp_engine_cancel_all(fp_engine *engine);
+/* Cancels every pending send and forgets every outstanding probe. Returns 0
+ * or the negative errno of disarming the timer. */
+int fp_engine_cancel_all(fp_engine *engine);
+
+/* The timeout of probes sent from now on to hosts without one of their own
+ * (at first the config's). Probes already in flight keep theirs. Returns 0,
+ * -EINVAL for 0, or -ENOSPC when FP_MAX_TIMEOUTS other timeouts are in use. */
+int fp_engine_set_timeout(fp_engine *engine, uint64_t timeout_ns);
+/* The host's own timeout, for probes sent to it from now on; 0 to follow the
+ * engine's. Returns 0, -ENOENT, or -ENOSPC as fp_engine_set_timeout. */
+int fp_engine_set_host_timeout(fp_engine *engine, uint32_t host, uint64_t timeout_ns);
 
 /* Sends, receives, matches and times out until one of fp_run_status's
  * conditions; events are written to events[0..*count). until is a monotonic

@@ -46,8 +46,9 @@ void fp_heap_free(fp_heap *heap);
 /* Makes ids below id_capacity usable. Returns 0 or -ENOMEM. */
 int fp_heap_reserve_ids(fp_heap *heap, uint32_t id_capacity);
 
-/* Schedules id at deadline, moving it if it was already scheduled.
- * Returns 0 or -ENOMEM. */
+/* Schedules id at deadline, moving it if it was already scheduled. Returns 0,
+ * or -EINVAL for an id not below id_capacity (fp_heap_reserve_ids makes room,
+ * so scheduling itself never allocates). */
 int fp_heap_schedule(fp_heap *heap, uint32_t id, uint64_t deadline);
 
 /* Removes id if it is scheduled; does nothing otherwise. */

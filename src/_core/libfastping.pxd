@@ -50,6 +50,10 @@ cdef extern from "icmp.h":
                          size_t address_len, uint8_t *cookie)
     int fp_read_tag(const uint8_t *payload, size_t length, uint8_t *cookie, uint64_t *serial)
 
+cdef extern from "timeouts.h":
+    enum:
+        FP_MAX_TIMEOUTS
+
 cdef extern from "track.h":
     enum:
         FP_TRACK_MAX_BUCKETS
@@ -153,7 +157,9 @@ cdef extern from "engine.h":
     int fp_engine_schedule(fp_engine *engine, uint32_t host, uint64_t deadline, uint64_t period_ns)
     void fp_engine_set_send_slack(fp_engine *engine, uint64_t slack_ns)
     void fp_engine_set_send_gap(fp_engine *engine, uint64_t gap_ns)
-    void fp_engine_cancel_all(fp_engine *engine)
+    int fp_engine_cancel_all(fp_engine *engine)
+    int fp_engine_set_timeout(fp_engine *engine, uint64_t timeout_ns)
+    int fp_engine_set_host_timeout(fp_engine *engine, uint32_t host, uint64_t timeout_ns)
     int fp_engine_run(fp_engine *engine, uint64_t until, int flags, fp_event *events,
                       uint32_t capacity, uint32_t *count) nogil
     void fp_engine_wake(fp_engine *engine) nogil

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "engine.h"
+#include "config.h"
 
 typedef struct fp_socket {
     int fd;         /* -1 when not open */

@@ -38,7 +38,7 @@ class EngineOptions(NamedTuple):
               interface: object, privileged: object, family: object,
               gap: object = 0.0) -> EngineOptions:
         """Raises TypeError for a wrong type, ValueError for a value out of range."""
-        seconds = check_seconds("timeout", timeout, maximum=MAX_TIMEOUT, allow_zero=False)
+        seconds = check_timeout(timeout)
         payload = check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
         assert payload is not None
         checked_ttl = check_int("ttl", ttl, minimum=1, maximum=255, optional=True)
@@ -58,6 +58,16 @@ class EngineOptions(NamedTuple):
         )
         engine.set_send_gap(self.gap)
         return engine
+
+
+def default_timeout(period: float) -> float:
+    """How long a heartbeat's probe waits when nobody said: its period, but at most 1 s."""
+    return min(1.0, period)
+
+
+def check_timeout(timeout: object) -> float:
+    """A probe timeout in seconds: TypeError or ValueError as check_seconds raises them."""
+    return check_seconds("timeout", timeout, maximum=MAX_TIMEOUT, allow_zero=False)
 
 
 def _check_source(source: object) -> tuple[bytes | None, bytes | None]:

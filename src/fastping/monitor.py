@@ -35,6 +35,8 @@ from ._common import (
     EngineOwner,
     check_callback,
     check_hosts,
+    check_timeout,
+    default_timeout,
 )
 from ._resolve import check_int, check_seconds
 from ._results import Health as Health  # (public here too, as before)
@@ -203,9 +205,9 @@ class Monitor(EngineOwner):
         self._engine: _engine.Engine | None = None
         self._period = check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False)
         options = EngineOptions.check(
-            timeout=min(1.0, self._period) if timeout is None else timeout, size=size, ttl=ttl,
-            tos=tos, source=source, interface=interface, privileged=privileged, family=family,
-            gap=gap)
+            timeout=default_timeout(self._period) if timeout is None else timeout, size=size,
+            ttl=ttl, tos=tos, source=source, interface=interface, privileged=privileged,
+            family=family, gap=gap)
         down = check_int("down_after", down_after, minimum=1, maximum=1_000_000)
         up = check_int("up_after", up_after, minimum=1, maximum=1_000_000)
         samples = check_int("window", window, minimum=1, maximum=65_536)
@@ -219,6 +221,8 @@ class Monitor(EngineOwner):
         check_hosts(hosts)
         self.on_event = on_event
         self._family = options.family
+        self._timeout = options.timeout
+        self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
@@ -301,30 +305,46 @@ class Monitor(EngineOwner):
 
     # ---- hosts ---------------------------------------------------------------
 
-    def add(self, host: str) -> str:
+    def add(self, host: str, *, period: float | None = None,
+            timeout: float | None = None) -> str:
         """Add a host (from any thread, running or not); returns its address.
 
-        A host added while the monitor runs is probed from then on, on a phase
-        of its own. Adding a host that is already there does nothing.
+        ``period`` and ``timeout`` (seconds) are the host's own; by default the Monitor's,
+        and a host with a period of its own waits at most that long. A host added while
+        the monitor runs is probed from then on, on a phase of its own. Adding a host that
+        is already there only sets its period and timeout anew.
         """
+        own_period = (None if period is None else
+                      check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False))
+        own_timeout = None if timeout is None else check_timeout(timeout)
+        if own_timeout is None and own_period is not None and own_period < self._timeout:
+            own_timeout = own_period
         name, address = self._resolve(host)  # before any lock: DNS may be slow
 
         def insert() -> str:
             engine = self._live_engine()
-            known = name in engine.hosts
+            was_period = self._period_of(name) if name in engine.hosts else None
             index = self._insert(name, address)
-            if not known and self._loop_thread is not None:
-                self._schedule(index, _GOLDEN * self._added % 1.0)
+            engine.set_host_timeout(index, own_timeout)
+            if own_period is None:
+                self._own_periods.pop(name, None)
+            else:
+                self._own_periods[name] = own_period
+            if self._loop_thread is not None and was_period != self._period_of(name):
+                self._schedule(name, index, _GOLDEN * self._added % 1.0)
                 self._added += 1
                 self._apply_slack()
             return engine.address_text(index)
 
         return self._call(insert)
 
+    def _period_of(self, name: str) -> float:
+        return self._own_periods.get(name, self._period)
+
     def remove(self, host: str) -> None:
         """Remove a host (from any thread); its pending probes are forgotten."""
         def delete() -> None:
-            self._delete(host)
+            self._own_periods.pop(self._delete(host), None)
             if self._loop_thread is not None:
                 self._apply_slack()
 
@@ -404,8 +424,9 @@ class Monitor(EngineOwner):
 
     # ---- the loop ----------------------------------------------------------------
 
-    def _schedule(self, index: int, phase: float) -> None:
-        self._live_engine().schedule(index, delay=phase * self._period, period=self._period)
+    def _schedule(self, name: str, index: int, phase: float) -> None:
+        period = self._period_of(name)
+        self._live_engine().schedule(index, delay=phase * period, period=period)
 
     def _begin(self) -> None:
         """Claim the engine for this thread and spread every host over one period.
@@ -418,14 +439,14 @@ class Monitor(EngineOwner):
                 raise RuntimeError("this Monitor is already running")
             self._loop_thread = threading.get_ident()
             self._stop_requested = False
-        indexes = list(self._live_engine().hosts.values())
-        for position, index in enumerate(indexes):
-            self._schedule(index, position / len(indexes))
+        hosts = list(self._live_engine().hosts.items())
+        for position, (name, index) in enumerate(hosts):
+            self._schedule(name, index, position / len(hosts))
         self._added = 0
         self._apply_slack()
         # Replies to one wake-up's sends may all be waiting at once.
-        burst = len(indexes) * self.send_slack / self._period
-        self._live_engine().reserve(int(min(len(indexes), 4 * burst + 1024)))
+        burst = len(hosts) * self.send_slack / self._period
+        self._live_engine().reserve(int(min(len(hosts), 4 * burst + 1024)))
 
     def _end(self) -> None:
         """Forget everything in flight and hand the engine back; serve late requests."""

@@ -22,6 +22,7 @@ from ._common import (
     EngineOwner,
     check_callback,
     check_hosts,
+    check_timeout,
 )
 from ._resolve import check_family, check_int, check_seconds, resolve
 from ._results import Event, Result, Status
@@ -82,6 +83,7 @@ class Pinger(EngineOwner):
         self.on_recv = on_recv
         self.on_idle = on_idle
         self._family = options.family
+        self._timeout = options.timeout
         self._duplicates: dict[str, int] = {}  # by name, of hosts that had any
         self._stop_requested = False
         self._in_run = False
@@ -98,14 +100,18 @@ class Pinger(EngineOwner):
 
     # ---- hosts ---------------------------------------------------------------
 
-    def add(self, host: str) -> str:
+    def add(self, host: str, *, timeout: float | None = None) -> str:
         """Add a host (name or literal); returns the address it resolved to.
 
-        Adding a host that is already there does nothing.
+        ``timeout`` (seconds) is the host's own, for every round; by default it waits as
+        long as the round's. Adding a host that is already there changes only its timeout.
         """
         engine = self._live_engine()
+        own = None if timeout is None else check_timeout(timeout)
         name, address = self._resolve(host)
-        return engine.address_text(self._insert(name, address))
+        index = self._insert(name, address)
+        engine.set_host_timeout(index, own)
+        return engine.address_text(index)
 
     def remove(self, host: str) -> None:
         """Remove a host; its probes in flight are forgotten."""
@@ -119,17 +125,19 @@ class Pinger(EngineOwner):
 
     # ---- rounds --------------------------------------------------------------
 
-    def ping(self) -> dict[str, Result]:
+    def ping(self, *, timeout: float | None = None) -> dict[str, Result]:
         """Probe every host once; return each host's Result, in the order hosts were added.
 
-        Raises ValueError if the Pinger is closed during the round.
+        ``timeout`` (seconds) is how long this round's probes wait, but for hosts with a
+        timeout of their own; by default the Pinger's. Raises ValueError if the Pinger is
+        closed during the round.
         """
-        engine, entries = self._begin_round()
+        engine, entries = self._begin_round(timeout)
         results: dict[int, Result] = {}
         replies: list[Result] | None = [] if self.on_recv is not None else None
         self._in_round = True
         try:
-            self._schedule_round(engine, entries)
+            self._schedule_round(engine, entries, timeout)
             while entries:
                 status, events = engine.run(until_idle=True, prompt=replies is not None,
                                             results=results, replies=replies)
@@ -147,7 +155,7 @@ class Pinger(EngineOwner):
             self._in_round = False
         return self._round_results(entries, results)
 
-    async def aping(self) -> dict[str, Result]:
+    async def aping(self, *, timeout: float | None = None) -> dict[str, Result]:
         """ping() for asyncio: driven from the running loop through the engine's descriptor.
 
         No thread is used. Cancelling the task abandons the round and leaves
@@ -156,14 +164,14 @@ class Pinger(EngineOwner):
         import asyncio  # here, not at the top: only asyncio users pay its import
 
         loop = asyncio.get_running_loop()
-        engine, entries = self._begin_round()
+        engine, entries = self._begin_round(timeout)
         results: dict[int, Result] = {}
         replies: list[Result] | None = [] if self.on_recv is not None else None
         ready = asyncio.Event()
         descriptor = -1
         self._in_round = True
         try:
-            self._schedule_round(engine, entries)
+            self._schedule_round(engine, entries, timeout)
             descriptor = engine.fileno()
             loop.add_reader(descriptor, ready.set)
             self._wake_round = lambda: loop.call_soon_threadsafe(ready.set)
@@ -195,18 +203,22 @@ class Pinger(EngineOwner):
         return {name: results[index] for name, index in entries
                 if hosts.get(name) == index and index in results}
 
-    def _begin_round(self) -> tuple[_engine.Engine, list[tuple[str, int]]]:
+    def _begin_round(self, timeout: float | None) -> tuple[_engine.Engine, list[tuple[str, int]]]:
         """The engine and the round's hosts. The caller then claims the round (_in_round)
         right before its try, so that no interrupt can land between claim and release."""
         engine = self._live_engine()
         if self._in_round:
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
+        if timeout is not None:
+            check_timeout(timeout)
         return engine, list(engine.hosts.items())
 
-    @staticmethod
-    def _schedule_round(engine: _engine.Engine, entries: list[tuple[str, int]]) -> None:
-        """One probe to every host, as soon as the engine safely can."""
+    def _schedule_round(self, engine: _engine.Engine, entries: list[tuple[str, int]],
+                        timeout: float | None) -> None:
+        """One probe to every host, as soon as the engine safely can, with the round's timeout
+        (the engine's for the sends of this round only: _end_round puts the Pinger's back)."""
         if entries:
+            engine.set_timeout(self._timeout if timeout is None else timeout)
             engine.reserve(len(entries))
             engine.schedule_now([index for _, index in entries])
 
@@ -216,19 +228,23 @@ class Pinger(EngineOwner):
         if not engine.closed:
             engine.cancel_all()
 
-    def run(self, count: int | None = None, interval: float = 1.0) -> Iterator[dict[str, Result]]:
+    def run(self, count: int | None = None, interval: float = 1.0, *,
+            timeout: float | None = None) -> Iterator[dict[str, Result]]:
         """Ping every host once per interval (seconds), count times or until stop().
 
         Yields each round's results. A round lasts until every host has
-        answered or timed out; the next starts interval seconds after the
-        previous one started, or at once if that has passed.
+        answered or timed out (after ``timeout``, as in ping()); the next starts
+        interval seconds after the previous one started, or at once if that has passed.
         """
         check_int("count", count, minimum=1, maximum=2**63 - 1, optional=True)
         seconds = check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
+        if timeout is not None:
+            check_timeout(timeout)
         self._live_engine()
-        return self._rounds(count, seconds)
+        return self._rounds(count, seconds, timeout)
 
-    def _rounds(self, count: int | None, interval: float) -> Iterator[dict[str, Result]]:
+    def _rounds(self, count: int | None, interval: float,
+                timeout: float | None) -> Iterator[dict[str, Result]]:
         self._stop_requested = False
         self._in_run = True
         try:
@@ -236,7 +252,7 @@ class Pinger(EngineOwner):
             while count is None or done < count:
                 started = time.monotonic()
                 try:
-                    results = self.ping()
+                    results = self.ping(timeout=timeout)
                 except (_Stopped, _ClosedDuringRound):
                     return
                 if self.on_idle is not None:

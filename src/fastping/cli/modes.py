@@ -36,26 +36,27 @@ def add_targets(owner: Pinger | Monitor, run: Run, targets: list[str]) -> None:
 def sweep(run: Run, options: EngineKeywords) -> None:
     """fping's default mode: each target until it answers, with retries and backoff."""
     settings, args = run.settings, run.args
-    pending = run.targets
     alive: dict[str, Result] = {}
     attempts: dict[str, int] = {}
-    for attempt in range(settings.retries + 1):
-        timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
-        with Pinger(timeout=timeout, **options) as pinger:
-            add_targets(pinger, run, pending if attempt else run.targets)
+    # One engine for every attempt, each name resolved once: a target that answers leaves it,
+    # and each retry's round waits backoff times longer than the one before.
+    with Pinger(timeout=settings.timeout, **options) as pinger:
+        add_targets(pinger, run, run.targets)
+        for attempt in range(settings.retries + 1):
+            if not pinger.hosts or run.signals.finish:
+                break
+            timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
             # A round of run() ends early at stop(), which is how a Ctrl-C ends it.
-            rounds = pinger.run(1) if pinger.hosts and not run.signals.finish else iter(())
-            results = next(rounds, {})
-            run.signals.owner = None
-        for target, result in results.items():
-            attempts[target] = attempts.get(target, 0) + 1
-            if result.ok:
-                alive[target] = result
-        pending = [target for target in results if target not in alive]
-        run.progress(len(alive) + (0 if pending and attempt < settings.retries else
-                                   len(pending)), len(run.known))
-        if not pending or run.signals.finish:
-            break
+            results = next(pinger.run(1, timeout=timeout), {})
+            for target, result in results.items():
+                attempts[target] = attempts.get(target, 0) + 1
+                if result.ok:
+                    alive[target] = result
+                    pinger.remove(target)
+            pending = len(pinger.hosts)
+            run.progress(len(alive) + (0 if pending and attempt < settings.retries else
+                                       pending), len(run.known))
+        run.signals.owner = None
     for target in run.known:
         answer = alive.get(target)
         tally = run.tallies[target]

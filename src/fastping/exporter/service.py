@@ -19,7 +19,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from .._common import MAX_INTERVAL, MAX_TIMEOUT
+from .._common import MAX_INTERVAL, MAX_TIMEOUT, default_timeout
 from .._resolve import check_seconds
 from ..monitor import Monitor, MonitorEvent
 from . import blackbox, http
@@ -154,7 +154,7 @@ class Exporter:
     def _key(self, target: Target) -> tuple[float, float]:
         period = self.period if target.period is None else target.period
         timeout = target.timeout if target.timeout is not None else self.timeout
-        return period, min(1.0, period) if timeout is None else timeout
+        return period, default_timeout(period) if timeout is None else timeout
 
     def apply(self, targets: Sequence[Target]) -> None:
         """Ping exactly these targets from now on; the hosts kept keep their state.
@@ -317,6 +317,6 @@ class Exporter:
     def _probe(self, environ: http.Environ,
                start_response: http.StartResponse) -> Iterable[bytes]:
         # A request without a timeout gets the exporter's, else its period up to 1 s.
-        default = self.timeout if self.timeout is not None else min(1.0, self.period)
+        default = self.timeout if self.timeout is not None else default_timeout(self.period)
         return blackbox.respond(environ, start_response, default_timeout=default,
                                 privileged=self.privileged, slots=self._probes)

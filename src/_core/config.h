@@ -1,0 +1,32 @@
+/*
+ * What an engine is opened with: its sockets' options and its probes' default
+ * timeout and size. In a header of its own because the sockets need it too,
+ * and nothing else of the engine.
+ */
+#ifndef FASTPING_CONFIG_H
+#define FASTPING_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+typedef enum fp_privilege {
+    FP_PRIVILEGE_AUTO = 0,     /* raw if permitted, else datagram */
+    FP_PRIVILEGE_RAW = 1,      /* raw sockets only */
+    FP_PRIVILEGE_DATAGRAM = 2, /* unprivileged ICMP datagram sockets only */
+} fp_privilege;
+
+typedef struct fp_config {
+    uint64_t timeout_ns;  /* how long a probe may wait for its reply, unless its host has a
+                             timeout of its own (fp_engine_set_host_timeout) */
+    uint32_t payload_len; /* echo payload bytes, at least FP_TAG_LEN */
+    int ttl;              /* IP TTL / hop limit, or -1 for the system's */
+    int tos;              /* IP TOS / traffic class, or -1 */
+    fp_privilege privilege;
+    /* Source addresses to bind (family AF_UNSPEC for none) and an interface
+     * to bind to ("" for none). */
+    struct sockaddr_in source4;
+    struct sockaddr_in6 source6;
+    char interface[16];
+} fp_config;
+
+#endif

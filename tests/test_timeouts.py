@@ -1,0 +1,129 @@
+"""Any mix of timeouts in one engine: per host, per round, and each probe on time.
+
+The engine keeps one FIFO queue per distinct timeout (src/_core/timeouts.h), so
+probes with different timeouts, sent interleaved, must still each time out after
+its own. The timing tests run in a namespace whose loopback ignores echo
+requests, so that every probe waits for its timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import loopback_hosts, run_isolated
+
+from fastping import Monitor, Pinger, _engine
+
+SILENT = "sysctl -qw net.ipv4.icmp_echo_ignore_all=1"
+
+INTERLEAVED = """
+import json, time
+import fastping
+from fastping import _engine
+
+# 30 hosts, their own timeouts cycling through 0.2, 0.05 and 0.1 s: sent interleaved, they
+# must time out in three waves, each probe after its own timeout.
+hosts = [f"127.0.0.{i}" for i in range(1, 31)]
+timeouts = [0.2, 0.05, 0.1]
+pinger = fastping.Pinger(timeout=1.0)
+own = {}
+for number, host in enumerate(hosts):
+    own[host] = timeouts[number % 3]
+    pinger.add(host, timeout=own[host])
+engine = pinger._engine
+started = time.monotonic()
+engine.schedule_now(list(engine.hosts.values()))
+expired = []
+while len(expired) < len(hosts):
+    status, events = engine.run(until_idle=True, prompt=True)
+    now = time.monotonic() - started
+    expired += [(event.host, now) for event in events if event.kind == _engine.TIMEOUT]
+    if status == "idle":
+        break
+print(json.dumps({"own": own, "expired": expired, "counters": pinger.counters()}))
+"""
+
+
+def test_interleaved_timeouts_each_expire_on_time() -> None:
+    report = json.loads(run_isolated(INTERLEAVED, SILENT))
+    own, expired = report["own"], report["expired"]
+    assert sorted(host for host, _ in expired) == sorted(own)
+    assert report["counters"]["timeouts"] == 30
+    for host, when in expired:
+        # Each after its own timeout, and well before the next wave's.
+        assert own[host] <= when < own[host] + 0.04, (host, when)
+    order = [own[host] for host, _ in expired]
+    assert order == sorted(order)
+
+
+ROUNDS = """
+import json, time
+import fastping
+
+def timed(work):
+    started = time.monotonic()
+    results = work()
+    return time.monotonic() - started, sorted(str(r.status) for r in results.values())
+
+with fastping.Pinger(["127.0.0.1", "127.0.0.2"], timeout=0.4) as pinger:
+    pinger.add("127.0.0.3", timeout=0.25)
+    report = {
+        "default": timed(pinger.ping),
+        "round": timed(lambda: pinger.ping(timeout=0.1)),
+        "after": timed(pinger.ping),
+        "run": [timed(lambda rounds=pinger.run(1, timeout=0.05): next(rounds))],
+    }
+    pinger.remove("127.0.0.3")
+    report["without"] = timed(lambda: pinger.ping(timeout=0.1))
+print(json.dumps(report))
+"""
+
+
+def test_a_round_may_wait_less_or_more_than_the_pingers_timeout() -> None:
+    report = json.loads(run_isolated(ROUNDS, SILENT))
+    three = ["timeout"] * 3
+    # The round lasts as long as its longest wait: the host's own 0.25 s beats a round's.
+    seconds, statuses = report["default"]
+    assert statuses == three and 0.4 <= seconds < 0.5
+    seconds, statuses = report["round"]
+    assert statuses == three and 0.25 <= seconds < 0.35
+    seconds, _ = report["after"]  # the round's timeout was for that round only
+    assert 0.4 <= seconds < 0.5
+    ((seconds, _),) = report["run"]
+    assert 0.25 <= seconds < 0.35
+    seconds, statuses = report["without"]
+    assert statuses == ["timeout"] * 2 and 0.1 <= seconds < 0.2
+
+
+def test_hosts_with_periods_of_their_own_share_one_monitor(fd_baseline: int) -> None:
+    with Monitor(["127.0.0.1"], period=0.5) as monitor:
+        monitor.add("127.0.0.2", period=0.05)
+        monitor.add("::1", period=0.1, timeout=0.05)
+        monitor.start()
+        time.sleep(1.0)
+        deadline_states = monitor.states()
+        monitor.stop()
+        monitor.join()
+    sent = {host: state.sent for host, state in deadline_states.items()}
+    assert 1 <= sent["127.0.0.1"] <= 3
+    assert 15 <= sent["127.0.0.2"] <= 22
+    assert 8 <= sent["::1"] <= 11
+    assert all(state.received == state.sent or state.received == state.sent - 1
+               for state in deadline_states.values())
+
+
+def test_too_many_distinct_timeouts_is_a_clear_error(make_pinger) -> None:
+    pinger = make_pinger(timeout=1.0)
+    hosts = loopback_hosts(_engine.MAX_TIMEOUTS, "127.5.0.1")
+    # The Pinger's own timeout is one; every host with another is one more.
+    for number, host in enumerate(hosts[:-1]):
+        pinger.add(host, timeout=0.01 * (number + 1))
+    with pytest.raises(ValueError, match=f"at most {_engine.MAX_TIMEOUTS} distinct timeouts"):
+        pinger.add(hosts[-1], timeout=5.0)
+    # Sharing a timeout costs nothing more, and a released one is free again.
+    pinger.add(hosts[-1], timeout=0.01)
+    pinger.remove(hosts[1])  # the only host with 0.02 s
+    pinger.add("127.5.1.1", timeout=5.0)
+    assert all(result.ok for result in pinger.ping().values())
