@@ -1,4 +1,4 @@
-"""Type stub for the compiled core (src/_core/_engine.pyx)."""
+"""Type stub for the binding (_engine.pyx, beside it; the C core it wraps is src/_core)."""
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar

@@ -1,5 +1,6 @@
 # cython: language_level=3
-# Declarations only: the C core (siphash.h, icmp.h, engine.h) as Cython sees it.
+# Declarations only: the C core (src/_core: siphash.h, icmp.h, track.h, engine.h) as Cython
+# sees it, cimported by _engine.pyx beside it as fastping._core.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 

@@ -16,7 +16,7 @@ from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy, strerror
 
-from libfastping cimport *
+from fastping._core cimport *
 
 import os
 import socket
