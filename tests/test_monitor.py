@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import signal
@@ -81,6 +82,19 @@ def test_hosts_come_up_with_statistics(make_monitor: MakeMonitor) -> None:
     monitor.stop()
     assert monitor.join(timeout=5)
     assert_at_rest(monitor)
+
+
+def test_engine_records_are_what_the_api_hands_on() -> None:
+    # A HostState is the engine's summary of the host, field for field, plus what the
+    # monitor adds; counters() and resources() are the engine's records as dicts.
+    from fastping._results import Counters, Resources, TrackSummary
+    added = {"host", "address", "since", "loss"}
+    assert (set(TrackSummary._fields) - {"since_ns"}
+            == {field.name for field in dataclasses.fields(fastping.HostState)} - added)
+    with Monitor(["127.0.0.1"], period=0.05) as monitor:
+        assert list(monitor.counters()) == list(Counters._fields)
+        assert list(monitor.resources()) == list(Resources._fields)
+    assert monitor.resources() == dict.fromkeys(Resources._fields, 0)
 
 
 def test_window_bounds_the_statistics(make_monitor: MakeMonitor) -> None:

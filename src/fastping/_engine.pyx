@@ -23,7 +23,7 @@ import socket
 import warnings
 from types import MappingProxyType
 
-from fastping._results import Event, Health, Result, Status
+from fastping._results import Counters, Event, Health, Resources, Result, Status, TrackSummary
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -93,6 +93,8 @@ cdef tuple _healths = (Health.UNKNOWN, Health.UP, Health.DOWN)  # by fp_health
 # (Looked up once: an attribute lookup per Result is a tenth of its cost.)
 cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
 cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
+# What a closed engine holds.
+cdef object _resources_none = Resources._make((0,) * len(Resources._fields))
 
 
 cdef object _router(const fp_event *event):
@@ -472,24 +474,25 @@ cdef class Engine:
         self._tracking = True
 
     def track_summary(self, unsigned int index):
-        """A tracked host's health and statistics (RTTs in seconds, None when none)."""
+        """A tracked host's health and statistics, a TrackSummary (RTTs in seconds, None when
+        none)."""
         cdef fp_track_summary s
         cdef int rc = fp_engine_track_summary(self._live(), index, &s)
         if rc < 0:
             raise _os_error(rc, f"no summary for host {index}")
-        return {
-            "health": _healths[s.health], "since_ns": s.since_ns, "streak": s.streak,
-            "sent": s.sent, "received": s.received, "lost": s.lost, "duplicates": s.duplicates,
-            "send_errors": s.send_errors, "last_ttl": None if s.last_ttl < 0 else s.last_ttl,
-            "lifetime_min": s.rtt_min_ns / 1e9 if s.received else None,
-            "lifetime_avg": s.rtt_sum_ns / 1e9 / s.received if s.received else None,
-            "lifetime_max": s.rtt_max_ns / 1e9 if s.received else None,
-            "last_rtt": _seconds(s.last_rtt_us), "jitter": s.jitter_us / 1e6,
-            "window_probes": s.window_probes, "window_replies": s.window_replies,
-            "min": _seconds(s.min_us), "avg": _seconds(s.avg_us), "max": _seconds(s.max_us),
-            "stddev": _seconds(s.stddev_us), "p50": _seconds(s.p50_us),
-            "p90": _seconds(s.p90_us), "p99": _seconds(s.p99_us),
-        }
+        return TrackSummary(
+            health=_healths[s.health], since_ns=s.since_ns, streak=s.streak,
+            sent=s.sent, received=s.received, lost=s.lost, duplicates=s.duplicates,
+            send_errors=s.send_errors, last_rtt=_seconds(s.last_rtt_us),
+            last_ttl=None if s.last_ttl < 0 else s.last_ttl, jitter=s.jitter_us / 1e6,
+            window_probes=s.window_probes, window_replies=s.window_replies,
+            min=_seconds(s.min_us), avg=_seconds(s.avg_us), max=_seconds(s.max_us),
+            stddev=_seconds(s.stddev_us), p50=_seconds(s.p50_us), p90=_seconds(s.p90_us),
+            p99=_seconds(s.p99_us),
+            lifetime_min=s.rtt_min_ns / 1e9 if s.received else None,
+            lifetime_avg=s.rtt_sum_ns / 1e9 / s.received if s.received else None,
+            lifetime_max=s.rtt_max_ns / 1e9 if s.received else None,
+        )
 
     def track_histogram(self, unsigned int index):
         """A tracked host's RTT histogram: (cumulative counts per bound, sum in seconds, count)."""
@@ -508,30 +511,29 @@ cdef class Engine:
         return tuple(cumulative), sum_ns / 1e9, total
 
     def counters(self):
-        """What the engine has seen: sent, replies, timeouts, drops by reason."""
+        """What the engine has seen, a Counters: sent, replies, timeouts, drops by reason."""
         cdef fp_counters c
         fp_engine_counters(self._require_open(), &c)
-        return {
-            "sent": c.sent, "replies": c.replies, "timeouts": c.timeouts,
-            "icmp_errors": c.icmp_errors, "send_errors": c.send_errors,
-            "duplicates": c.duplicates, "late": c.late, "foreign": c.foreign,
-            "malformed": c.malformed, "unverified": c.unverified,
-        }
+        return Counters(
+            sent=c.sent, replies=c.replies, timeouts=c.timeouts, icmp_errors=c.icmp_errors,
+            send_errors=c.send_errors, duplicates=c.duplicates, late=c.late,
+            foreign=c.foreign, malformed=c.malformed, unverified=c.unverified,
+        )
 
     def resources(self):
-        """What the engine holds right now: descriptors, timers, probes, tables."""
+        """What the engine holds right now, a Resources: descriptors, timers, probes, tables.
+
+        All zero once closed: a closed engine holds nothing.
+        """
         cdef fp_resources r
         if self._engine == NULL:
-            return {"descriptors": 0, "timer_armed": 0, "scheduled": 0, "outstanding": 0,
-                    "hosts": 0, "host_capacity": 0, "ring_capacity": 0, "host_bytes": 0,
-                    "table_bytes": 0}
+            return _resources_none
         fp_engine_resources(self._engine, &r)
-        return {
-            "descriptors": r.descriptors, "timer_armed": r.timer_armed,
-            "scheduled": r.scheduled, "outstanding": r.outstanding, "hosts": r.hosts,
-            "host_capacity": r.host_capacity, "ring_capacity": r.ring_capacity,
-            "host_bytes": r.host_bytes, "table_bytes": r.table_bytes,
-        }
+        return Resources(
+            descriptors=r.descriptors, timer_armed=r.timer_armed, scheduled=r.scheduled,
+            outstanding=r.outstanding, hosts=r.hosts, host_capacity=r.host_capacity,
+            ring_capacity=r.ring_capacity, host_bytes=r.host_bytes, table_bytes=r.table_bytes,
+        )
 
     cdef fp_engine *_require_open(self) except NULL:
         if self._engine == NULL or self._close_pending:

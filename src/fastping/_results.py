@@ -1,5 +1,6 @@
-"""What the engine reports, typed: a probe's Result and Status, a host's Health, and Event,
-the record the binding hands up for each thing that happened (a host's HostStats is in _stats)."""
+"""What the engine reports, typed: a probe's Result and Status, a host's Health, Event,
+the record the binding hands up for each thing that happened, and the records of its counters,
+resources and per-host summaries (a host's HostStats is in _stats)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,68 @@ class Event(NamedTuple):
     result: Result | None
     health: Health | None
     previous: Health | None
+
+
+class Counters(NamedTuple):
+    """What an engine has seen since it opened (Engine.counters()): probes sent, their outcomes,
+    and the packets dropped, by reason. Pinger.counters() and Monitor.counters() hand it on as
+    a dict (``_asdict()``), as documented."""
+
+    sent: int
+    replies: int
+    timeouts: int
+    icmp_errors: int
+    send_errors: int
+    duplicates: int
+    late: int
+    foreign: int
+    malformed: int
+    unverified: int
+
+
+class Resources(NamedTuple):
+    """What an engine holds right now (Engine.resources()); all zero once closed. Handed on as
+    a dict (``_asdict()``) by Pinger.resources() and Monitor.resources()."""
+
+    descriptors: int
+    timer_armed: int
+    scheduled: int
+    outstanding: int
+    hosts: int
+    host_capacity: int
+    ring_capacity: int
+    host_bytes: int
+    table_bytes: int
+
+
+class TrackSummary(NamedTuple):
+    """A tracked host's health and statistics (Engine.track_summary()), RTTs in seconds.
+
+    Its fields are those of monitor.HostState, named alike, but for what the monitor adds
+    (host, address, loss) and ``since_ns``, the engine's clock (monotonic_ns()) at the last
+    health change, which HostState turns into wall-clock ``since``.
+    """
+
+    health: Health
+    since_ns: int
+    streak: int
+    sent: int
+    received: int
+    lost: int
+    duplicates: int
+    send_errors: int
+    last_rtt: float | None
+    last_ttl: int | None
+    jitter: float
+    window_probes: int
+    window_replies: int
+    min: float | None
+    avg: float | None
+    max: float | None
+    stddev: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    lifetime_min: float | None
+    lifetime_avg: float | None
+    lifetime_max: float | None

@@ -358,22 +358,13 @@ class Monitor(EngineOwner):
 
     def _state(self, name: str, index: int) -> HostState:
         engine = self._live_engine()
-        summary = engine.track_summary(index)
-        age = (_engine.monotonic_ns() - summary["since_ns"]) / 1e9
-        probes = summary["window_probes"]
-        return HostState(
-            host=name, address=engine.address_text(index), health=summary["health"],
-            since=time.time() - age, streak=summary["streak"], sent=summary["sent"],
-            received=summary["received"], lost=summary["lost"],
-            duplicates=summary["duplicates"], send_errors=summary["send_errors"],
-            last_rtt=summary["last_rtt"], last_ttl=summary["last_ttl"],
-            jitter=summary["jitter"], window_probes=probes,
-            window_replies=summary["window_replies"],
-            loss=1 - summary["window_replies"] / probes if probes else 0.0,
-            min=summary["min"], avg=summary["avg"], max=summary["max"],
-            stddev=summary["stddev"], p50=summary["p50"], p90=summary["p90"],
-            p99=summary["p99"], lifetime_min=summary["lifetime_min"],
-            lifetime_avg=summary["lifetime_avg"], lifetime_max=summary["lifetime_max"])
+        # The summary's fields are HostState's (by name), but for since_ns: the engine's
+        # clock at the last change, made wall-clock time here.
+        fields = engine.track_summary(index)._asdict()
+        age = (_engine.monotonic_ns() - fields.pop("since_ns")) / 1e9
+        probes, replies = fields["window_probes"], fields["window_replies"]
+        return HostState(host=name, address=engine.address_text(index), since=time.time() - age,
+                         loss=1 - replies / probes if probes else 0.0, **fields)
 
     def histograms(self) -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
         """Every host's RTT histogram since it was added (from any thread).
@@ -393,14 +384,15 @@ class Monitor(EngineOwner):
 
     def counters(self) -> dict[str, int]:
         """Packets the engine has sent, matched and dropped, by reason (from any thread)."""
-        return self._call(lambda: self._live_engine().counters())
+        return self._call(lambda: self._live_engine().counters()._asdict())
 
     def resources(self) -> dict[str, int]:
         """What the engine holds now (from any thread); all zero once closed."""
         if self._engine is None:
             raise ValueError("this Monitor was never opened")
         engine = self._engine
-        return self._call(engine.resources) if not engine.closed else engine.resources()
+        resources = self._call(engine.resources) if not engine.closed else engine.resources()
+        return resources._asdict()
 
     # ---- the loop ----------------------------------------------------------------
 
