@@ -31,7 +31,12 @@ ICMP_ERROR = FP_EVENT_ICMP_ERROR
 SEND_ERROR = FP_EVENT_SEND_ERROR
 DUPLICATE = FP_EVENT_DUPLICATE
 HEALTH = FP_EVENT_HEALTH
-TAG_LEN = FP_TAG_LEN
+# The C core's limits, so that Python never writes them again.
+TAG_LEN = FP_TAG_LEN  # the smallest payload: a probe's cookie and serial
+COOKIE_LEN = FP_COOKIE_LEN
+SIPHASH_KEY_LEN = FP_SIPHASH_KEY_LEN
+MAX_PAYLOAD = FP_MAX_PAYLOAD  # the largest payload
+TRACK_MAX_BUCKETS = FP_TRACK_MAX_BUCKETS  # histogram buckets a tracking engine keeps
 
 PERMISSION_HELP = (
     "cannot open an ICMP socket: raw sockets need root or CAP_NET_RAW "
@@ -163,7 +168,7 @@ cdef class Engine:
             memcpy(&config.source6.sin6_addr, <const char *>source6, 16)
         if interface:
             encoded = interface.encode()
-            if len(encoded) >= 16:
+            if len(encoded) >= <Py_ssize_t>sizeof(config.interface):
                 raise ValueError(f"interface name too long: {interface!r}")
             memcpy(config.interface, <const char *>encoded, len(encoded))
         self._events = <fp_event *>malloc(EVENT_CAPACITY * sizeof(fp_event))
@@ -496,7 +501,7 @@ cdef class Engine:
 
     def track_histogram(self, unsigned int index):
         """A tracked host's RTT histogram: (cumulative counts per bound, sum in seconds, count)."""
-        cdef uint64_t counts[65]
+        cdef uint64_t counts[FP_TRACK_MAX_BUCKETS + 1]
         cdef uint64_t sum_ns = 0
         cdef int buckets = fp_engine_track_histogram(self._live(), index, counts, &sum_ns)
         if buckets < 0:
@@ -602,13 +607,13 @@ def checksum(const unsigned char[:] data not None):
 def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes cookie,
                unsigned int payload_size):
     """An echo request as the engine sends it."""
-    if len(cookie) != 8:
-        raise ValueError("cookie must be 8 bytes")
+    if len(cookie) != FP_COOKIE_LEN:
+        raise ValueError(f"cookie must be {FP_COOKIE_LEN} bytes")
     if ident > 0xFFFF:
         raise ValueError("ident must be a 16-bit value")
-    if payload_size < FP_TAG_LEN or payload_size > 65507:
-        raise ValueError(f"payload_size must be between {FP_TAG_LEN} and 65507")
-    buf = bytearray(8 + payload_size)
+    if payload_size < FP_TAG_LEN or payload_size > FP_MAX_PAYLOAD:
+        raise ValueError(f"payload_size must be between {FP_TAG_LEN} and {FP_MAX_PAYLOAD}")
+    buf = bytearray(FP_ICMP_HEADER_LEN + payload_size)
     cdef unsigned char[:] view = buf
     cdef size_t n = fp_build_echo(&view[0], view.shape[0], ipv6, <uint16_t>ident, serial,
                                   <const uint8_t *><const char *>cookie, payload_size)
@@ -618,7 +623,7 @@ def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes c
 def siphash24(bytes key, const unsigned char[:] data not None):
     """SipHash-2-4 of data under a 16-byte key, as an integer."""
     if len(key) != FP_SIPHASH_KEY_LEN:
-        raise ValueError("key must be 16 bytes")
+        raise ValueError(f"key must be {FP_SIPHASH_KEY_LEN} bytes")
     return fp_siphash24(<const uint8_t *><const char *>key,
                         &data[0] if data.shape[0] else NULL, data.shape[0])
 
@@ -626,13 +631,13 @@ def siphash24(bytes key, const unsigned char[:] data not None):
 def probe_cookie(bytes key, unsigned long long serial, bytes address):
     """The cookie of the probe with this serial to this address (4 or 16 bytes)."""
     if len(key) != FP_SIPHASH_KEY_LEN:
-        raise ValueError("key must be 16 bytes")
+        raise ValueError(f"key must be {FP_SIPHASH_KEY_LEN} bytes")
     if len(address) not in (4, 16):
         raise ValueError("address must be 4 or 16 bytes")
-    cdef uint8_t cookie[8]
+    cdef uint8_t cookie[FP_COOKIE_LEN]
     fp_probe_cookie(<const uint8_t *><const char *>key, serial,
                     <const uint8_t *><const char *>address, len(address), cookie)
-    return bytes(cookie[:8])
+    return bytes(cookie[:FP_COOKIE_LEN])
 
 
 def parse(str layer, const unsigned char[:] data not None):

@@ -127,7 +127,6 @@ class HostState:
 
 
 EventCallback = Callable[[MonitorEvent], object]
-MAX_BUCKETS = 64
 
 
 def _check_buckets(buckets: object) -> tuple[float, ...]:
@@ -136,8 +135,8 @@ def _check_buckets(buckets: object) -> tuple[float, ...]:
     bounds = tuple(buckets)
     for bound in bounds:
         check_seconds("bucket bound", bound, maximum=MAX_INTERVAL, allow_zero=False)
-    if len(bounds) > MAX_BUCKETS:
-        raise ValueError(f"at most {MAX_BUCKETS} buckets, not {len(bounds)}")
+    if len(bounds) > _engine.TRACK_MAX_BUCKETS:
+        raise ValueError(f"at most {_engine.TRACK_MAX_BUCKETS} buckets, not {len(bounds)}")
     if any(b <= a for a, b in itertools.pairwise(bounds)):
         raise ValueError("bucket bounds must be strictly increasing")
     return tuple(float(bound) for bound in bounds)
