@@ -13,6 +13,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from cpython.type cimport PyType_GenericAlloc
 from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT
+from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy, strerror
 
@@ -20,10 +21,11 @@ from fastping._core cimport *
 
 import os
 import socket
+import time
 import warnings
 from types import MappingProxyType
 
-from fastping._results import Counters, Event, Health, Resources, Result, Status, TrackSummary
+from fastping._results import Counters, Event, Health, Resources, Result, Status
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -100,6 +102,9 @@ cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
 cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
 # What a closed engine holds.
 cdef object _resources_none = Resources._make((0,) * len(Resources._fields))
+# monitor.HostState, a tracked host's state: looked up at the first track_summary(), when the
+# monitor (the only tracker) is loaded, so that a plain ping loads neither it nor dataclasses.
+cdef object _host_state_type = None
 
 
 cdef object _router(const fp_event *event):
@@ -479,18 +484,25 @@ cdef class Engine:
         self._tracking = True
 
     def track_summary(self, unsigned int index):
-        """A tracked host's health and statistics, a TrackSummary (RTTs in seconds, None when
-        none)."""
+        """A tracked host's health and statistics, as a monitor.HostState (RTTs in seconds,
+        None when none; since on the wall clock; loss over the window)."""
+        global _host_state_type
         cdef fp_track_summary s
         cdef int rc = fp_engine_track_summary(self._live(), index, &s)
         if rc < 0:
             raise _os_error(rc, f"no summary for host {index}")
-        return TrackSummary(
-            health=_healths[s.health], since_ns=s.since_ns, streak=s.streak,
+        if _host_state_type is None:
+            from fastping.monitor import HostState
+            _host_state_type = HostState
+        cdef double age = <int64_t>(fp_monotonic_ns() - s.since_ns) / 1e9
+        return _host_state_type(
+            host=self._names[index], address=self._address_texts[index],
+            health=_healths[s.health], since=time.time() - age, streak=s.streak,
             sent=s.sent, received=s.received, lost=s.lost, duplicates=s.duplicates,
             send_errors=s.send_errors, last_rtt=_seconds(s.last_rtt_us),
             last_ttl=None if s.last_ttl < 0 else s.last_ttl, jitter=s.jitter_us / 1e6,
             window_probes=s.window_probes, window_replies=s.window_replies,
+            loss=1 - <double>s.window_replies / s.window_probes if s.window_probes else 0.0,
             min=_seconds(s.min_us), avg=_seconds(s.avg_us), max=_seconds(s.max_us),
             stddev=_seconds(s.stddev_us), p50=_seconds(s.p50_us), p90=_seconds(s.p90_us),
             p99=_seconds(s.p99_us),

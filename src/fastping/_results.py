@@ -1,6 +1,6 @@
 """What the engine reports, typed: a probe's Result and Status, a host's Health, Event,
-the record the binding hands up for each thing that happened, and the records of its counters,
-resources and per-host summaries (a host's HostStats is in _stats)."""
+the record the binding hands up for each thing that happened, and the records of its counters
+and resources (a host's HostStats is in _stats, a monitored host's HostState in monitor)."""
 
 from __future__ import annotations
 
@@ -107,35 +107,3 @@ class Resources(NamedTuple):
     host_bytes: int
     table_bytes: int
 
-
-class TrackSummary(NamedTuple):
-    """A tracked host's health and statistics (Engine.track_summary()), RTTs in seconds.
-
-    Its fields are those of monitor.HostState, named alike, but for what the monitor adds
-    (host, address, loss) and ``since_ns``, the engine's clock (monotonic_ns()) at the last
-    health change, which HostState turns into wall-clock ``since``.
-    """
-
-    health: Health
-    since_ns: int
-    streak: int
-    sent: int
-    received: int
-    lost: int
-    duplicates: int
-    send_errors: int
-    last_rtt: float | None
-    last_ttl: int | None
-    jitter: float
-    window_probes: int
-    window_replies: int
-    min: float | None
-    avg: float | None
-    max: float | None
-    stddev: float | None
-    p50: float | None
-    p90: float | None
-    p99: float | None
-    lifetime_min: float | None
-    lifetime_avg: float | None
-    lifetime_max: float | None

@@ -346,24 +346,17 @@ class Monitor(EngineOwner):
             index = self._live_engine().hosts.get(name) if name is not None else None
             if name is None or index is None:
                 raise ValueError(f"{host!r} is not in this Monitor")
-            return self._state(name, index)
+            return self._live_engine().track_summary(index)
 
         return self._call(read)
 
     def states(self) -> dict[str, HostState]:
         """Every host's live state (from any thread), in the order hosts were added."""
-        return self._call(lambda: {name: self._state(name, index)
-                                   for name, index in self._live_engine().hosts.items()})
+        def read() -> dict[str, HostState]:
+            engine = self._live_engine()
+            return {name: engine.track_summary(index) for name, index in engine.hosts.items()}
 
-    def _state(self, name: str, index: int) -> HostState:
-        engine = self._live_engine()
-        # The summary's fields are HostState's (by name), but for since_ns: the engine's
-        # clock at the last change, made wall-clock time here.
-        fields = engine.track_summary(index)._asdict()
-        age = (_engine.monotonic_ns() - fields.pop("since_ns")) / 1e9
-        probes, replies = fields["window_probes"], fields["window_replies"]
-        return HostState(host=name, address=engine.address_text(index), since=time.time() - age,
-                         loss=1 - replies / probes if probes else 0.0, **fields)
+        return self._call(read)
 
     def histograms(self) -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
         """Every host's RTT histogram since it was added (from any thread).
