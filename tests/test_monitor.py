@@ -83,6 +83,15 @@ def test_hosts_come_up_with_statistics(make_monitor: MakeMonitor) -> None:
     assert_at_rest(monitor)
 
 
+def test_engine_records_are_what_the_api_hands_on() -> None:
+    # counters() and resources() are the engine's records as dicts.
+    from fastping._results import Counters, Resources
+    with Monitor(["127.0.0.1"], period=0.05) as monitor:
+        assert list(monitor.counters()) == list(Counters._fields)
+        assert list(monitor.resources()) == list(Resources._fields)
+    assert monitor.resources() == dict.fromkeys(Resources._fields, 0)
+
+
 def test_window_bounds_the_statistics(make_monitor: MakeMonitor) -> None:
     monitor = make_monitor(["127.0.0.1"], period=0.01, window=4)
     monitor.start()

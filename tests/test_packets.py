@@ -27,6 +27,12 @@ LARGE_SERIAL = (1 << 40) + 0xFFFF  # past 2**32, and its low 16 bits (the seq) a
 fuzz = settings(max_examples=300, deadline=None)
 
 
+def test_the_reference_agrees_with_the_limits_the_engine_exports() -> None:
+    # The reference writes them from the RFCs; the engine exports the C core's own.
+    assert (ref.TAG_LEN, ref.COOKIE_LEN, ref.KEY_LEN, ref.MAX_PAYLOAD) == (
+        _engine.TAG_LEN, _engine.COOKIE_LEN, _engine.SIPHASH_KEY_LEN, _engine.MAX_PAYLOAD)
+
+
 # ---- helpers ------------------------------------------------------------------
 
 

@@ -218,7 +218,8 @@ def _client() -> None:
                 time.sleep(0.05)
             # Counters and what is in flight, read together in the monitor's loop.
             counters, resources = monitor._call(
-                lambda: (monitor._live_engine().counters(), monitor._live_engine().resources()))
+                lambda: (monitor._live_engine().counters()._asdict(),
+                         monitor._live_engine().resources()._asdict()))
             state = monitor.state(host)
             return {"counters": counters, "resources": resources,
                     "lost": state.lost, "received": state.received,

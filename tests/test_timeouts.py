@@ -14,7 +14,7 @@ import time
 import pytest
 from conftest import loopback_hosts, run_isolated
 
-from fastping import Monitor, Pinger, _engine
+from fastping import Monitor, _engine
 
 SILENT = "sysctl -qw net.ipv4.icmp_echo_ignore_all=1"
 

@@ -30,6 +30,8 @@
 #define FP_TAG_LEN 16 /* cookie + serial: the smallest payload we send */
 #define FP_IPV4_MIN_HEADER 20
 #define FP_IPV6_HEADER_LEN 40
+/* The largest payload we send: what a 65,535-byte IPv4 datagram leaves after its headers. */
+#define FP_MAX_PAYLOAD (65535 - FP_IPV4_MIN_HEADER - FP_ICMP_HEADER_LEN) /* 65,507 */
 
 #define FP_ICMP4_ECHO_REPLY 0
 #define FP_ICMP4_UNREACH 3

@@ -13,7 +13,7 @@ from ._resolve import Address, check_family, check_int, check_seconds, parse_lit
 # Exit statuses shared by every command, as fping's: 3 bad arguments, 4 a system error.
 EXIT_USAGE, EXIT_SYSTEM = 3, 4
 MIN_SIZE = _engine.TAG_LEN
-MAX_SIZE = 65507  # the largest ICMP payload an IPv4 datagram can carry
+MAX_SIZE = _engine.MAX_PAYLOAD  # the largest ICMP payload an IPv4 datagram can carry
 MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
 

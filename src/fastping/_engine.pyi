@@ -1,9 +1,10 @@
-"""Type stub for the compiled core (src/_core/_engine.pyx)."""
+"""Type stub for the binding (_engine.pyx, beside it; the C core it wraps is src/_core)."""
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
-from ._results import Event, Result
+from ._results import Counters, Event, Resources, Result
+from .monitor import HostState
 
 RunStatus = Literal["idle", "full", "deadline", "woken", "events", "closed"]
 
@@ -14,6 +15,10 @@ SEND_ERROR: int
 DUPLICATE: int
 HEALTH: int
 TAG_LEN: int
+COOKIE_LEN: int
+SIPHASH_KEY_LEN: int
+MAX_PAYLOAD: int
+TRACK_MAX_BUCKETS: int
 MAX_TIMEOUTS: int
 PERMISSION_HELP: str
 FORKED_HELP: str
@@ -70,10 +75,10 @@ class Engine:
         report_outcomes: bool,
         buckets: Sequence[float] = ...,
     ) -> None: ...
-    def track_summary(self, index: int) -> dict[str, Any]: ...
+    def track_summary(self, index: int) -> HostState: ...
     def track_histogram(self, index: int) -> tuple[tuple[int, ...], float, int]: ...
-    def counters(self) -> dict[str, int]: ...
-    def resources(self) -> dict[str, int]: ...
+    def counters(self) -> Counters: ...
+    def resources(self) -> Resources: ...
     def identifier(self, family: int) -> int | None: ...
     def is_raw(self, family: int) -> bool | None: ...
 

@@ -1,5 +1,6 @@
-"""What the engine reports, typed: a probe's Result and Status, a host's Health, and Event,
-the record the binding hands up for each thing that happened (a host's HostStats is in _stats)."""
+"""What the engine reports, typed: a probe's Result and Status, a host's Health, Event,
+the record the binding hands up for each thing that happened, and the records of its counters
+and resources (a host's HostStats is in _stats, a monitored host's HostState in monitor)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,36 @@ class Event(NamedTuple):
     result: Result | None
     health: Health | None
     previous: Health | None
+
+
+class Counters(NamedTuple):
+    """What an engine has seen since it opened (Engine.counters()): probes sent, their outcomes,
+    and the packets dropped, by reason. Pinger.counters() and Monitor.counters() hand it on as
+    a dict (``_asdict()``), as documented."""
+
+    sent: int
+    replies: int
+    timeouts: int
+    icmp_errors: int
+    send_errors: int
+    duplicates: int
+    late: int
+    foreign: int
+    malformed: int
+    unverified: int
+
+
+class Resources(NamedTuple):
+    """What an engine holds right now (Engine.resources()); all zero once closed. Handed on as
+    a dict (``_asdict()``) by Pinger.resources() and Monitor.resources()."""
+
+    descriptors: int
+    timer_armed: int
+    scheduled: int
+    outstanding: int
+    hosts: int
+    host_capacity: int
+    ring_capacity: int
+    host_bytes: int
+    table_bytes: int
+

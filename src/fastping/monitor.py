@@ -129,7 +129,6 @@ class HostState:
 
 
 EventCallback = Callable[[MonitorEvent], object]
-MAX_BUCKETS = 64
 
 
 def _check_buckets(buckets: object) -> tuple[float, ...]:
@@ -138,8 +137,8 @@ def _check_buckets(buckets: object) -> tuple[float, ...]:
     bounds = tuple(buckets)
     for bound in bounds:
         check_seconds("bucket bound", bound, maximum=MAX_INTERVAL, allow_zero=False)
-    if len(bounds) > MAX_BUCKETS:
-        raise ValueError(f"at most {MAX_BUCKETS} buckets, not {len(bounds)}")
+    if len(bounds) > _engine.TRACK_MAX_BUCKETS:
+        raise ValueError(f"at most {_engine.TRACK_MAX_BUCKETS} buckets, not {len(bounds)}")
     if any(b <= a for a, b in itertools.pairwise(bounds)):
         raise ValueError("bucket bounds must be strictly increasing")
     return tuple(float(bound) for bound in bounds)
@@ -367,33 +366,17 @@ class Monitor(EngineOwner):
             index = self._live_engine().hosts.get(name) if name is not None else None
             if name is None or index is None:
                 raise ValueError(f"{host!r} is not in this Monitor")
-            return self._state(name, index)
+            return self._live_engine().track_summary(index)
 
         return self._call(read)
 
     def states(self) -> dict[str, HostState]:
         """Every host's live state (from any thread), in the order hosts were added."""
-        return self._call(lambda: {name: self._state(name, index)
-                                   for name, index in self._live_engine().hosts.items()})
+        def read() -> dict[str, HostState]:
+            engine = self._live_engine()
+            return {name: engine.track_summary(index) for name, index in engine.hosts.items()}
 
-    def _state(self, name: str, index: int) -> HostState:
-        engine = self._live_engine()
-        summary = engine.track_summary(index)
-        age = (_engine.monotonic_ns() - summary["since_ns"]) / 1e9
-        probes = summary["window_probes"]
-        return HostState(
-            host=name, address=engine.address_text(index), health=summary["health"],
-            since=time.time() - age, streak=summary["streak"], sent=summary["sent"],
-            received=summary["received"], lost=summary["lost"],
-            duplicates=summary["duplicates"], send_errors=summary["send_errors"],
-            last_rtt=summary["last_rtt"], last_ttl=summary["last_ttl"],
-            jitter=summary["jitter"], window_probes=probes,
-            window_replies=summary["window_replies"],
-            loss=1 - summary["window_replies"] / probes if probes else 0.0,
-            min=summary["min"], avg=summary["avg"], max=summary["max"],
-            stddev=summary["stddev"], p50=summary["p50"], p90=summary["p90"],
-            p99=summary["p99"], lifetime_min=summary["lifetime_min"],
-            lifetime_avg=summary["lifetime_avg"], lifetime_max=summary["lifetime_max"])
+        return self._call(read)
 
     def histograms(self) -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
         """Every host's RTT histogram since it was added (from any thread).
@@ -413,14 +396,15 @@ class Monitor(EngineOwner):
 
     def counters(self) -> dict[str, int]:
         """Packets the engine has sent, matched and dropped, by reason (from any thread)."""
-        return self._call(lambda: self._live_engine().counters())
+        return self._call(lambda: self._live_engine().counters()._asdict())
 
     def resources(self) -> dict[str, int]:
         """What the engine holds now (from any thread); all zero once closed."""
         if self._engine is None:
             raise ValueError("this Monitor was never opened")
         engine = self._engine
-        return self._call(engine.resources) if not engine.closed else engine.resources()
+        resources = self._call(engine.resources) if not engine.closed else engine.resources()
+        return resources._asdict()
 
     # ---- the loop ----------------------------------------------------------------
 

@@ -319,7 +319,7 @@ class Pinger(EngineOwner):
 
     def counters(self) -> dict[str, int]:
         """Packets the engine has sent, matched and dropped, by reason."""
-        return self._live_engine().counters()
+        return self._live_engine().counters()._asdict()
 
     def resources(self) -> dict[str, int]:
         """What the engine holds now: descriptors, armed timer, scheduled and outstanding probes.
@@ -328,7 +328,7 @@ class Pinger(EngineOwner):
         """
         if self._engine is None:
             raise ValueError("this Pinger was never opened")
-        return self._engine.resources()
+        return self._engine.resources()._asdict()
 
 
 class _Tally:

@@ -13,17 +13,19 @@ from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from cpython.type cimport PyType_GenericAlloc
 from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT, ENOSPC
+from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy, strerror
 
-from libfastping cimport *
+from fastping._core cimport *
 
 import os
 import socket
+import time
 import warnings
 from types import MappingProxyType
 
-from fastping._results import Event, Health, Result, Status
+from fastping._results import Counters, Event, Health, Resources, Result, Status
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -31,7 +33,12 @@ ICMP_ERROR = FP_EVENT_ICMP_ERROR
 SEND_ERROR = FP_EVENT_SEND_ERROR
 DUPLICATE = FP_EVENT_DUPLICATE
 HEALTH = FP_EVENT_HEALTH
-TAG_LEN = FP_TAG_LEN
+# The C core's limits, so that Python never writes them again.
+TAG_LEN = FP_TAG_LEN  # the smallest payload: a probe's cookie and serial
+COOKIE_LEN = FP_COOKIE_LEN
+SIPHASH_KEY_LEN = FP_SIPHASH_KEY_LEN
+MAX_PAYLOAD = FP_MAX_PAYLOAD  # the largest payload
+TRACK_MAX_BUCKETS = FP_TRACK_MAX_BUCKETS  # histogram buckets a tracking engine keeps
 MAX_TIMEOUTS = FP_MAX_TIMEOUTS  # distinct timeouts an engine's probes may have at once
 _TOO_MANY_TIMEOUTS = (f"at most {FP_MAX_TIMEOUTS} distinct timeouts at once (hosts' own, the "
                       "round's, and those of probes still in flight)")
@@ -103,6 +110,11 @@ cdef tuple _healths = (Health.UNKNOWN, Health.UP, Health.DOWN)  # by fp_health
 # (Looked up once: an attribute lookup per Result is a tenth of its cost.)
 cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
 cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
+# What a closed engine holds.
+cdef object _resources_none = Resources._make((0,) * len(Resources._fields))
+# monitor.HostState, a tracked host's state: looked up at the first track_summary(), when the
+# monitor (the only tracker) is loaded, so that a plain ping loads neither it nor dataclasses.
+cdef object _host_state_type = None
 
 
 cdef object _router(const fp_event *event):
@@ -171,7 +183,7 @@ cdef class Engine:
             memcpy(&config.source6.sin6_addr, <const char *>source6, 16)
         if interface:
             encoded = interface.encode()
-            if len(encoded) >= 16:
+            if len(encoded) >= <Py_ssize_t>sizeof(config.interface):
                 raise ValueError(f"interface name too long: {interface!r}")
             memcpy(config.interface, <const char *>encoded, len(encoded))
         self._events = <fp_event *>malloc(EVENT_CAPACITY * sizeof(fp_event))
@@ -501,28 +513,36 @@ cdef class Engine:
         self._tracking = True
 
     def track_summary(self, unsigned int index):
-        """A tracked host's health and statistics (RTTs in seconds, None when none)."""
+        """A tracked host's health and statistics, as a monitor.HostState (RTTs in seconds,
+        None when none; since on the wall clock; loss over the window)."""
+        global _host_state_type
         cdef fp_track_summary s
         cdef int rc = fp_engine_track_summary(self._live(), index, &s)
         if rc < 0:
             raise _os_error(rc, f"no summary for host {index}")
-        return {
-            "health": _healths[s.health], "since_ns": s.since_ns, "streak": s.streak,
-            "sent": s.sent, "received": s.received, "lost": s.lost, "duplicates": s.duplicates,
-            "send_errors": s.send_errors, "last_ttl": None if s.last_ttl < 0 else s.last_ttl,
-            "lifetime_min": s.rtt_min_ns / 1e9 if s.received else None,
-            "lifetime_avg": s.rtt_sum_ns / 1e9 / s.received if s.received else None,
-            "lifetime_max": s.rtt_max_ns / 1e9 if s.received else None,
-            "last_rtt": _seconds(s.last_rtt_us), "jitter": s.jitter_us / 1e6,
-            "window_probes": s.window_probes, "window_replies": s.window_replies,
-            "min": _seconds(s.min_us), "avg": _seconds(s.avg_us), "max": _seconds(s.max_us),
-            "stddev": _seconds(s.stddev_us), "p50": _seconds(s.p50_us),
-            "p90": _seconds(s.p90_us), "p99": _seconds(s.p99_us),
-        }
+        if _host_state_type is None:
+            from fastping.monitor import HostState
+            _host_state_type = HostState
+        cdef double age = <int64_t>(fp_monotonic_ns() - s.since_ns) / 1e9
+        return _host_state_type(
+            host=self._names[index], address=self._address_texts[index],
+            health=_healths[s.health], since=time.time() - age, streak=s.streak,
+            sent=s.sent, received=s.received, lost=s.lost, duplicates=s.duplicates,
+            send_errors=s.send_errors, last_rtt=_seconds(s.last_rtt_us),
+            last_ttl=None if s.last_ttl < 0 else s.last_ttl, jitter=s.jitter_us / 1e6,
+            window_probes=s.window_probes, window_replies=s.window_replies,
+            loss=1 - <double>s.window_replies / s.window_probes if s.window_probes else 0.0,
+            min=_seconds(s.min_us), avg=_seconds(s.avg_us), max=_seconds(s.max_us),
+            stddev=_seconds(s.stddev_us), p50=_seconds(s.p50_us), p90=_seconds(s.p90_us),
+            p99=_seconds(s.p99_us),
+            lifetime_min=s.rtt_min_ns / 1e9 if s.received else None,
+            lifetime_avg=s.rtt_sum_ns / 1e9 / s.received if s.received else None,
+            lifetime_max=s.rtt_max_ns / 1e9 if s.received else None,
+        )
 
     def track_histogram(self, unsigned int index):
         """A tracked host's RTT histogram: (cumulative counts per bound, sum in seconds, count)."""
-        cdef uint64_t counts[65]
+        cdef uint64_t counts[FP_TRACK_MAX_BUCKETS + 1]
         cdef uint64_t sum_ns = 0
         cdef int buckets = fp_engine_track_histogram(self._live(), index, counts, &sum_ns)
         if buckets < 0:
@@ -537,30 +557,29 @@ cdef class Engine:
         return tuple(cumulative), sum_ns / 1e9, total
 
     def counters(self):
-        """What the engine has seen: sent, replies, timeouts, drops by reason."""
+        """What the engine has seen, a Counters: sent, replies, timeouts, drops by reason."""
         cdef fp_counters c
         fp_engine_counters(self._require_open(), &c)
-        return {
-            "sent": c.sent, "replies": c.replies, "timeouts": c.timeouts,
-            "icmp_errors": c.icmp_errors, "send_errors": c.send_errors,
-            "duplicates": c.duplicates, "late": c.late, "foreign": c.foreign,
-            "malformed": c.malformed, "unverified": c.unverified,
-        }
+        return Counters(
+            sent=c.sent, replies=c.replies, timeouts=c.timeouts, icmp_errors=c.icmp_errors,
+            send_errors=c.send_errors, duplicates=c.duplicates, late=c.late,
+            foreign=c.foreign, malformed=c.malformed, unverified=c.unverified,
+        )
 
     def resources(self):
-        """What the engine holds right now: descriptors, timers, probes, tables."""
+        """What the engine holds right now, a Resources: descriptors, timers, probes, tables.
+
+        All zero once closed: a closed engine holds nothing.
+        """
         cdef fp_resources r
         if self._engine == NULL:
-            return {"descriptors": 0, "timer_armed": 0, "scheduled": 0, "outstanding": 0,
-                    "hosts": 0, "host_capacity": 0, "ring_capacity": 0, "host_bytes": 0,
-                    "table_bytes": 0}
+            return _resources_none
         fp_engine_resources(self._engine, &r)
-        return {
-            "descriptors": r.descriptors, "timer_armed": r.timer_armed,
-            "scheduled": r.scheduled, "outstanding": r.outstanding, "hosts": r.hosts,
-            "host_capacity": r.host_capacity, "ring_capacity": r.ring_capacity,
-            "host_bytes": r.host_bytes, "table_bytes": r.table_bytes,
-        }
+        return Resources(
+            descriptors=r.descriptors, timer_armed=r.timer_armed, scheduled=r.scheduled,
+            outstanding=r.outstanding, hosts=r.hosts, host_capacity=r.host_capacity,
+            ring_capacity=r.ring_capacity, host_bytes=r.host_bytes, table_bytes=r.table_bytes,
+        )
 
     cdef fp_engine *_require_open(self) except NULL:
         if self._engine == NULL or self._close_pending:
@@ -629,13 +648,13 @@ def checksum(const unsigned char[:] data not None):
 def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes cookie,
                unsigned int payload_size):
     """An echo request as the engine sends it."""
-    if len(cookie) != 8:
-        raise ValueError("cookie must be 8 bytes")
+    if len(cookie) != FP_COOKIE_LEN:
+        raise ValueError(f"cookie must be {FP_COOKIE_LEN} bytes")
     if ident > 0xFFFF:
         raise ValueError("ident must be a 16-bit value")
-    if payload_size < FP_TAG_LEN or payload_size > 65507:
-        raise ValueError(f"payload_size must be between {FP_TAG_LEN} and 65507")
-    buf = bytearray(8 + payload_size)
+    if payload_size < FP_TAG_LEN or payload_size > FP_MAX_PAYLOAD:
+        raise ValueError(f"payload_size must be between {FP_TAG_LEN} and {FP_MAX_PAYLOAD}")
+    buf = bytearray(FP_ICMP_HEADER_LEN + payload_size)
     cdef unsigned char[:] view = buf
     cdef size_t n = fp_build_echo(&view[0], view.shape[0], ipv6, <uint16_t>ident, serial,
                                   <const uint8_t *><const char *>cookie, payload_size)
@@ -645,7 +664,7 @@ def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes c
 def siphash24(bytes key, const unsigned char[:] data not None):
     """SipHash-2-4 of data under a 16-byte key, as an integer."""
     if len(key) != FP_SIPHASH_KEY_LEN:
-        raise ValueError("key must be 16 bytes")
+        raise ValueError(f"key must be {FP_SIPHASH_KEY_LEN} bytes")
     return fp_siphash24(<const uint8_t *><const char *>key,
                         &data[0] if data.shape[0] else NULL, data.shape[0])
 
@@ -653,13 +672,13 @@ def siphash24(bytes key, const unsigned char[:] data not None):
 def probe_cookie(bytes key, unsigned long long serial, bytes address):
     """The cookie of the probe with this serial to this address (4 or 16 bytes)."""
     if len(key) != FP_SIPHASH_KEY_LEN:
-        raise ValueError("key must be 16 bytes")
+        raise ValueError(f"key must be {FP_SIPHASH_KEY_LEN} bytes")
     if len(address) not in (4, 16):
         raise ValueError("address must be 4 or 16 bytes")
-    cdef uint8_t cookie[8]
+    cdef uint8_t cookie[FP_COOKIE_LEN]
     fp_probe_cookie(<const uint8_t *><const char *>key, serial,
                     <const uint8_t *><const char *>address, len(address), cookie)
-    return bytes(cookie[:8])
+    return bytes(cookie[:FP_COOKIE_LEN])
 
 
 def parse(str layer, const unsigned char[:] data not None):

@@ -1,5 +1,6 @@
 # cython: language_level=3
-# Declarations only: the C core (siphash.h, icmp.h, engine.h) as Cython sees it.
+# Declarations only: the C core (src/_core: siphash.h, icmp.h, track.h, engine.h) as Cython
+# sees it, cimported by _engine.pyx beside it as fastping._core.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 
@@ -29,7 +30,17 @@ cdef extern from "<netinet/in.h>":
         in6_addr sin6_addr
         uint32_t sin6_scope_id
 
+cdef extern from "<net/if.h>":
+    enum:
+        IFNAMSIZ
+
 cdef extern from "icmp.h":
+    enum:
+        FP_ICMP_HEADER_LEN
+        FP_COOKIE_LEN
+        FP_TAG_LEN
+        FP_MAX_PAYLOAD
+
     ctypedef struct fp_packet:
         uint8_t type
         uint8_t code
@@ -63,7 +74,7 @@ cdef extern from "track.h":
         uint32_t up_after
         uint32_t window
         uint32_t buckets
-        uint64_t bucket_bounds_ns[64]
+        uint64_t bucket_bounds_ns[FP_TRACK_MAX_BUCKETS]
 
     ctypedef struct fp_track_summary:
         uint64_t sent, received, lost, duplicates, send_errors
@@ -90,7 +101,7 @@ cdef extern from "engine.h":
         fp_privilege privilege
         sockaddr_in source4
         sockaddr_in6 source6
-        char interface[16]
+        char interface[IFNAMSIZ]
 
     ctypedef struct fp_event:
         uint64_t rtt_ns        # time from send to the reply or error
@@ -145,7 +156,6 @@ cdef extern from "engine.h":
         FP_RUN_EVENTS
         FP_RUN_RETURN_WHEN_IDLE
         FP_RUN_RETURN_EVENTS
-        FP_TAG_LEN
 
     ctypedef struct fp_engine:
         pass
