@@ -8,10 +8,9 @@ the batch into Results and event tuples.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
-from cpython.type cimport PyType_GenericAlloc
 from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT, ENOSPC
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
@@ -65,6 +64,8 @@ DEF SIGNAL_CHECK_NS = 1000000000
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
+    # (Cython's own declaration takes an object, and the C compiler warns of the cast.)
+    object PyType_GenericAlloc(PyTypeObject *type, Py_ssize_t nitems)
 
 
 # An engine belongs to the process that opened it. A forked child inherits its descriptors
@@ -624,7 +625,7 @@ cdef object _untracked(type cls, tuple values):
     # a third of the cost of adding a host, and of making a Result. cls is a tuple type
     # (_check_tuple_type, or one of this module's own).
     cdef Py_ssize_t i, count = len(values)
-    result = PyType_GenericAlloc(cls, count)
+    result = PyType_GenericAlloc(<PyTypeObject *>cls, count)
     for i in range(count):
         item = values[i]
         Py_INCREF(item)
