@@ -376,6 +376,28 @@ def test_reload_keeps_history(make_exporter: MakeExporter, tmp_path: pathlib.Pat
     assert one(samples, "fastping_exporter_config_last_reload_successful") == 0
 
 
+def test_one_engine_for_every_period_and_timeout(make_exporter: MakeExporter,
+                                                tmp_path: pathlib.Path) -> None:
+    config = tmp_path / "targets.yaml"
+    config.write_text("period: 0.2\ntargets:\n- 127.0.0.1\n- {host: 127.0.0.2, period: 0.05}\n"
+                      "- {host: 127.0.0.3, period: 0.1, timeout: 0.05}\n"
+                      "- {host: '::1', timeout: 0.5}\n")
+    instance = make_exporter(config=str(config))
+    hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "::1"]
+    wait_until(lambda: all_up(instance.url, hosts), 10, "for up")
+    # One Monitor, so one engine: an epoll descriptor, a timerfd and one socket a family.
+    (group,) = instance._snapshot()
+    assert group.monitor.resources()["descriptors"] == 4
+    before = by_host(scrape(instance.url), "smokeping_requests_total")
+    time.sleep(1.0)
+    sent = {host: count - before[host]
+            for host, count in by_host(scrape(instance.url), "smokeping_requests_total").items()}
+    # Each at its own period.
+    assert 3 <= sent["127.0.0.1"] <= 7 and 3 <= sent["::1"] <= 7
+    assert 15 <= sent["127.0.0.2"] <= 25
+    assert 7 <= sent["127.0.0.3"] <= 13
+
+
 def test_sighup_reloads_a_running_exporter(tmp_path: pathlib.Path) -> None:
     config = tmp_path / "targets.yaml"
     config.write_text("targets: [127.0.0.1, 127.0.0.2]\n")

@@ -222,6 +222,7 @@ class Monitor(EngineOwner):
         self._family = options.family
         self._timeout = options.timeout
         self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
+        self._shortest = self._period  # of all periods
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
@@ -325,10 +326,7 @@ class Monitor(EngineOwner):
             was_period = self._period_of(name) if name in engine.hosts else None
             index = self._insert(name, address)
             engine.set_host_timeout(index, own_timeout)
-            if own_period is None:
-                self._own_periods.pop(name, None)
-            else:
-                self._own_periods[name] = own_period
+            self._set_own_period(name, own_period)
             if self._loop_thread is not None and was_period != self._period_of(name):
                 self._schedule(name, index, _GOLDEN * self._added % 1.0)
                 self._added += 1
@@ -340,10 +338,20 @@ class Monitor(EngineOwner):
     def _period_of(self, name: str) -> float:
         return self._own_periods.get(name, self._period)
 
+    def _set_own_period(self, name: str, period: float | None) -> None:
+        """Keeps the shortest period of all up to date: the send slack must stay below it,
+        or a host with a short period would be sent to twice in one wake-up."""
+        old = self._own_periods.pop(name, None)
+        if period is not None:
+            self._own_periods[name] = period
+            self._shortest = min(self._shortest, period)
+        elif old is not None and old <= self._shortest:
+            self._shortest = min(self._own_periods.values(), default=self._period)
+
     def remove(self, host: str) -> None:
         """Remove a host (from any thread); its pending probes are forgotten."""
         def delete() -> None:
-            self._own_periods.pop(self._delete(host), None)
+            self._set_own_period(self._delete(host), None)
             if self._loop_thread is not None:
                 self._apply_slack()
 
@@ -354,7 +362,7 @@ class Monitor(EngineOwner):
         """The send slack (seconds) for the hosts there are now: as given, or the default."""
         if self._fixed_slack is not None:
             return self._fixed_slack
-        return _default_slack(self._period, len(self.hosts))
+        return _default_slack(min(self._period, self._shortest), len(self.hosts))
 
     def _apply_slack(self) -> None:
         self._live_engine().set_send_slack(self.send_slack)

@@ -1,5 +1,6 @@
-"""The Exporter: Monitors for the targets (one a period and timeout), reloads that keep the
-hosts that stay, and the collector and HTTP server over them."""
+"""The Exporter: one Monitor for every target, whatever its period and timeout (one engine,
+one loop thread), reloads that keep the hosts that stay, and the collector and HTTP server
+over them."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ log = logging.getLogger(__package__)
 
 
 class _Group:
-    """One Monitor: the targets that share a period and a timeout, and their state changes."""
+    """The one Monitor of every target (each with its own period and timeout), and the
+    targets' state changes."""
 
     def __init__(self, period: float, timeout: float, buckets: Sequence[float],
                  monitor_options: dict[str, Any]) -> None:
@@ -61,8 +63,8 @@ class _Group:
             changes = self._changes.setdefault(event.host, {"up": 0, "down": 0})
             changes[event.health.value] += 1
 
-    def add(self, host: str) -> None:
-        self.monitor.add(host)
+    def add(self, host: str, period: float, timeout: float) -> None:
+        self.monitor.add(host, period=period, timeout=timeout)
 
     def remove(self, host: str) -> None:
         self.monitor.remove(host)
@@ -82,7 +84,7 @@ class _Group:
 
 @dataclass
 class Exporter:
-    """Monitors for the targets, a collector over them, and an HTTP server.
+    """One Monitor for all the targets, a collector over it, and an HTTP server.
 
     ``targets`` are pinged always; ``config`` is a YAML file read at start and
     on every reload (SIGHUP in ``main``, or ``reload()``/``request_reload()``).
@@ -124,7 +126,8 @@ class Exporter:
             if not 0 <= index < modulus:
                 raise ConfigError(f"shard {index}/{modulus}: need 0 <= {index} < {modulus}")
         self._listen_address = http.parse_listen(self.listen)
-        self._groups: dict[tuple[float, float], _Group] = {}
+        self._group: _Group | None = None
+        self._settings: dict[str, tuple[float, float]] = {}  # host: its (period, timeout)
         self._groups_lock = threading.Lock()
         self._apply_lock = threading.Lock()
         self._commands: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -160,53 +163,46 @@ class Exporter:
         """Ping exactly these targets from now on; the hosts kept keep their state.
 
         The first target of a host name wins. A host whose period or timeout
-        changed moves to another Monitor and starts afresh.
+        changed starts afresh.
         """
-        wanted: dict[tuple[float, float], list[str]] = {}
-        seen: set[str] = set()
+        wanted: dict[str, tuple[float, float]] = {}
         for target in targets:
-            if target.host in seen:
+            if target.host in wanted:
                 log.warning("target %s given more than once; the first one counts", target.host)
                 continue
-            seen.add(target.host)
-            wanted.setdefault(self._key(target), []).append(target.host)
+            wanted[target.host] = self._key(target)
         with self._apply_lock:
-            with self._groups_lock:
-                groups = dict(self._groups)
-            # Removals first, so that a host moving between monitors is never in two.
-            for key, group in groups.items():
-                keep = set(wanted.get(key, ()))
-                for host in group.monitor.hosts:
-                    if host not in keep:
-                        group.remove(host)
-                if key not in wanted:
-                    with self._groups_lock:
-                        del self._groups[key]
-                    group.close()
+            group = self._group or self._open_group()
+            settings = self._settings
+            for host, key in list(settings.items()):
+                if wanted.get(host) != key:
+                    group.remove(host)
+                    del settings[host]
             unresolved: dict[str, str] = {}
-            for key, hosts in wanted.items():
-                existing = groups.get(key)
-                if existing is not None:
-                    group = existing
+            for host, key in wanted.items():
+                if host in settings:
+                    continue
+                try:
+                    group.add(host, *key)
+                except (ValueError, TypeError, socket.gaierror) as error:
+                    unresolved[host] = str(error)
+                    log.warning("cannot ping %s: %s", host, error)
                 else:
-                    group = _Group(*key, self.buckets, self._monitor_options())
-                    try:
-                        group.monitor.start()
-                    except BaseException:
-                        group.close()
-                        raise
-                    with self._groups_lock:
-                        self._groups[key] = group
-                present = set(group.monitor.hosts)
-                for host in hosts:
-                    if host in present:
-                        continue
-                    try:
-                        group.add(host)
-                    except (ValueError, TypeError, socket.gaierror) as error:
-                        unresolved[host] = str(error)
-                        log.warning("cannot ping %s: %s", host, error)
+                    settings[host] = key
             self.unresolved = unresolved
+
+    def _open_group(self) -> _Group:
+        """The one Monitor, started; its own period and timeout are the defaults'."""
+        group = _Group(self.period, self.timeout or default_timeout(self.period), self.buckets,
+                       self._monitor_options())
+        try:
+            group.monitor.start()
+        except BaseException:
+            group.close()
+            raise
+        with self._groups_lock:
+            self._group = group
+        return group
 
     def _monitor_options(self) -> dict[str, Any]:
         return {"down_after": self.down_after, "up_after": self.up_after, "window": self.window,
@@ -223,13 +219,12 @@ class Exporter:
             return False
         self.last_reload_ok = True
         self.last_reload_time = time.time()
-        log.info("pinging %d targets in %d monitors", sum(
-            len(g.monitor.hosts) for g in self._snapshot()), len(self._groups))
+        log.info("pinging %d targets", len(self.hosts))
         return True
 
     def _snapshot(self) -> list[_Group]:
         with self._groups_lock:
-            return list(self._groups.values())
+            return [] if self._group is None else [self._group]
 
     @property
     def hosts(self) -> list[str]:
@@ -301,8 +296,9 @@ class Exporter:
         self._threads = []
         with self._apply_lock:
             with self._groups_lock:
-                groups, self._groups = list(self._groups.values()), {}
-            for group in groups:
+                group, self._group = self._group, None
+            self._settings = {}
+            if group is not None:
                 group.close()
 
     def __enter__(self) -> Exporter:
