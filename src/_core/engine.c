@@ -57,6 +57,7 @@ typedef struct fp_probe {
     uint8_t state;
     uint8_t unverified; /* an unverified error is remembered for it (fp_unverified) */
     uint8_t timeout;    /* index of the timeout queue it was sent with */
+    uint8_t cookie[FP_COOKIE_LEN]; /* as sent: a reply is checked against it, not rehashed */
 } fp_probe;
 
 /* An ICMP error that quoted too little of a probe to carry its tag: anyone
@@ -165,15 +166,6 @@ static size_t address_len(int fi) { return fi == FAMILY_V4 ? 4 : 16; }
 static int host_has_address(const fp_host *host, const uint8_t *bytes) {
     const uint8_t *own = address_bytes((const struct sockaddr *)&host->address);
     return memcmp(own, bytes, address_len(host->family)) == 0;
-}
-
-/* Whether cookie (its first len bytes) is the one we sent with serial to
- * address, of family fi. */
-static int cookie_is_ours(const fp_engine *e, int fi, uint64_t serial, const uint8_t *address,
-                          const uint8_t *cookie, size_t len) {
-    uint8_t expected[FP_COOKIE_LEN];
-    fp_probe_cookie(e->key, serial, address, address_len(fi), expected);
-    return memcmp(expected, cookie, len) == 0;
 }
 
 /* ---- the socket of one family ------------------------------------------ */
@@ -549,6 +541,20 @@ static fp_host *probe_host(fp_engine *e, const fp_probe *probe) {
     if (!host || host->generation != probe->generation)
         return NULL;
     return host;
+}
+
+/* Whether cookie (its first len bytes) is the one we sent with serial to
+ * address, of family fi: the probe's own while the ring holds it and its host
+ * (half the hashing of a round), else made again. */
+static int cookie_is_ours(fp_engine *e, int fi, uint64_t serial, const uint8_t *address,
+                          const uint8_t *cookie, size_t len) {
+    const fp_probe *probe = probe_for_serial(e, serial);
+    const fp_host *host = probe ? probe_host(e, probe) : NULL;
+    if (host)
+        return host_has_address(host, address) && memcmp(probe->cookie, cookie, len) == 0;
+    uint8_t expected[FP_COOKIE_LEN];
+    fp_probe_cookie(e->key, serial, address, address_len(fi), expected);
+    return memcmp(expected, cookie, len) == 0;
 }
 
 /* Room for what one probe outcome may write: itself and a health change. */
@@ -933,15 +939,17 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
     rc = fp_timeout_queue_push(&e->timeouts.queues[timeout], serial);
     if (rc != 0)
         return rc;
-    uint8_t cookie[FP_COOKIE_LEN];
-    fp_probe_cookie(e->key, serial, address_bytes((const struct sockaddr *)&host->address),
-                    address_len(host->family), cookie);
-    size_t length = fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
-                                  serial, cookie, e->config.payload_len);
-    socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
     fp_probe *probe = &e->ring[serial & e->ring_mask];
-    *probe = (fp_probe){serial, fp_monotonic_ns(), clock_ns(CLOCK_REALTIME), index, host->generation,
-                        PROBE_OUTSTANDING, 0, (uint8_t)timeout};
+    *probe = (fp_probe){serial, 0, 0, index, host->generation, PROBE_OUTSTANDING, 0,
+                        (uint8_t)timeout, {0}};
+    fp_probe_cookie(e->key, serial, address_bytes((const struct sockaddr *)&host->address),
+                    address_len(host->family), probe->cookie);
+    size_t length = fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
+                                  serial, probe->cookie, e->config.payload_len);
+    socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
+    /* Timed last, just before the send, to keep our own work out of the RTT. */
+    probe->sent_mono = fp_monotonic_ns();
+    probe->sent_real = clock_ns(CLOCK_REALTIME);
     ssize_t sent;
     /* A datagram socket's pending error (left by any ICMP error that came,
      * forged ones too, see drain_socket) is reported by the next send in place

@@ -132,13 +132,13 @@ class Pinger(EngineOwner):
         timeout of their own; by default the Pinger's. Raises ValueError if the Pinger is
         closed during the round.
         """
-        engine, entries = self._begin_round(timeout)
+        engine, names, indexes = self._begin_round(timeout)
         results: dict[int, Result] = {}
         replies: list[Result] | None = [] if self.on_recv is not None else None
         self._in_round = True
         try:
-            self._schedule_round(engine, entries, timeout)
-            while entries:
+            self._schedule_round(engine, indexes, timeout)
+            while indexes:
                 status, events = engine.run(until_idle=True, prompt=replies is not None,
                                             results=results, replies=replies)
                 self._dispatch(events, replies)
@@ -153,7 +153,7 @@ class Pinger(EngineOwner):
             raise
         finally:
             self._in_round = False
-        return self._round_results(entries, results)
+        return self._round_results(names, indexes, results)
 
     async def aping(self, *, timeout: float | None = None) -> dict[str, Result]:
         """ping() for asyncio: driven from the running loop through the engine's descriptor.
@@ -164,18 +164,18 @@ class Pinger(EngineOwner):
         import asyncio  # here, not at the top: only asyncio users pay its import
 
         loop = asyncio.get_running_loop()
-        engine, entries = self._begin_round(timeout)
+        engine, names, indexes = self._begin_round(timeout)
         results: dict[int, Result] = {}
         replies: list[Result] | None = [] if self.on_recv is not None else None
         ready = asyncio.Event()
         descriptor = -1
         self._in_round = True
         try:
-            self._schedule_round(engine, entries, timeout)
+            self._schedule_round(engine, indexes, timeout)
             descriptor = engine.fileno()
             loop.add_reader(descriptor, ready.set)
             self._wake_round = lambda: loop.call_soon_threadsafe(ready.set)
-            while entries:
+            while indexes:
                 status, events = engine.run(timeout=0, until_idle=True, results=results,
                                             replies=replies)
                 self._dispatch(events, replies)
@@ -194,33 +194,34 @@ class Pinger(EngineOwner):
             if descriptor >= 0:
                 loop.remove_reader(descriptor)
             self._in_round = False
-        return self._round_results(entries, results)
+        return self._round_results(names, indexes, results)
 
-    def _round_results(self, entries: list[tuple[str, int]],
+    def _round_results(self, names: list[str], indexes: list[int],
                        results: dict[int, Result]) -> dict[str, Result]:
         """By name, in the order added; hosts removed during the round (by a callback) left out."""
         hosts = self._engine.hosts if self._engine is not None else {}
-        return {name: results[index] for name, index in entries
+        return {name: results[index] for name, index in zip(names, indexes, strict=True)
                 if hosts.get(name) == index and index in results}
 
-    def _begin_round(self, timeout: float | None) -> tuple[_engine.Engine, list[tuple[str, int]]]:
-        """The engine and the round's hosts. The caller then claims the round (_in_round)
-        right before its try, so that no interrupt can land between claim and release."""
+    def _begin_round(self, timeout: float | None) -> tuple[_engine.Engine, list[str], list[int]]:
+        """The engine and the round's hosts, by name and index (two lists: no tuple a host).
+        The caller then claims the round (_in_round) right before its try, so that no
+        interrupt can land between claim and release."""
         engine = self._live_engine()
         if self._in_round:
             raise RuntimeError("ping() cannot be called from within a round (e.g. a callback)")
         if timeout is not None:
             check_timeout(timeout)
-        return engine, list(engine.hosts.items())
+        return engine, list(engine.hosts), list(engine.hosts.values())
 
-    def _schedule_round(self, engine: _engine.Engine, entries: list[tuple[str, int]],
+    def _schedule_round(self, engine: _engine.Engine, indexes: list[int],
                         timeout: float | None) -> None:
         """One probe to every host, as soon as the engine safely can, with the round's timeout
-        (the engine's for the sends of this round only: _end_round puts the Pinger's back)."""
-        if entries:
+        (the engine's for the sends of this round only: each round sets its own)."""
+        if indexes:
             engine.set_timeout(self._timeout if timeout is None else timeout)
-            engine.reserve(len(entries))
-            engine.schedule_now([index for _, index in entries])
+            engine.reserve(len(indexes))
+            engine.schedule_now(indexes)
 
     @staticmethod
     def _abandon_round(engine: _engine.Engine) -> None:
