@@ -113,7 +113,7 @@ cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
 cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
 # What a closed engine holds.
 cdef object _resources_none = Resources._make((0,) * len(Resources._fields))
-# monitor.HostState, a tracked host's state: looked up at the first track_summary(), when the
+# _monitor_records.HostState, a tracked host's state: looked up at the first track_summary(), when the
 # monitor (the only tracker) is loaded, so that a plain ping loads neither it nor dataclasses.
 cdef object _host_state_type = None
 
@@ -522,7 +522,7 @@ cdef class Engine:
         if rc < 0:
             raise _os_error(rc, f"no summary for host {index}")
         if _host_state_type is None:
-            from fastping.monitor import HostState
+            from fastping._monitor_records import HostState
             _host_state_type = HostState
         cdef double age = <int64_t>(fp_monotonic_ns() - s.since_ns) / 1e9
         return _host_state_type(

@@ -18,14 +18,11 @@ only ever touched by one thread.
 
 from __future__ import annotations
 
-import collections
-import enum
 import itertools
 import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _engine
@@ -38,12 +35,14 @@ from ._common import (
     check_timeout,
     default_timeout,
 )
+from ._monitor_records import EventKind, HostState, MonitorEvent
 from ._resolve import check_int, check_seconds
 from ._results import Health as Health  # (public here too, as before)
-from ._results import Result
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+__all__ = ["EventKind", "Health", "HostState", "Monitor", "MonitorEvent"]
 
 T = TypeVar("T")
 
@@ -65,67 +64,6 @@ def _default_slack(period: float, hosts: int) -> float:
     high = min(period / 8, 0.125)
     wanted = period * _PROBES_PER_WAKEUP / hosts if hosts else high
     return min(max(wanted, low), high)
-
-
-class EventKind(str, enum.Enum):
-    UP = "up"  # the host is up: `result` is the reply that made it so
-    DOWN = "down"  # the host is down: `result` is the loss that made it so
-    REPLY = "reply"  # a reply (only with replies=True)
-    LOSS = "loss"  # a timeout or an error (only with replies=True)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorEvent:
-    """Something that happened to one host; ``time`` is the wall clock (time.time())."""
-
-    kind: EventKind
-    host: str
-    address: str
-    time: float
-    health: Health  # the host's health after this event
-    previous: Health | None  # before it, for UP and DOWN
-    result: Result  # the probe outcome behind the event
-
-
-@dataclass(frozen=True, slots=True)
-class HostState:
-    """One host's live state. Times are in seconds, ``since`` on the wall clock.
-
-    Lifetime counters (sent, received, lost, duplicates) and the lifetime_*
-    RTTs run since the host was added; loss and the other RTT statistics
-    cover the last ``window_probes`` probes; RTT statistics are None when none
-    of those was answered.
-    """
-
-    host: str
-    address: str
-    health: Health
-    since: float
-    streak: int  # consecutive outcomes like the last one
-    sent: int
-    received: int
-    lost: int
-    duplicates: int
-    send_errors: int
-    last_rtt: float | None
-    last_ttl: int | None  # of the last reply
-    jitter: float  # RFC 3550 interarrival jitter of the RTTs
-    window_probes: int
-    window_replies: int
-    loss: float  # over the window, 0.0 to 1.0
-    min: float | None
-    avg: float | None
-    max: float | None
-    stddev: float | None
-    p50: float | None
-    p90: float | None
-    p99: float | None
-    lifetime_min: float | None
-    lifetime_avg: float | None
-    lifetime_max: float | None
 
 
 EventCallback = Callable[[MonitorEvent], object]
@@ -551,62 +489,6 @@ class Monitor(EngineOwner):
         leaving the loop (break), an exception or cancelling the task stops
         the monitor and leaves nothing open.
         """
-        return _AsyncEvents(self)
+        from ._monitor_async import AsyncEvents  # only asyncio users pay its import
 
-
-class _AsyncEvents:
-    """The async iterator behind ``async for event in monitor``.
-
-    Not an async generator: one abandoned by ``break`` is only closed when
-    the event loop gets round to finalising it, which would leave the monitor
-    running (and the descriptor registered) until then. This object ends the
-    run the moment it is dropped.
-    """
-
-    def __init__(self, monitor: Monitor) -> None:
-        import asyncio  # here, not at the top: only asyncio users pay its import
-
-        self._open = False
-        self._monitor = monitor
-        self._loop = asyncio.get_running_loop()
-        self._ready = asyncio.Event()
-        self._pending: collections.deque[MonitorEvent] = collections.deque()
-        if monitor._owns_loop():
-            raise RuntimeError("this Monitor is already running")
-        try:
-            monitor._begin()
-            self._descriptor = monitor._live_engine().fileno()
-            self._loop.add_reader(self._descriptor, self._ready.set)
-            self._open = True
-        finally:
-            if not self._open and monitor._owns_loop():
-                monitor._end()
-
-    def __aiter__(self) -> _AsyncEvents:
-        return self
-
-    async def __anext__(self) -> MonitorEvent:
-        try:
-            while not self._pending:
-                if self._monitor._stop_requested or not self._open:
-                    raise StopAsyncIteration
-                self._pending.extend(self._monitor._step(0))
-                if not self._pending:
-                    self._ready.clear()
-                    await self._ready.wait()
-            return self._pending.popleft()
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """End the run: unregister the descriptor, forget what is in flight. Idempotent."""
-        if not self._open:
-            return
-        self._open = False
-        if not self._loop.is_closed():
-            self._loop.remove_reader(self._descriptor)
-        self._monitor._end()
-
-    def __del__(self) -> None:
-        self.close()
+        return AsyncEvents(self)
