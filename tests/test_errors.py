@@ -12,6 +12,17 @@ import fastping
 from fastping import Pinger
 
 
+def test_engine_options_are_the_same_everywhere(fd_baseline: int) -> None:
+    # Defined once (EngineKeywords): a misspelt one is refused by name by each taker.
+    for make, name in ((lambda **o: fastping.Monitor(**o), "Monitor"),
+                       (lambda **o: fastping.multiping(["127.0.0.1"], **o), "Pinger")):
+        with pytest.raises(TypeError, match=f"{name}\\(\\) got an unexpected keyword argument"):
+            make(ttls=3)
+        with pytest.raises(ValueError, match="ttl"):
+            make(ttl=0)
+    assert open_fds() == fd_baseline
+
+
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
@@ -39,6 +50,7 @@ from fastping import Pinger
         ({"on_recv": 42}, TypeError, "on_recv"),
         ({"on_idle": "print"}, TypeError, "on_idle"),
         ({"hosts": "127.0.0.1"}, TypeError, "iterable"),
+        ({"sizes": 56}, TypeError, "Pinger\\(\\) got an unexpected keyword argument 'sizes'"),
     ],
 )
 def test_bad_pinger_options(options: dict[str, Any], error: type[Exception], message: str,

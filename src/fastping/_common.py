@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import socket
-from typing import NamedTuple, NoReturn, TypeVar
+from collections.abc import Mapping
+from typing import NamedTuple, NoReturn, TypedDict, TypeVar
 
 from . import _engine
 from ._engine import Engine
@@ -18,6 +19,25 @@ MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
 
 OwnerT = TypeVar("OwnerT", bound="EngineOwner")
+
+class EngineKeywords(TypedDict, total=False):
+    """The engine options Pinger, Monitor, ping() and multiping() take by keyword, defined
+    here once (ENGINE_DEFAULTS are their defaults; EngineOptions.check checks them)."""
+
+    size: int  # ICMP payload bytes
+    ttl: int | None
+    tos: int | None
+    source: str | None  # an address to send from
+    interface: str | None  # a device to bind to
+    privileged: bool | None  # raw sockets (True), datagram ones (False), or either (None)
+    family: int | None  # 4 or 6, if hosts may resolve to one family only
+    gap: float  # the least time between two sends, 0 for as fast as is safe
+
+
+ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
+                                   "interface": None, "privileged": None, "family": None,
+                                   "gap": 0.0}
+
 
 class EngineOptions(NamedTuple):
     """Options for one engine, checked before any socket is opened."""
@@ -34,21 +54,25 @@ class EngineOptions(NamedTuple):
     gap: float
 
     @classmethod
-    def check(cls, *, timeout: object, size: object, ttl: object, tos: object, source: object,
-              interface: object, privileged: object, family: object,
-              gap: object = 0.0) -> EngineOptions:
-        """Raises TypeError for a wrong type, ValueError for a value out of range."""
-        seconds = check_timeout(timeout)
-        payload = check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
+    def check(cls, timeout: object, options: Mapping[str, object],
+              owner: str = "EngineOptions.check") -> EngineOptions:
+        """Raises TypeError for an unknown option or a wrong type, ValueError for a value out
+        of range. options are EngineKeywords, by name; those not given take their defaults."""
+        unknown = options.keys() - ENGINE_DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"{owner}() got an unexpected keyword argument {min(unknown)!r}")
+        given = {**ENGINE_DEFAULTS, **options}
+        payload = check_int("size", given["size"], minimum=MIN_SIZE, maximum=MAX_SIZE)
         assert payload is not None
-        checked_ttl = check_int("ttl", ttl, minimum=1, maximum=255, optional=True)
-        checked_tos = check_int("tos", tos, minimum=0, maximum=255, optional=True)
+        ttl = check_int("ttl", given["ttl"], minimum=1, maximum=255, optional=True)
+        tos = check_int("tos", given["tos"], minimum=0, maximum=255, optional=True)
+        privileged = given["privileged"]
         if privileged is not None and not isinstance(privileged, bool):
             raise TypeError(f"privileged must be None or a bool, not {type(privileged).__name__}")
-        source4, source6 = _check_source(source)
-        return cls(seconds, payload, checked_ttl, checked_tos, privileged, source4, source6,
-                   _check_interface(interface), check_family(family),
-                   check_seconds("gap", gap, maximum=MAX_INTERVAL, allow_zero=True))
+        source4, source6 = _check_source(given["source"])
+        return cls(check_timeout(timeout), payload, ttl, tos, privileged, source4, source6,
+                   _check_interface(given["interface"]), check_family(given["family"]),
+                   check_seconds("gap", given["gap"], maximum=MAX_INTERVAL, allow_zero=True))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
+    EngineKeywords,
     EngineOptions,
     EngineOwner,
     check_callback,
@@ -41,6 +42,8 @@ from ._results import Health as Health  # (public here too, as before)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from typing_extensions import Unpack
 
 __all__ = ["EventKind", "Health", "HostState", "Monitor", "MonitorEvent"]
 
@@ -130,21 +133,13 @@ class Monitor(EngineOwner):
         send_slack: float | None = None,
         replies: bool = False,
         on_event: EventCallback | None = None,
-        size: int = 56,
-        ttl: int | None = None,
-        tos: int | None = None,
-        source: str | None = None,
-        interface: str | None = None,
-        privileged: bool | None = None,
-        family: int | None = None,
-        gap: float = 0.0,
+        **engine_options: Unpack[EngineKeywords],
     ) -> None:
         self._engine: _engine.Engine | None = None
         self._period = check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False)
         options = EngineOptions.check(
-            timeout=default_timeout(self._period) if timeout is None else timeout, size=size,
-            ttl=ttl, tos=tos, source=source, interface=interface, privileged=privileged,
-            family=family, gap=gap)
+            default_timeout(self._period) if timeout is None else timeout, engine_options,
+            "Monitor")
         down = check_int("down_after", down_after, minimum=1, maximum=1_000_000)
         up = check_int("up_after", up_after, minimum=1, maximum=1_000_000)
         samples = check_int("window", window, minimum=1, maximum=65_536)

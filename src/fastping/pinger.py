@@ -13,11 +13,12 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
+    EngineKeywords,
     EngineOptions,
     EngineOwner,
     check_callback,
@@ -28,6 +29,8 @@ from ._resolve import check_family, check_int, check_seconds, resolve
 from ._results import Event, Result, Status
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._stats import HostStats
 
 _DUPLICATE = _engine.DUPLICATE
@@ -62,21 +65,12 @@ class Pinger(EngineOwner):
         hosts: Iterable[str] = (),
         *,
         timeout: float = 1.0,
-        size: int = 56,
-        ttl: int | None = None,
-        tos: int | None = None,
-        source: str | None = None,
-        interface: str | None = None,
-        privileged: bool | None = None,
-        family: int | None = None,
-        gap: float = 0.0,
         on_recv: RecvCallback | None = None,
         on_idle: IdleCallback | None = None,
+        **engine_options: Unpack[EngineKeywords],
     ) -> None:
         self._engine: _engine.Engine | None = None
-        options = EngineOptions.check(timeout=timeout, size=size, ttl=ttl, tos=tos, source=source,
-                                      interface=interface, privileged=privileged, family=family,
-                                      gap=gap)
+        options = EngineOptions.check(timeout, engine_options, "Pinger")
         check_callback("on_recv", on_recv)
         check_callback("on_idle", on_idle)
         check_hosts(hosts)
@@ -366,7 +360,7 @@ class _ManyHosts:
     host that resolves (the others noted), and the tally of its rounds."""
 
     def __init__(self, hosts: Iterable[str], count: int, interval: float, timeout: float,
-                 options: dict[str, Any]) -> None:
+                 options: EngineKeywords) -> None:
         check_hosts(hosts)
         self.names = list(hosts)
         check_int("count", count, minimum=1, maximum=2**63 - 1)
@@ -399,24 +393,15 @@ def multiping(
     count: int = 1,
     interval: float = 1.0,
     timeout: float = 1.0,
-    *,
-    size: int = 56,
-    ttl: int | None = None,
-    tos: int | None = None,
-    source: str | None = None,
-    interface: str | None = None,
-    privileged: bool | None = None,
-    family: int | None = None,
-    gap: float = 0.0,
+    **options: Unpack[EngineKeywords],
 ) -> dict[str, HostStats]:
     """Ping many hosts count times, interval seconds apart; statistics per host.
 
     A host that cannot be resolved is reported in its HostStats (``error``)
-    without failing the others.
+    without failing the others. Keyword options are the engine's (EngineKeywords:
+    size, ttl, tos, source, interface, privileged, family, gap), as Pinger's.
     """
-    job = _ManyHosts(hosts, count, interval, timeout, dict(
-        size=size, ttl=ttl, tos=tos, source=source, interface=interface, privileged=privileged,
-        family=family, gap=gap))
+    job = _ManyHosts(hosts, count, interval, timeout, options)
     with job.pinger as pinger:
         if pinger.hosts:
             for results in pinger.run(count=count, interval=interval):
@@ -429,7 +414,7 @@ def ping(
     count: int = 4,
     interval: float = 1.0,
     timeout: float = 1.0,
-    **options: Any,
+    **options: Unpack[EngineKeywords],
 ) -> HostStats:
     """Ping one host count times; statistics as multiping's.
 
@@ -441,7 +426,8 @@ def ping(
 
 
 async def async_multiping(hosts: Iterable[str], count: int = 1, interval: float = 1.0,
-                          timeout: float = 1.0, **options: Any) -> dict[str, HostStats]:
+                          timeout: float = 1.0,
+                          **options: Unpack[EngineKeywords]) -> dict[str, HostStats]:
     """multiping() for asyncio, with no thread; cancelling it leaves nothing open."""
     import asyncio  # here, not at the top: only asyncio users pay its import
 
@@ -457,7 +443,7 @@ async def async_multiping(hosts: Iterable[str], count: int = 1, interval: float 
 
 
 async def async_ping(host: str, count: int = 4, interval: float = 1.0, timeout: float = 1.0,
-                     **options: Any) -> HostStats:
+                     **options: Unpack[EngineKeywords]) -> HostStats:
     """ping() for asyncio: raises as ping() does if the host cannot be resolved."""
     resolve(host, check_family(options.get("family")))
     return (await async_multiping([host], count, interval, timeout, **options))[host]

@@ -90,7 +90,7 @@ def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr:
         options = arguments.engine_keywords(args, settings)
         # Check every option now, without opening anything, so that a bad one is a usage
         # error, not a traceback.
-        EngineOptions.check(timeout=settings.timeout, privileged=None, **options)
+        EngineOptions.check(settings.timeout, options)
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE

@@ -8,9 +8,9 @@ import ipaddress
 import math
 from collections.abc import Iterator
 from contextlib import nullcontext
-from typing import NamedTuple, TextIO, TypedDict
+from typing import NamedTuple, TextIO
 
-from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, UsageParser
+from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, EngineKeywords, UsageParser
 from .._resolve import MIN_SECONDS, check_int, check_seconds
 
 MAX_GENERATED = 1 << 20  # per -g
@@ -228,18 +228,6 @@ def settings(args: argparse.Namespace) -> Settings:
             raise UsageError(f"--plot must end in .png, .svg or .pdf: {args.plot!r}")
     return Settings(count, args.vcount is not None, period, gap, timeout, args.retry,
                     args.backoff, report_every)
-
-
-class EngineKeywords(TypedDict):
-    """What every mode's Pinger or Monitor is given, from the options."""
-
-    size: int
-    ttl: int | None
-    tos: int | None
-    source: str | None
-    interface: str | None
-    family: int | None
-    gap: float
 
 
 def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywords:

@@ -15,9 +15,9 @@ from .output import LiveTable, sweep_line
 from .tallies import Counts
 
 if TYPE_CHECKING:
+    from .._common import EngineKeywords
     from .._results import Result
     from ..monitor import Monitor, MonitorEvent
-    from .arguments import EngineKeywords
     from .report import Run
 
 SIGNAL_POLL = 0.2  # seconds: how soon the quiet loop acts on a signal
