@@ -4,6 +4,7 @@ real Prometheus scraping it, queried through its HTTP API."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -374,6 +376,35 @@ def test_reload_keeps_history(make_exporter: MakeExporter, tmp_path: pathlib.Pat
     assert set(by_host(samples, "smokeping_requests_total")) == {"127.0.0.1", "127.0.0.2",
                                                                  "127.0.0.4"}
     assert one(samples, "fastping_exporter_config_last_reload_successful") == 0
+
+
+def test_probe_runs_on_the_exporters_own_engine(make_exporter: MakeExporter) -> None:
+    instance = make_exporter(targets=["127.0.0.1"], period=0.05)
+    url = instance.url
+    wait_until(lambda: all_up(url, ["127.0.0.1"]), 10, "for up")
+
+    def engines() -> int:
+        links = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return sum(link in ("anon_inode:[eventpoll]", "anon_inode:[timerfd]") for link in links)
+
+    before = engines()
+    answers: list[tuple[int, str]] = []
+    askers = [threading.Thread(target=lambda host=host: answers.append(
+        fetch(f"{url}/probe?target={host}&count=5"))) for host in ("127.0.0.2", "::1", "127.0.0.1")]
+    for asker in askers:
+        asker.start()
+    seen = before
+    while any(asker.is_alive() for asker in askers):
+        seen = max(seen, engines())
+        time.sleep(0.001)
+    assert seen == before  # not one engine was opened for them
+    assert len(answers) == 3
+    for status, text in answers:
+        assert status == 200
+        assert "probe_success 1.0" in text and "probe_icmp_replies 5.0" in text
 
 
 def test_one_engine_for_every_period_and_timeout(make_exporter: MakeExporter,

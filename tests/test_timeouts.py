@@ -9,6 +9,8 @@ requests, so that every probe waits for its timeout.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 
 import pytest
@@ -127,3 +129,70 @@ def test_too_many_distinct_timeouts_is_a_clear_error(make_pinger) -> None:
     pinger.remove(hosts[1])  # the only host with 0.02 s
     pinger.add("127.5.1.1", timeout=5.0)
     assert all(result.ok for result in pinger.ping().values())
+
+
+# ---- probes on demand, on a running monitor's engine -----------------------------------------
+
+
+def engine_descriptors() -> int:
+    """This process's epoll descriptors and timerfds: two an engine."""
+    kinds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+             if os.path.exists(f"/proc/self/fd/{fd}")]
+    return sum(kind in ("anon_inode:[eventpoll]", "anon_inode:[timerfd]") for kind in kinds)
+
+
+def test_probes_on_demand_share_the_monitors_engine(fd_baseline: int) -> None:
+    with Monitor(["127.0.0.1"], period=0.05) as monitor:
+        with pytest.raises(RuntimeError, match="running"):
+            monitor.probe("127.0.0.2")
+        monitor.start()
+        engines = engine_descriptors()
+        answers: dict[str, list[str]] = {}
+
+        def ask(host: str) -> None:
+            answers[host] = [f"{r.host} {r.status}" for r in monitor.probe(host, count=3)]
+
+        askers = [threading.Thread(target=ask, args=(host,))
+                  for host in ("127.0.0.2", "::1", "127.0.0.1", "127.0.0.3")]
+        for asker in askers:
+            asker.start()
+        for asker in askers:
+            asker.join(10)
+        assert engine_descriptors() == engines  # no engine was opened for them
+        assert answers == {host: [f"{host} ok"] * 3
+                           for host in ("127.0.0.2", "::1", "127.0.0.1", "127.0.0.3")}
+        # The monitor's own hosts are as they were: the probed ones are not among them.
+        assert monitor.hosts == ("127.0.0.1",)
+        assert monitor.resources()["hosts"] == 1
+        state = monitor.state("127.0.0.1")
+        assert state.received == state.sent or state.received == state.sent - 1
+
+
+def test_a_probe_on_demand_waits_its_own_timeout() -> None:
+    report = json.loads(run_isolated(ON_DEMAND_SILENT, SILENT))
+    assert report["statuses"] == ["timeout", "timeout"]
+    assert 0.2 <= report["seconds"] < 0.35  # two probes of 0.1 s, one after the other
+    assert report["after"] == "stopped"
+
+
+ON_DEMAND_SILENT = """
+import json, threading, time
+import fastping
+
+monitor = fastping.Monitor(["127.0.0.1"], period=1.0, timeout=0.5)
+monitor.start()
+started = time.monotonic()
+results = monitor.probe("127.0.0.2", count=2, timeout=0.1)
+seconds = time.monotonic() - started
+# A probe still waiting when the monitor stops gets an error, not a hang.
+outcome = []
+waiter = threading.Thread(target=lambda: outcome.append(
+    monitor.probe("127.0.0.3", count=1, timeout=30)))
+waiter.start()
+time.sleep(0.1)
+monitor.stop()
+waiter.join(5)
+monitor.close()
+print(json.dumps({"statuses": [str(r.status) for r in results], "seconds": seconds,
+                  "after": "stopped" if not waiter.is_alive() and not outcome else "hung"}))
+"""

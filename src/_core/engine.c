@@ -82,6 +82,7 @@ typedef struct fp_host {
     uint8_t family;      /* FAMILY_V4 or FAMILY_V6 */
     uint8_t in_use;
     uint8_t timeout; /* its own timeout queue, or FOLLOWS_DEFAULT */
+    uint8_t report_outcomes; /* even while tracking (fp_engine_set_host_reporting) */
 } fp_host;
 
 typedef struct run_context {
@@ -388,6 +389,7 @@ int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t l
     host->family = (uint8_t)fi;
     host->in_use = 1;
     host->timeout = FOLLOWS_DEFAULT;
+    host->report_outcomes = 0;
     e->live_hosts++;
     if (e->tracking)
         fp_track_reset(&e->tracks[index], track_window(e, index), track_histogram(e, index),
@@ -455,6 +457,14 @@ int fp_engine_set_host_timeout(fp_engine *e, uint32_t index, uint64_t timeout_ns
     if (host->timeout != FOLLOWS_DEFAULT)
         fp_timeouts_release(&e->timeouts, host->timeout);
     host->timeout = (uint8_t)queue;
+    return 0;
+}
+
+int fp_engine_set_host_reporting(fp_engine *e, uint32_t index, int report_outcomes) {
+    fp_host *host = live_host(e, index);
+    if (!host)
+        return -ENOENT;
+    host->report_outcomes = report_outcomes != 0;
     return 0;
 }
 
@@ -590,7 +600,7 @@ static void report(fp_engine *e, run_context *ctx, const fp_probe *probe, fp_eve
     outcome->host = probe->host;
     outcome->seq = (uint16_t)probe->serial;
     int previous = e->tracking ? track_outcome(e, outcome) : -1;
-    if (!e->tracking || e->report_outcomes)
+    if (!e->tracking || e->report_outcomes || e->hosts[probe->host].report_outcomes)
         ctx->events[ctx->count++] = *outcome;
     if (previous >= 0) {
         fp_event *change = &ctx->events[ctx->count++];

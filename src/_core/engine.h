@@ -164,6 +164,10 @@ int fp_engine_set_timeout(fp_engine *engine, uint64_t timeout_ns);
 /* The host's own timeout, for probes sent to it from now on; 0 to follow the
  * engine's. Returns 0, -ENOENT, or -ENOSPC as fp_engine_set_timeout. */
 int fp_engine_set_host_timeout(fp_engine *engine, uint32_t host, uint64_t timeout_ns);
+/* Whether a tracking engine reports the host's every outcome as an event, as it
+ * does for all hosts when tracking with report_outcomes (a probe on demand
+ * among heartbeats). Returns 0 or -ENOENT. */
+int fp_engine_set_host_reporting(fp_engine *engine, uint32_t host, int report_outcomes);
 
 /* Sends, receives, matches and times out until one of fp_run_status's
  * conditions; events are written to events[0..*count). until is a monotonic

@@ -246,13 +246,15 @@ cdef class Engine:
         return self._generation != _process_generation
 
     def add_host(self, str name not None, int family, bytes packed not None,
-                 unsigned int scope_id, str address not None):
+                 unsigned int scope_id, str address not None, bint listed=True):
         """Add a host under its name, by packed address; returns its index.
 
         A name already in the table keeps its host: its index is returned and nothing
-        is added. Outcomes become Results carrying the name and the address text.
+        is added. Outcomes become Results carrying the name and the address text. An
+        unlisted host (a probe on demand) is left out of the table, so that its name
+        may be a listed host's too: it is known by its index alone (remove_unlisted).
         """
-        existing = self._by_name.get(name)
+        existing = self._by_name.get(name) if listed else None
         if existing is not None:
             return existing
         cdef fp_engine *engine = self._live()
@@ -283,8 +285,27 @@ cdef class Engine:
             self._address_texts.append(None)
         self._names[rc] = name
         self._address_texts[rc] = address
-        self._by_name[name] = rc
+        if listed:
+            self._by_name[name] = rc
         return rc
+
+    def remove_unlisted(self, unsigned int index):
+        """Remove a host added unlisted; its probes in flight are forgotten."""
+        if index >= len(self._names) or self._names[index] is None:
+            raise ValueError(f"no host {index}")
+        name = self._names[index]
+        if self._by_name.get(name) == index:
+            raise ValueError(f"host {index} is listed: remove_host({name!r})")
+        cdef int rc = fp_engine_remove_host(self._live(), index)
+        if rc < 0:
+            raise _os_error(rc, f"cannot remove host {index}")
+        self._names[index] = self._address_texts[index] = None
+
+    def set_host_reporting(self, unsigned int index, bint report_outcomes):
+        """Whether the host's every outcome is an event even while tracking health."""
+        cdef int rc = fp_engine_set_host_reporting(self._live(), index, report_outcomes)
+        if rc < 0:
+            raise _os_error(rc, f"no host {index}")
 
     def remove_host(self, str name not None):
         """Remove the host of that name; KeyError if there is none."""
@@ -446,6 +467,7 @@ cdef class Engine:
                                  else event.kind),
                     _healths[event.health] if self._tracking else None,
                     _healths[event.previous_health] if event.kind == FP_EVENT_HEALTH else None,
+                    event.host,
                 ))
                 events.append(item)
             if rc == FP_RUN_INTERRUPTED:

@@ -74,6 +74,7 @@ class Event(NamedTuple):
     result: Result | None
     health: Health | None
     previous: Health | None
+    host_index: int  # the host's in the engine
 
 
 class Counters(NamedTuple):

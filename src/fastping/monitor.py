@@ -18,7 +18,7 @@ only ever touched by one thread.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import math
 import threading
 import time
@@ -36,9 +36,11 @@ from ._common import (
     check_timeout,
     default_timeout,
 )
+from ._monitor_options import check_buckets, default_slack
+from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent
 from ._resolve import check_int, check_seconds
-from ._results import Health as Health  # (public here too, as before)
+from ._results import Health, Result
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -51,38 +53,11 @@ T = TypeVar("T")
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
 _REQUEST_TIMEOUT = 30.0
-# A wake-up costs about as much CPU as 10 to 20 probes (50-110 us, measured on a KVM guest),
-# so by default one carries this many probes when a period has them (see _default_slack).
-_PROBES_PER_WAKEUP = 128
-
-
-def _default_slack(period: float, hosts: int) -> float:
-    """The send slack that gives each wake-up _PROBES_PER_WAKEUP probes, within bounds.
-
-    At least a fortieth of the period (at most 25 ms), at most an eighth (at most 125 ms),
-    so that sends still come in at least 8 even clumps a period: 1,000 hosts at 1 s go out
-    125 at a time, 8 times a second; 100,000 hosts, 2,500 at a time, 40 times a second.
-    """
-    low = min(period / 40, 0.025)
-    high = min(period / 8, 0.125)
-    wanted = period * _PROBES_PER_WAKEUP / hosts if hosts else high
-    return min(max(wanted, low), high)
-
-
 EventCallback = Callable[[MonitorEvent], object]
 
 
-def _check_buckets(buckets: object) -> tuple[float, ...]:
-    if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Iterable):
-        raise TypeError("buckets must be a sequence of RTT bounds in seconds")
-    bounds = tuple(buckets)
-    for bound in bounds:
-        check_seconds("bucket bound", bound, maximum=MAX_INTERVAL, allow_zero=False)
-    if len(bounds) > _engine.TRACK_MAX_BUCKETS:
-        raise ValueError(f"at most {_engine.TRACK_MAX_BUCKETS} buckets, not {len(bounds)}")
-    if any(b <= a for a, b in itertools.pairwise(bounds)):
-        raise ValueError("bucket bounds must be strictly increasing")
-    return tuple(float(bound) for bound in bounds)
+
+
 Request = tuple[Callable[[], Any], "Future[Any]"]
 
 
@@ -143,7 +118,7 @@ class Monitor(EngineOwner):
         down = check_int("down_after", down_after, minimum=1, maximum=1_000_000)
         up = check_int("up_after", up_after, minimum=1, maximum=1_000_000)
         samples = check_int("window", window, minimum=1, maximum=65_536)
-        self._buckets = _check_buckets(buckets)
+        self._buckets = check_buckets(buckets)
         self._fixed_slack = (None if send_slack is None else
                              check_seconds("send_slack", send_slack, maximum=self._period,
                                            allow_zero=True))
@@ -155,6 +130,7 @@ class Monitor(EngineOwner):
         self._family = options.family
         self._timeout = options.timeout
         self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
+        self._on_demand = OnDemand()
         self._shortest = self._period  # of all periods
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
@@ -268,6 +244,34 @@ class Monitor(EngineOwner):
 
         return self._call(insert)
 
+    def probe(self, host: str, *, count: int = 1, interval: float = 0.0,
+              timeout: float | None = None) -> list[Result]:
+        """Probe a host count times, one after the other (interval apart), on this running
+        monitor's engine, apart from its heartbeats: its Results, in order. From any thread
+        but the loop's. The host need not be one of the monitor's; if it is, its state is
+        left alone. ``timeout`` is the Monitor's by default."""
+        checked = check_int("count", count, minimum=1, maximum=1_000_000)
+        assert checked is not None
+        gap = check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
+        wait = self._timeout if timeout is None else check_timeout(timeout)
+        name, address = self._resolve(host)
+        if self._owns_loop():
+            raise RuntimeError("probe() from the monitor's own loop would wait for itself")
+        future: Future[list[Result]] = _new_future()
+
+        def begin() -> None:
+            if not self._loop_thread:
+                raise RuntimeError("probe() needs the Monitor running (start())")
+            self._on_demand.begin(self._live_engine(), name, address, checked, gap, wait, future)
+
+        self._call(begin)
+        try:
+            return future.result(timeout=checked * (wait + gap) + _REQUEST_TIMEOUT)
+        except BaseException:
+            with contextlib.suppress(ValueError, RuntimeError):  # closed or stopped meanwhile
+                self._call(lambda: self._on_demand.cancel(self._live_engine(), future))
+            raise
+
     def _period_of(self, name: str) -> float:
         return self._own_periods.get(name, self._period)
 
@@ -295,7 +299,7 @@ class Monitor(EngineOwner):
         """The send slack (seconds) for the hosts there are now: as given, or the default."""
         if self._fixed_slack is not None:
             return self._fixed_slack
-        return _default_slack(min(self._period, self._shortest), len(self.hosts))
+        return default_slack(min(self._period, self._shortest), len(self.hosts))
 
     def _apply_slack(self) -> None:
         self._live_engine().set_send_slack(self.send_slack)
@@ -379,6 +383,7 @@ class Monitor(EngineOwner):
             engine = self._engine
             try:
                 if engine is not None and not engine.closed:
+                    self._on_demand.finish_all(engine, RuntimeError("the Monitor stopped"))
                     engine.cancel_all()
                 requests, self._requests = self._requests, []
                 # Nobody else touches the engine while we hold the lock.
@@ -397,9 +402,11 @@ class Monitor(EngineOwner):
         self._serve_requests()
         if self._stop_requested:
             return []
-        status, events = self._live_engine().run(timeout=timeout, until_idle=False, prompt=True)
+        engine = self._live_engine()
+        status, events = engine.run(timeout=timeout, until_idle=False, prompt=True)
         if status == "closed":
             self._stop_requested = True
+        events = self._on_demand.take(engine, events)
         if not events:
             return []
         now = time.time()

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from prometheus_client import generate_latest
@@ -16,9 +17,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from .._common import MAX_TIMEOUT
+from .._resolve import resolve
+from .._results import Result
 from ..pinger import Pinger
 from .config import ConfigError, parse_duration
 from .http import Environ, StartResponse
+
+if TYPE_CHECKING:
+    from ..monitor import Monitor
 
 MAX_PROBE_COUNT = 100
 
@@ -36,8 +42,9 @@ class _Families(Collector):
 
 
 def probe(target: str, *, count: int = 1, timeout: float = 1.0,
-          privileged: bool | None = None) -> list[Metric]:
-    """Ping target count times, back to back, as blackbox_exporter's icmp module does.
+          privileged: bool | None = None, monitor: Monitor | None = None) -> list[Metric]:
+    """Ping target count times, back to back, as blackbox_exporter's icmp module does: on
+    the running monitor's engine if one is given (the exporter's), else on one of its own.
 
     Returns its metric families: probe_success, probe_duration_seconds and
     the rest. A target that cannot be resolved is a failed probe, not an error.
@@ -52,19 +59,17 @@ def probe(target: str, *, count: int = 1, timeout: float = 1.0,
     protocol = 0
     resolved_in = 0.0
     try:
-        with Pinger(timeout=timeout, privileged=privileged) as pinger:
-            phases.add_metric(["setup"], time.monotonic() - started)
-            before = time.monotonic()
-            address = pinger.add(target)
-            resolved_in = time.monotonic() - before
-            protocol = 6 if ":" in address else 4
-            for results in pinger.run(count=count, interval=0.0):
-                for result in results.values():
-                    sent += 1
-                    if result.ok and result.rtt is not None:
-                        received += 1
-                        rtts.append(result.rtt)
-                        last_ttl = result.ttl
+        phases.add_metric(["setup"], time.monotonic() - started)
+        before = time.monotonic()
+        address = resolve(target)  # (once: both ways below are given the address)
+        resolved_in = time.monotonic() - before
+        protocol = 6 if address.family == socket.AF_INET6 else 4
+        for result in _results(address.text, count, timeout, privileged, monitor):
+            sent += 1
+            if result.ok and result.rtt is not None:
+                received += 1
+                rtts.append(result.rtt)
+                last_ttl = result.ttl
     except (ValueError, TypeError, socket.gaierror) as error:
         log.debug("probe of %r failed: %s", target, error)
     phases.add_metric(["resolve"], resolved_in)
@@ -88,8 +93,18 @@ def probe(target: str, *, count: int = 1, timeout: float = 1.0,
     return families
 
 
+def _results(address: str, count: int, timeout: float, privileged: bool | None,
+             monitor: Monitor | None) -> list[Result]:
+    if monitor is not None:
+        return monitor.probe(address, count=count, timeout=timeout)
+    with Pinger([address], timeout=timeout, privileged=privileged) as pinger:
+        return [result for results in pinger.run(count=count, interval=0.0)
+                for result in results.values()]
+
+
 def respond(environ: Environ, start_response: StartResponse, *, default_timeout: float,
-            privileged: bool | None, slots: threading.BoundedSemaphore) -> Iterable[bytes]:
+            privileged: bool | None, slots: threading.BoundedSemaphore,
+            monitor: Monitor | None = None) -> Iterable[bytes]:
     """Answers a /probe request; at most as many probes at once as slots allows."""
     query = parse_qs(environ.get("QUERY_STRING", ""))
 
@@ -121,7 +136,7 @@ def respond(environ: Environ, start_response: StartResponse, *, default_timeout:
         return [b"too many probes at once\n"]
     try:
         families = probe(targets[0].strip(), count=count, timeout=timeout,
-                         privileged=privileged)
+                         privileged=privileged, monitor=monitor)
     finally:
         slots.release()
     body = generate_latest(_Families(families))

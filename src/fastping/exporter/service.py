@@ -314,5 +314,8 @@ class Exporter:
                start_response: http.StartResponse) -> Iterable[bytes]:
         # A request without a timeout gets the exporter's, else its period up to 1 s.
         default = self.timeout if self.timeout is not None else default_timeout(self.period)
+        # On the targets' own engine, not one opened per request.
+        with self._groups_lock:
+            monitor = None if self._group is None else self._group.monitor
         return blackbox.respond(environ, start_response, default_timeout=default,
-                                privileged=self.privileged, slots=self._probes)
+                                privileged=self.privileged, slots=self._probes, monitor=monitor)
