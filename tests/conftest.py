@@ -26,6 +26,13 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# Under scripts/asan-tests.sh the ASan runtime is preloaded, and matplotlib's own C extensions
+# abort on import there: tests that load matplotlib skip (fastping's charts are pure Python).
+needs_matplotlib_outside_asan = pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="matplotlib's C extensions abort under the preloaded ASan runtime")
+
+
 def open_fds() -> int:
     """Descriptors this process has open right now."""
     return len(os.listdir("/proc/self/fd"))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import isolated_command
+from conftest import isolated_command, needs_matplotlib_outside_asan
 
 COMMAND = [str(Path(sys.executable).with_name("fastping"))]
 
@@ -490,6 +490,7 @@ def test_an_endless_targets_file_is_refused_without_reading_it_all(tmp_path: Pat
     assert "more than 1048576 targets" in done.stderr
 
 
+@needs_matplotlib_outside_asan  # (it loads matplotlib before it looks at the path)
 def test_plot_to_an_unwritable_path_fails_before_the_first_probe() -> None:
     done = fastping("-c", "3", "-p", "1000", "--plot", "/nonexistent/chart.png", "127.0.0.1",
                     timeout=20)
