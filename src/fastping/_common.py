@@ -119,16 +119,6 @@ def _check_interface(interface: object) -> str | None:
     return interface
 
 
-def check_callback(name: str, callback: object) -> None:
-    if callback is not None and not callable(callback):
-        raise TypeError(f"{name} must be callable or None")
-
-
-def check_hosts(hosts: object) -> None:
-    if isinstance(hosts, (str, bytes)):
-        raise TypeError("hosts must be an iterable of host strings, not one str")
-
-
 class EngineOwner:
     """The lifetime shared by Pinger and Monitor: one engine, closed exactly once.
 

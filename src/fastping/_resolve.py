@@ -144,3 +144,13 @@ def check_family(value: object) -> int | None:
     if isinstance(value, bool) or value not in FAMILIES:
         raise ValueError(f"family must be None, 4 or 6, not {value!r}")
     return FAMILIES[value]
+
+
+def check_callback(name: str, callback: object) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable or None")
+
+
+def check_hosts(hosts: object) -> None:
+    if isinstance(hosts, (str, bytes)):
+        raise TypeError("hosts must be an iterable of host strings, not one str")

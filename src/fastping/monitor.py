@@ -31,15 +31,13 @@ from ._common import (
     EngineKeywords,
     EngineOptions,
     EngineOwner,
-    check_callback,
-    check_hosts,
     check_timeout,
     default_timeout,
 )
 from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent
-from ._resolve import check_int, check_seconds
+from ._resolve import check_callback, check_hosts, check_int, check_seconds
 from ._results import Health, Result
 
 if TYPE_CHECKING:

@@ -21,11 +21,9 @@ from ._common import (
     EngineKeywords,
     EngineOptions,
     EngineOwner,
-    check_callback,
-    check_hosts,
     check_timeout,
 )
-from ._resolve import check_family, check_int, check_seconds, resolve
+from ._resolve import check_callback, check_family, check_hosts, check_int, check_seconds, resolve
 from ._results import Event, Result, Status
 
 if TYPE_CHECKING:
