@@ -15,7 +15,7 @@ import pytest
 from conftest import loopback_hosts, open_fds, run_isolated
 
 import fastping
-from fastping import EventKind, Health, Monitor
+from fastping import EventKind, Health, Monitor, Pinger
 
 LOOPS = ["asyncio"]
 try:
@@ -188,3 +188,27 @@ def test_break_out_of_async_for_stops_at_once(run: Callable[..., Any]) -> None:
             return seen
 
     assert run(main()) == [False, False, False]
+
+
+def test_a_large_round_lets_other_tasks_run(run: Callable[..., Any]) -> None:
+    # 20,000 hosts: replies keep every batch full, and the round must still yield between them.
+    async def main() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        with Pinger(loopback_hosts(20_000, "127.6.0.1")) as pinger:
+            task = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0)
+            before = ticks
+            results = await pinger.aping()
+            during = ticks - before
+            task.cancel()
+            assert all(result.ok for result in results.values())
+        return during
+
+    assert run(main()) >= 5

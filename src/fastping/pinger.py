@@ -173,7 +173,9 @@ class Pinger(EngineOwner):
                 self._dispatch(events, replies)
                 if status == "idle":
                     break
-                if status != "full":
+                if status == "full":
+                    await asyncio.sleep(0)  # a batch at a time: other tasks run between
+                else:
                     ready.clear()
                     await ready.wait()
                 if engine.closed:  # by on_recv, another task or thread (close() sets ready)
