@@ -138,6 +138,10 @@ WRAP = v4(11, 1)
 WRAP_PROBES = 1 << 16
 HOSTS[WRAP] = {"stale_after": WRAP_PROBES}
 
+# Answers 300 ms late: at 20,000 probes a second, 6,000 replies are always on their way.
+DELAYED_FAST = v4(17, 1)
+HOSTS[DELAYED_FAST] = {"delay_ms": 300}
+
 SWITCHED = v4(12, 1)  # answers until the control file silences it
 HOSTS[SWITCHED] = {}
 
@@ -225,6 +229,25 @@ def _client() -> None:
                     "lost": state.lost, "received": state.received,
                     "duplicates": state.duplicates, "max_rtt": state.max}
 
+    def held(host: str) -> dict[str, object]:
+        """A Monitor at 20,000 probes a second whose loop a callback holds for 400 ms, once."""
+        holds: list[float] = []
+
+        def hold_once(event: fastping.MonitorEvent) -> None:
+            if not holds and event.result.ok:
+                holds.append(time.monotonic())
+                time.sleep(0.4)
+
+        with fastping.Monitor([host], period=5e-5, timeout=1.0, replies=True,
+                              on_event=hold_once) as monitor:
+            monitor.start()
+            time.sleep(1.2)
+            monitor.stop()
+            monitor.join()
+            state = monitor.state(host)
+            return {"held": len(holds), "sent": state.sent, "lost": state.lost,
+                    "counters": monitor.counters()}
+
     def switch(host: str) -> dict[str, object]:
         """A Monitor over a host silenced at its first UP and let answer again at its DOWN."""
         sys.path.insert(0, spec["netsim_dir"])
@@ -257,6 +280,8 @@ def _client() -> None:
         report.update(wrap(spec["host"], spec["probes"]))
     elif spec["action"] == "switch":
         report.update(switch(spec["host"]))
+    elif spec["action"] == "held":
+        report.update(held(spec["host"]))
     print(json.dumps(report))
 
 
@@ -578,7 +603,7 @@ def test_stale_replies_across_sequence_wraparound_never_match(
     assert counters["sent"] >= probes
     replies = counters["replies"]
     # Those in flight when the counters were read, never lost.
-    assert counters["sent"] - replies == report["resources"]["outstanding"]
+    assert counters["sent"] - replies == report["resources"]["outstanding"], counters
     assert report["lost"] == 0 and counters["timeouts"] == 0
     # Each stale copy is late (its probe's ring slot long reused); the one for the probe
     # after the last reply may have been read just before the counters were.
@@ -586,6 +611,14 @@ def test_stale_replies_across_sequence_wraparound_never_match(
     assert counters["duplicates"] == report["duplicates"] == 0
     assert counters["foreign"] == counters["malformed"] == 0
     assert report["max_rtt"] < 0.5  # no reply was matched to a probe 65,536 earlier
+
+
+def test_replies_in_flight_wait_out_a_held_up_loop(network: netsim.SimulatedNetwork) -> None:
+    # 6,000 replies on their way when a callback holds the loop for 400 ms: the receive
+    # buffers must hold them all (sized by hosts, one, they held a few milliseconds' worth).
+    report = network.run(CLIENT_SOURCE, {"action": "held", "host": DELAYED_FAST})
+    assert report["held"] == 1 and report["sent"] > 2000
+    assert report["counters"]["timeouts"] == 0 and report["lost"] == 0, report["counters"]
 
 
 def test_monitor_host_goes_down_after_down_after_losses_and_up_again(

@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
 _REQUEST_TIMEOUT = 30.0
+_HOLDUP = 0.1  # seconds of replies the receive buffers hold beyond a wake-up's
 EventCallback = Callable[[MonitorEvent], object]
 
 
@@ -130,6 +131,7 @@ class Monitor(EngineOwner):
         self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
         self._on_demand = OnDemand()
         self._shortest = self._period  # of all periods
+        self._own_rate = 0.0  # probes a second of the hosts with periods of their own
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
@@ -277,8 +279,11 @@ class Monitor(EngineOwner):
         """Keeps the shortest period of all up to date: the send slack must stay below it,
         or a host with a short period would be sent to twice in one wake-up."""
         old = self._own_periods.pop(name, None)
+        if old is not None:
+            self._own_rate -= 1 / old
         if period is not None:
             self._own_periods[name] = period
+            self._own_rate += 1 / period
             self._shortest = min(self._shortest, period)
         elif old is not None and old <= self._shortest:
             self._shortest = min(self._own_periods.values(), default=self._period)
@@ -297,10 +302,18 @@ class Monitor(EngineOwner):
         """The send slack (seconds) for the hosts there are now: as given, or the default."""
         if self._fixed_slack is not None:
             return self._fixed_slack
-        return default_slack(min(self._period, self._shortest), len(self.hosts))
+        hosts = 0 if self._engine is None else len(self._engine.hosts)
+        return default_slack(min(self._period, self._shortest), hosts)
 
     def _apply_slack(self) -> None:
-        self._live_engine().set_send_slack(self.send_slack)
+        """The send slack for the hosts there are now, and receive buffers for a wake-up's
+        replies and _HOLDUP seconds more: by rate, not hosts (one host at 20,000 probes a
+        second had room for a few milliseconds)."""
+        engine = self._live_engine()
+        slack = self.send_slack
+        engine.set_send_slack(slack)
+        rate = (len(engine.hosts) - len(self._own_periods)) / self._period + self._own_rate
+        engine.reserve(int(rate * (slack + _HOLDUP)) + 1024)
 
     def state(self, host: str) -> HostState:
         """One host's live state (from any thread)."""
@@ -371,9 +384,6 @@ class Monitor(EngineOwner):
             self._schedule(name, index, position / len(hosts))
         self._added = 0
         self._apply_slack()
-        # Replies to one wake-up's sends may all be waiting at once.
-        burst = len(hosts) * self.send_slack / self._period
-        self._live_engine().reserve(int(min(len(hosts), 4 * burst + 1024)))
 
     def _end(self) -> None:
         """Forget everything in flight and hand the engine back; serve late requests."""
