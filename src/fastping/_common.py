@@ -165,10 +165,14 @@ class EngineOwner:
         address = resolve(host, self._family)
         return host.strip(), address
 
-    def _insert(self, name: str, address: Address) -> int:
-        """Adds the host to the engine, unless a host of that name is there; its index."""
-        return self._live_engine().add_host(name, address.family, address.packed,
-                                            address.scope_id, address.text)
+    @staticmethod
+    def _insert(engine: Engine, name: str, address: Address, timeout: float | None) -> int:
+        """Adds the host to the (live) engine, unless a host of that name is there; its index.
+        timeout is the host's own, None to follow the engine's."""
+        index = engine.add_host(name, address.family, address.packed, address.scope_id,
+                                address.text)
+        engine.set_host_timeout(index, timeout)
+        return index
 
     def _delete(self, host: object) -> str:
         """Removes a host by name (ValueError if there is none); the name."""

@@ -402,8 +402,8 @@ cdef class Engine:
         "events", or "closed" when close() was called meanwhile (the engine is closed
         then). Signals are handled while waiting: KeyboardInterrupt propagates from
         here, and a close() called by their handlers is carried out before it does.
-        Each event is an Event (kind, host name, result, health, previous): see
-        fastping._results. Events of hosts added without a name are dropped.
+        Each event is an Event (kind, host name, result, health, previous, host index):
+        see fastping._results. Events of hosts removed meanwhile are dropped.
         With results (a dict), a probe's outcome is not an event: its Result is stored
         there under the host's index, and a reply's is also appended to replies (if a
         list).
@@ -460,7 +460,7 @@ cdef class Engine:
                     continue
                 name = self._names[event.host] if event.host < len(self._names) else None
                 if name is None:
-                    continue  # a host added without a name: nobody to tell
+                    continue  # removed since: nobody to tell
                 item = _untracked(_event_type, (
                     event.kind, name,
                     self._result(event, event.cause if event.kind == FP_EVENT_HEALTH
@@ -471,12 +471,10 @@ cdef class Engine:
                 ))
                 events.append(item)
             if rc == FP_RUN_INTERRUPTED:
-                PyErr_CheckSignals()
-                if self._close_pending:
-                    return "closed", events
-                if handled:
-                    return "full", events
-                continue
+                PyErr_CheckSignals()  # its handlers may raise, or close()
+                if not handled and not self._close_pending:
+                    continue
+                rc = FP_RUN_FULL
             if self._close_pending:
                 return "closed", events
             if rc < 0:
@@ -486,7 +484,7 @@ cdef class Engine:
             return ("idle", "full", "deadline", "woken", "interrupted", "events")[rc], events
 
     cdef object _result(self, const fp_event *event, int kind):
-        """The outcome of the given kind as a Result; None if it is no outcome, or unnamed."""
+        """The outcome of the given kind as a Result; None if it is no outcome, or its host is gone."""
         name = self._names[event.host] if event.host < len(self._names) else None
         if name is None or kind < FP_EVENT_REPLY or kind > FP_EVENT_SEND_ERROR:
             return None

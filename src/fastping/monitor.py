@@ -233,8 +233,7 @@ class Monitor(EngineOwner):
         def insert() -> str:
             engine = self._live_engine()
             was_period = self._period_of(name) if name in engine.hosts else None
-            index = self._insert(name, address)
-            engine.set_host_timeout(index, own_timeout)
+            index = self._insert(engine, name, address, own_timeout)
             self._set_own_period(name, own_period)
             if self._loop_thread is not None and was_period != self._period_of(name):
                 self._schedule(name, index, _GOLDEN * self._added % 1.0)

@@ -101,9 +101,7 @@ class Pinger(EngineOwner):
         engine = self._live_engine()
         own = None if timeout is None else check_timeout(timeout)
         name, address = self._resolve(host)
-        index = self._insert(name, address)
-        engine.set_host_timeout(index, own)
-        return engine.address_text(index)
+        return engine.address_text(self._insert(engine, name, address, own))
 
     def remove(self, host: str) -> None:
         """Remove a host; its probes in flight are forgotten."""
@@ -271,8 +269,6 @@ class Pinger(EngineOwner):
                 return False
             status, events = engine.run(timeout=remaining, until_idle=False, results={})
             self._dispatch(events, None)
-            if status == "closed":
-                return True
             if status == "deadline":
                 return False
         return True
