@@ -141,11 +141,14 @@ def test_sends_are_spread_evenly_over_the_period(make_monitor: MakeMonitor) -> N
     window = times[: 2 * hosts]
     gaps = [b - a for a, b in itertools.pairwise(window)]
     # Evenly: a clump of hosts * slack / period probes every slack. Never a bigger burst,
-    # never a longer silence.
+    # never a longer silence. A wake-up up to `late` behind (a loaded or sanitized run)
+    # stretches a silence by that much, and sends that much more of the next clump with it.
+    late = 0.01
     per_clump = hosts * slack / period
     busiest = max(sum(1 for t in window if start <= t < start + slack / 2) for start in window)
-    assert busiest <= per_clump + 5, f"{busiest} probes within {slack * 500:.1f} ms"
-    assert max(gaps) < slack + 0.01, f"a {max(gaps) * 1000:.1f} ms gap"
+    assert busiest <= per_clump + hosts * late / period, (
+        f"{busiest} probes within {slack * 500:.1f} ms")
+    assert max(gaps) < slack + late, f"a {max(gaps) * 1000:.1f} ms gap"
     clumps = 1 + sum(gap > slack / 2 for gap in gaps)
     assert clumps >= 2 * 8 - 2, f"{clumps} clumps in two periods"
 
