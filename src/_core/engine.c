@@ -132,6 +132,7 @@ struct fp_engine {
     fp_track *tracks;     /* per host index */
     fp_sample *track_windows; /* window samples, track_config.window per host */
     uint64_t *track_histograms; /* track_config.buckets + 1 counts per host */
+    fp_track_span *track_spans; /* one per host when track_config.spans */
     float *track_scratch; /* room to sort one window */
 
     uint8_t *tx;
@@ -240,6 +241,7 @@ void fp_engine_close(fp_engine *e) {
     free(e->tracks);
     free(e->track_windows);
     free(e->track_histograms);
+    free(e->track_spans);
     free(e->track_scratch);
     free(e);
 }
@@ -304,35 +306,43 @@ static int arm_timer(fp_engine *e, uint64_t deadline);
 
 /* ---- hosts ---------------------------------------------------------------- */
 
-static fp_sample *track_window(fp_engine *e, uint32_t host) {
-    return e->track_windows + (size_t)host * e->track_config.window;
+/* Where a host's tracking state lives; see fp_track_ref. */
+static fp_track_ref track_of(fp_engine *e, uint32_t host) {
+    const fp_track_config *config = &e->track_config;
+    return (fp_track_ref){
+        .track = &e->tracks[host],
+        .window = e->track_windows + (size_t)host * config->window,
+        .histogram = config->buckets ? e->track_histograms + (size_t)host * (config->buckets + 1)
+                                     : NULL,
+        .span = config->spans ? &e->track_spans[host] : NULL,
+    };
 }
 
-/* NULL when there is no histogram (no buckets): nothing reads it then. */
-static uint64_t *track_histogram(fp_engine *e, uint32_t host) {
-    if (!e->track_config.buckets)
-        return NULL;
-    return e->track_histograms + (size_t)host * (e->track_config.buckets + 1);
+/* One per-host array of the tracking state grown to capacity hosts; on failure
+ * (or after an earlier one, *rc already set) the array as it was, and *rc set. */
+static void *grown(void *array, uint32_t capacity, size_t per_host, int *rc) {
+    if (*rc != 0)
+        return array;
+    void *larger = realloc(array, (size_t)capacity * per_host);
+    if (!larger) {
+        *rc = -ENOMEM;
+        return array;
+    }
+    return larger;
 }
 
 static int grow_tracks(fp_engine *e, uint32_t capacity) {
-    fp_track *tracks = realloc(e->tracks, (size_t)capacity * sizeof *tracks);
-    if (!tracks)
-        return -ENOMEM;
-    e->tracks = tracks;
-    size_t window = e->track_config.window ? e->track_config.window : 1;
-    fp_sample *windows = realloc(e->track_windows, (size_t)capacity * window * sizeof *windows);
-    if (!windows)
-        return -ENOMEM;
-    e->track_windows = windows;
-    if (!e->track_config.buckets)
-        return 0;
-    size_t counts = e->track_config.buckets + 1;
-    uint64_t *histograms = realloc(e->track_histograms, (size_t)capacity * counts * sizeof *histograms);
-    if (!histograms)
-        return -ENOMEM;
-    e->track_histograms = histograms;
-    return 0;
+    const fp_track_config *config = &e->track_config;
+    size_t window = config->window ? config->window : 1;
+    int rc = 0;
+    e->tracks = grown(e->tracks, capacity, sizeof *e->tracks, &rc);
+    e->track_windows = grown(e->track_windows, capacity, window * sizeof(fp_sample), &rc);
+    if (config->buckets)
+        e->track_histograms = grown(e->track_histograms, capacity,
+                                    (config->buckets + 1) * sizeof(uint64_t), &rc);
+    if (config->spans)
+        e->track_spans = grown(e->track_spans, capacity, sizeof(fp_track_span), &rc);
+    return rc;
 }
 
 static int grow_hosts(fp_engine *e) {
@@ -392,8 +402,7 @@ int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t l
     host->report_outcomes = 0;
     e->live_hosts++;
     if (e->tracking)
-        fp_track_reset(&e->tracks[index], track_window(e, index), track_histogram(e, index),
-                       &e->track_config, fp_monotonic_ns());
+        fp_track_reset(track_of(e, index), &e->track_config, fp_monotonic_ns());
     return (int)index;
 }
 
@@ -583,10 +592,10 @@ static int track_outcome(fp_engine *e, fp_event *outcome) {
     }
     fp_track_sample sample = {.ok = outcome->kind == FP_EVENT_REPLY,
                               .send_error = outcome->kind == FP_EVENT_SEND_ERROR,
+                              .icmp_error = outcome->kind == FP_EVENT_ICMP_ERROR,
                               .ttl = outcome->ttl ? outcome->ttl : -1,
                               .rtt_ns = outcome->rtt_ns};
-    int previous = fp_track_record(track, track_window(e, outcome->host),
-                                   track_histogram(e, outcome->host), &e->track_config, &sample,
+    int previous = fp_track_record(track_of(e, outcome->host), &e->track_config, &sample,
                                    fp_monotonic_ns());
     outcome->health = track->health;
     return previous;
@@ -1224,7 +1233,8 @@ void fp_engine_resources(const fp_engine *e, fp_resources *out) {
                       sizeof(uint32_t) /* free list */;
     if (e->tracking)
         per_host += sizeof(fp_track) + e->track_config.window * sizeof(fp_sample) +
-                    (e->track_config.buckets ? e->track_config.buckets + 1 : 0) * sizeof(uint64_t);
+                    (e->track_config.buckets ? e->track_config.buckets + 1 : 0) * sizeof(uint64_t) +
+                    (e->track_config.spans ? sizeof(fp_track_span) : 0);
     out->host_bytes = per_host;
     out->table_bytes = per_host * e->host_capacity + (e->ring_mask + 1) * sizeof(fp_probe);
 }
@@ -1267,8 +1277,7 @@ int fp_engine_track(fp_engine *e, const fp_track_config *config, int report_outc
     uint64_t now = fp_monotonic_ns();
     for (uint32_t index = 0; index < e->host_count; index++)
         if (e->hosts[index].in_use)
-            fp_track_reset(&e->tracks[index], track_window(e, index), track_histogram(e, index),
-                           config, now);
+            fp_track_reset(track_of(e, index), config, now);
     return 0;
 }
 
@@ -1277,8 +1286,15 @@ int fp_engine_track_summary(fp_engine *e, uint32_t index, fp_track_summary *out)
         return -EINVAL;
     if (!live_host(e, index))
         return -ENOENT;
-    fp_track_summarize(&e->tracks[index], track_window(e, index), e->track_config.window,
-                       e->track_scratch, out);
+    fp_track_summarize(track_of(e, index), e->track_config.window, e->track_scratch, out);
+    return 0;
+}
+
+int fp_engine_track_mark(fp_engine *e) {
+    if (!e->tracking || !e->track_config.spans)
+        return -EINVAL;
+    for (uint32_t index = 0; index < e->host_count; index++)
+        fp_track_mark(&e->track_spans[index]);
     return 0;
 }
 
@@ -1291,7 +1307,7 @@ int fp_engine_track_histogram(fp_engine *e, uint32_t index, uint64_t *counts, ui
         return -EINVAL;
     if (!live_host(e, index))
         return -ENOENT;
-    const uint64_t *histogram = track_histogram(e, index);
+    const uint64_t *histogram = track_of(e, index).histogram;
     for (uint32_t i = 0; histogram && i <= e->track_config.buckets; i++)
         counts[i] = histogram[i];
     *sum_ns = e->tracks[index].rtt_sum_ns;

@@ -198,6 +198,8 @@ int fp_engine_fileno(const fp_engine *engine);
  * changes of health always are (FP_EVENT_HEALTH). */
 int fp_engine_track(fp_engine *engine, const fp_track_config *config, int report_outcomes);
 int fp_engine_track_summary(fp_engine *engine, uint32_t host, fp_track_summary *out);
+/* Starts every host's span afresh (when the config keeps spans). */
+int fp_engine_track_mark(fp_engine *engine);
 /* A tracked host's histogram: buckets + 1 counts (not cumulative; the last
  * above every bound) and the sum of its RTTs. Returns the number of bounds. */
 int fp_engine_track_histogram(fp_engine *engine, uint32_t host, uint64_t *counts,

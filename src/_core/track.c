@@ -6,8 +6,13 @@
 /* The largest RTT a half-precision sample holds (65,504 ms), rounded down. */
 #define MAX_SAMPLE_MS 65000.0f
 
-void fp_track_reset(fp_track *track, fp_sample *window, uint64_t *histogram,
-                    const fp_track_config *config, uint64_t now_ns) {
+void fp_track_mark(fp_track_span *span) {
+    span->rtt_min_ns = UINT64_MAX;
+    span->rtt_max_ns = 0;
+}
+
+void fp_track_reset(fp_track_ref host, const fp_track_config *config, uint64_t now_ns) {
+    fp_track *track = host.track;
     *track = (fp_track){0};
     track->since_ns = now_ns;
     track->last_rtt_us = NAN;
@@ -15,9 +20,11 @@ void fp_track_reset(fp_track *track, fp_sample *window, uint64_t *histogram,
     track->rtt_min_ns = UINT64_MAX;
     track->health = FP_HEALTH_UNKNOWN;
     for (uint32_t i = 0; i < config->window; i++)
-        window[i] = (fp_sample)NAN;
+        host.window[i] = (fp_sample)NAN;
     for (uint32_t i = 0; config->buckets && i <= config->buckets; i++)
-        histogram[i] = 0;
+        host.histogram[i] = 0;
+    if (host.span)
+        fp_track_mark(host.span);
 }
 
 static void count_in_histogram(uint64_t *histogram, const fp_track_config *config,
@@ -28,14 +35,15 @@ static void count_in_histogram(uint64_t *histogram, const fp_track_config *confi
     histogram[bucket]++;
 }
 
-int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
-                    const fp_track_config *config, const fp_track_sample *sample,
-                    uint64_t now_ns) {
+int fp_track_record(fp_track_ref host, const fp_track_config *config,
+                    const fp_track_sample *sample, uint64_t now_ns) {
+    fp_track *track = host.track;
     int ok = sample->ok;
     float rtt_us = (float)sample->rtt_ns / 1000.0f;
     if (ok) {
         track->received++;
         track->rtt_sum_ns += sample->rtt_ns;
+        track->rtt_squares_ns2 += (double)sample->rtt_ns * (double)sample->rtt_ns;
         if (sample->rtt_ns < track->rtt_min_ns)
             track->rtt_min_ns = sample->rtt_ns;
         if (sample->rtt_ns > track->rtt_max_ns)
@@ -43,7 +51,13 @@ int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
         if (sample->ttl >= 0)
             track->last_ttl = (int16_t)sample->ttl;
         if (config->buckets)
-            count_in_histogram(histogram, config, sample->rtt_ns);
+            count_in_histogram(host.histogram, config, sample->rtt_ns);
+        if (host.span) {
+            if (sample->rtt_ns < host.span->rtt_min_ns)
+                host.span->rtt_min_ns = sample->rtt_ns;
+            if (sample->rtt_ns > host.span->rtt_max_ns)
+                host.span->rtt_max_ns = sample->rtt_ns;
+        }
         /* RFC 3550 6.4.1: J += (|D| - J) / 16, D the change in transit time. */
         if (!isnan(track->last_rtt_us))
             track->jitter_us += (fabsf(rtt_us - track->last_rtt_us) - track->jitter_us) / 16.0f;
@@ -51,11 +65,12 @@ int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
     } else {
         track->lost++;
         track->send_errors += sample->send_error != 0;
+        track->icmp_errors += sample->icmp_error != 0;
     }
     track->streak = (ok == track->last_ok && track->streak) ? track->streak + 1 : 1;
     track->last_ok = (uint8_t)(ok != 0);
     if (config->window) {
-        window[track->next_slot] = (fp_sample)(ok ? fminf(rtt_us / 1000.0f, MAX_SAMPLE_MS) : NAN);
+        host.window[track->next_slot] = (fp_sample)(ok ? fminf(rtt_us / 1000.0f, MAX_SAMPLE_MS) : NAN);
         track->next_slot = (track->next_slot + 1) % config->window;
         if (track->filled < config->window)
             track->filled++;
@@ -84,14 +99,20 @@ static double percentile(const float *sorted, uint32_t count, double fraction) {
     return sorted[rank ? rank - 1 : 0];
 }
 
-void fp_track_summarize(const fp_track *track, const fp_sample *window, uint32_t window_size,
-                        float *scratch, fp_track_summary *out) {
+void fp_track_summarize(fp_track_ref host, uint32_t window_size, float *scratch,
+                        fp_track_summary *out) {
+    const fp_track *track = host.track;
     out->sent = track->sent;
     out->received = track->received;
     out->lost = track->lost;
     out->duplicates = track->duplicates;
     out->send_errors = track->send_errors;
+    out->icmp_errors = track->icmp_errors;
     out->rtt_sum_ns = track->rtt_sum_ns;
+    out->rtt_squares_ns2 = track->rtt_squares_ns2;
+    int span_replies = host.span && host.span->rtt_max_ns >= host.span->rtt_min_ns;
+    out->span_min_ns = span_replies ? host.span->rtt_min_ns : 0;
+    out->span_max_ns = span_replies ? host.span->rtt_max_ns : 0;
     out->rtt_min_ns = track->rtt_min_ns;
     out->rtt_max_ns = track->rtt_max_ns;
     out->last_ttl = track->last_ttl;
@@ -104,7 +125,7 @@ void fp_track_summarize(const fp_track *track, const fp_sample *window, uint32_t
     double sum = 0;
     uint32_t filled = track->filled < window_size ? track->filled : window_size;
     for (uint32_t i = 0; i < filled; i++) {
-        float rtt_us = (float)window[i] * 1000.0f;
+        float rtt_us = (float)host.window[i] * 1000.0f;
         if (!isnan(rtt_us)) {
             scratch[replies++] = rtt_us;
             sum += rtt_us;

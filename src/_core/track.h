@@ -14,7 +14,10 @@
  * no reply (timeout, ICMP error, send error). When the config has
  * histogram bounds, each host also counts its replies' RTTs into buckets
  * (buckets + 1 counters: the last is for RTTs above every bound), for
- * exporters such as Prometheus', whose histograms never forget.
+ * exporters such as Prometheus', whose histograms never forget. When it asks
+ * for spans, each host also keeps its least and greatest RTT since the last
+ * mark, for reports over intervals (fping's -Q); the other interval figures
+ * are differences of the lifetime counters, which the reader keeps.
  */
 #ifndef FASTPING_TRACK_H
 #define FASTPING_TRACK_H
@@ -40,6 +43,7 @@ typedef struct fp_track_config {
     uint32_t up_after;   /* consecutive replies that make a host up */
     uint32_t window;     /* samples kept per host for rolling statistics */
     uint32_t buckets;    /* histogram bounds in use, 0 for no histogram */
+    uint32_t spans;      /* 1 to keep each host's RTT extremes since the last mark */
     /* Strictly increasing; a reply counts in the first bucket whose bound
      * is at least its RTT (Prometheus' "le"). */
     uint64_t bucket_bounds_ns[FP_TRACK_MAX_BUCKETS];
@@ -49,6 +53,7 @@ typedef struct fp_track_config {
 typedef struct fp_track_sample {
     int ok;          /* a reply */
     int send_error;  /* the probe could not be sent */
+    int icmp_error;  /* a router or the host answered with an ICMP error */
     int ttl;         /* the reply's TTL or hop limit, -1 if unknown */
     uint64_t rtt_ns; /* of a reply */
 } fp_track_sample;
@@ -59,7 +64,11 @@ typedef struct fp_track {
     uint64_t lost;       /* timeouts, ICMP errors and send errors */
     uint64_t duplicates;
     uint64_t send_errors;
+    uint64_t icmp_errors;
     uint64_t rtt_sum_ns; /* of every reply, for a histogram's _sum */
+    /* Of every reply, for a standard deviation (a variance is this over the
+     * count less the squared mean; nanoseconds squared keep 15 digits). */
+    double rtt_squares_ns2;
     uint64_t rtt_min_ns; /* of every reply, UINT64_MAX before the first */
     uint64_t rtt_max_ns;
     uint64_t since_ns;   /* monotonic time of the last state change */
@@ -73,9 +82,25 @@ typedef struct fp_track {
     uint8_t last_ok;     /* 1 if the last outcome was a reply */
 } fp_track;
 
+/* A host's RTT extremes since the last mark (min UINT64_MAX before a reply). */
+typedef struct fp_track_span {
+    uint64_t rtt_min_ns, rtt_max_ns;
+} fp_track_span;
+
+/* One host's tracking state, where the owner keeps it: the window's samples,
+ * the histogram and the span are NULL when the config keeps none. */
+typedef struct fp_track_ref {
+    fp_track *track;
+    fp_sample *window;
+    uint64_t *histogram;
+    fp_track_span *span;
+} fp_track_ref;
+
 typedef struct fp_track_summary {
-    uint64_t sent, received, lost, duplicates, send_errors;
+    uint64_t sent, received, lost, duplicates, send_errors, icmp_errors;
     uint64_t rtt_sum_ns, rtt_min_ns, rtt_max_ns; /* over every reply since the start */
+    double rtt_squares_ns2;
+    uint64_t span_min_ns, span_max_ns; /* since the last mark; 0 when not kept or no reply */
     int last_ttl;
     uint64_t since_ns;
     double last_rtt_us, jitter_us;
@@ -87,17 +112,18 @@ typedef struct fp_track_summary {
 } fp_track_summary;
 
 /* Starts tracking a host afresh: unknown, no samples, empty histogram. */
-void fp_track_reset(fp_track *track, fp_sample *window, uint64_t *histogram,
-                    const fp_track_config *config, uint64_t now_ns);
+void fp_track_reset(fp_track_ref host, const fp_track_config *config, uint64_t now_ns);
 
 /* Records one probe outcome. Returns the previous health if this outcome
  * changed it, or -1 if it did not. */
-int fp_track_record(fp_track *track, fp_sample *window, uint64_t *histogram,
-                    const fp_track_config *config, const fp_track_sample *sample,
-                    uint64_t now_ns);
+int fp_track_record(fp_track_ref host, const fp_track_config *config,
+                    const fp_track_sample *sample, uint64_t now_ns);
+
+/* Starts a host's span afresh: the next interval's extremes. */
+void fp_track_mark(fp_track_span *span);
 
 /* Summarises a host; scratch must hold window_size floats. */
-void fp_track_summarize(const fp_track *track, const fp_sample *window, uint32_t window_size,
-                        float *scratch, fp_track_summary *out);
+void fp_track_summarize(fp_track_ref host, uint32_t window_size, float *scratch,
+                        fp_track_summary *out);
 
 #endif

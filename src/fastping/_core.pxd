@@ -74,11 +74,14 @@ cdef extern from "track.h":
         uint32_t up_after
         uint32_t window
         uint32_t buckets
+        uint32_t spans
         uint64_t bucket_bounds_ns[FP_TRACK_MAX_BUCKETS]
 
     ctypedef struct fp_track_summary:
-        uint64_t sent, received, lost, duplicates, send_errors
+        uint64_t sent, received, lost, duplicates, send_errors, icmp_errors
         uint64_t rtt_sum_ns, rtt_min_ns, rtt_max_ns
+        double rtt_squares_ns2
+        uint64_t span_min_ns, span_max_ns
         int last_ttl
         uint64_t since_ns
         double last_rtt_us, jitter_us
@@ -182,6 +185,7 @@ cdef extern from "engine.h":
     int fp_engine_fileno(const fp_engine *engine)
     int fp_engine_track(fp_engine *engine, const fp_track_config *config, int report_outcomes)
     int fp_engine_track_summary(fp_engine *engine, uint32_t host, fp_track_summary *out)
+    int fp_engine_track_mark(fp_engine *engine)
     int fp_engine_track_histogram(fp_engine *engine, uint32_t host, uint64_t *counts,
                                   uint64_t *sum_ns)
     uint64_t fp_monotonic_ns() nogil

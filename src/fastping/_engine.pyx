@@ -24,7 +24,7 @@ import time
 import warnings
 from types import MappingProxyType
 
-from fastping._results import Counters, Event, Health, Resources, Result, Status
+from fastping._results import Counters, Event, Health, Resources, Result, Status, Tally
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -511,18 +511,20 @@ cdef class Engine:
         return fp_engine_fileno(self._require_open())
 
     def track(self, unsigned int down_after, unsigned int up_after, unsigned int window,
-              bint report_outcomes, buckets=()):
+              bint report_outcomes, buckets=(), bint spans=False):
         """Keep every host's health and rolling statistics from now on.
 
         Health changes become HEALTH events; other outcomes are events only
         if report_outcomes. buckets (seconds, increasing) also keeps a
-        histogram of every host's RTTs.
+        histogram of every host's RTTs; spans, each host's least and greatest
+        RTT since the last track_mark().
         """
         cdef fp_track_config config
         memset(&config, 0, sizeof(config))
         config.down_after = down_after
         config.up_after = up_after
         config.window = window
+        config.spans = spans
         if len(buckets) > FP_TRACK_MAX_BUCKETS:
             raise ValueError(f"at most {FP_TRACK_MAX_BUCKETS} histogram buckets")
         config.buckets = len(buckets)
@@ -560,6 +562,26 @@ cdef class Engine:
             lifetime_avg=s.rtt_sum_ns / 1e9 / s.received if s.received else None,
             lifetime_max=s.rtt_max_ns / 1e9 if s.received else None,
         )
+
+    def track_tally(self, unsigned int index):
+        """A tracked host's counts since it was added, a Tally (no window to sort: cheap)."""
+        cdef fp_track_summary s
+        cdef int rc = fp_engine_track_summary(self._live(), index, &s)
+        if rc < 0:
+            raise _os_error(rc, f"no tally for host {index}")
+        cdef bint replied = s.received != 0
+        cdef bint span = s.span_max_ns != 0
+        return Tally(
+            s.sent, s.received, s.duplicates, s.icmp_errors, s.send_errors,
+            s.rtt_sum_ns / 1e9, s.rtt_squares_ns2 / 1e18,
+            s.rtt_min_ns / 1e9 if replied else None, s.rtt_max_ns / 1e9 if replied else None,
+            s.span_min_ns / 1e9 if span else None, s.span_max_ns / 1e9 if span else None)
+
+    def track_mark(self):
+        """Start every host's span afresh (an engine tracking with spans)."""
+        cdef int rc = fp_engine_track_mark(self._live())
+        if rc < 0:
+            raise _os_error(rc, "cannot mark spans")
 
     def track_histogram(self, unsigned int index):
         """A tracked host's RTT histogram: (cumulative counts per bound, sum in seconds, count)."""

@@ -1,10 +1,12 @@
 """What the engine reports, typed: a probe's Result and Status, a host's Health, Event,
-the record the binding hands up for each thing that happened, and the records of its counters
-and resources (a host's HostStats is in _stats, a monitored host's HostState in monitor)."""
+the record the binding hands up for each thing that happened, the records of its counters
+and resources, and a host's Tally (a host's HostStats is in _stats, a monitored host's
+HostState in monitor)."""
 
 from __future__ import annotations
 
 import enum
+import math
 from typing import NamedTuple
 
 
@@ -108,3 +110,57 @@ class Resources(NamedTuple):
     host_bytes: int
     table_bytes: int
 
+
+
+class Tally(NamedTuple):
+    """One host's counts since it was added, as the engine's per-host track keeps them
+    (Engine.track_tally): what HostStats and the command's summaries are made of, the one
+    place where RTT statistics are computed. Times are in seconds; ``total`` and ``squares``
+    are the sums of the replies' RTTs and of their squares. ``span_min``/``span_max`` are the
+    extremes since the engine's last mark (Engine.track_mark), where it keeps them.
+    """
+
+    sent: int = 0
+    received: int = 0
+    duplicates: int = 0
+    icmp_errors: int = 0
+    send_errors: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    span_min: float | None = None
+    span_max: float | None = None
+
+    @property
+    def avg(self) -> float | None:
+        return self.total / self.received if self.received else None
+
+    @property
+    def stddev(self) -> float | None:
+        """The population deviation, as ping's mdev and fping's report it."""
+        if not self.received:
+            return None
+        mean = self.total / self.received
+        return math.sqrt(max(self.squares / self.received - mean * mean, 0.0))
+
+    @property
+    def errors(self) -> int:
+        """Probes lost to an ICMP error or a send error rather than to silence."""
+        return self.icmp_errors + self.send_errors
+
+    @property
+    def loss(self) -> float:
+        """The fraction of probes sent that got no reply, 0.0 before the first."""
+        return (self.sent - self.received) / self.sent if self.sent else 0.0
+
+    def since(self, earlier: Tally) -> Tally:
+        """What happened after ``earlier`` (this host's tally at the last mark): the counts'
+        differences, and the span's extremes as the interval's least and greatest RTT."""
+        return Tally(
+            sent=self.sent - earlier.sent, received=self.received - earlier.received,
+            duplicates=self.duplicates - earlier.duplicates,
+            icmp_errors=self.icmp_errors - earlier.icmp_errors,
+            send_errors=self.send_errors - earlier.send_errors,
+            total=self.total - earlier.total, squares=self.squares - earlier.squares,
+            min=self.span_min, max=self.span_max)
