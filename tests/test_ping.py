@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import pickle
 import socket
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -211,6 +212,41 @@ def test_ping_statistics() -> None:
     assert stats.min is not None and stats.max is not None and stats.avg is not None
     assert 0 < stats.min <= stats.avg <= stats.max
     assert stats.stddev is not None and stats.stddev >= 0
+
+
+def test_ping_statistics_are_the_engines_tally_of_the_rtts() -> None:
+    stats = fastping.ping("127.0.0.1", count=5, interval=0.01, timeout=1.0)
+    rtts = stats.rtts
+    assert len(rtts) == 5
+    assert (stats.min, stats.max) == (min(rtts), max(rtts))
+    assert stats.avg == pytest.approx(statistics.fmean(rtts), rel=1e-12)
+    assert stats.stddev == pytest.approx(statistics.pstdev(rtts), rel=1e-6, abs=1e-10)
+
+
+def test_tallies_count_each_host_and_a_mark_starts_an_interval(
+    make_pinger: MakePinger,
+) -> None:
+    pinger = make_pinger(["127.0.0.1", "::1"])
+    assert pinger.tallies() == {"127.0.0.1": fastping.Tally(), "::1": fastping.Tally()}
+    first = [pinger.ping() for _ in range(3)]
+    before = pinger.tallies(mark=True)
+    for name, tally in before.items():
+        rtts = [results[name].rtt for results in first]
+        assert (tally.sent, tally.received, tally.errors, tally.duplicates) == (3, 3, 0, 0)
+        assert (tally.min, tally.max) == (tally.span_min, tally.span_max) == (min(rtts),
+                                                                              max(rtts))
+        assert tally.loss == 0.0
+    marked = pinger.tallies()
+    assert all(t.span_min is None and t.span_max is None for t in marked.values())
+    second = pinger.ping()
+    for name, tally in pinger.tallies().items():
+        interval = tally.since(before[name])
+        assert (interval.sent, interval.received) == (1, 1)
+        assert interval.min == interval.max == second[name].rtt
+        assert interval.total == pytest.approx(second[name].rtt, rel=1e-9)
+        assert tally == pinger.tally(name)
+    with pytest.raises(ValueError, match="not in this Pinger"):
+        pinger.tally("127.0.0.9")
 
 
 def test_multiping_reports_bad_hosts_without_failing_others() -> None:

@@ -212,7 +212,8 @@ def _client() -> None:
                     # arrives, until this stop() (settle < interval - round: no extra round).
                     threading.Timer(group["settle"], pinger.stop).start()
             return {"rounds": done, "counters": pinger.counters(),
-                    "duplicates": pinger.duplicates}
+                    "duplicates": pinger.duplicates,
+                    "tallies": {name: tally._asdict() for name, tally in pinger.tallies().items()}}
 
     def wrap(host: str, probes: int) -> dict[str, object]:
         """A Monitor probing one host as fast as it may until `probes` probes went out."""
@@ -403,6 +404,33 @@ def test_duplicates_are_counted_as_duplicates_never_as_replies(
     sent = len(hosts) * rounds
     assert report["counters"] == counters_like(sent, replies=sent,
                                                duplicates=sum(extra.values()))
+
+
+def test_the_engine_tallies_every_outcome_as_the_results_show_it(
+    network: netsim.SimulatedNetwork,
+) -> None:
+    # The engine's per-host counts (what HostStats and the command report) against each
+    # probe's Result, for hosts that answer late, lose, repeat and fail with ICMP errors.
+    hosts = [*PLAIN, *[a for addresses in DELAYED.values() for a in addresses], *LOSSY[:10],
+             *COPIES, SLOW_ANCHOR, *ERRORS]
+    rounds = 6
+    (report,) = run_groups(network, group(hosts, rounds=rounds, timeout=0.15))
+    for host in hosts:
+        results = [round_[host] for round_ in report["rounds"]]
+        rtts = [result["rtt"] for result in results if result["status"] == "ok"]
+        tally = report["tallies"][host]
+        errors = sum(result["status"] not in ("ok", "timeout") for result in results)
+        assert (tally["sent"], tally["received"], tally["icmp_errors"], tally["send_errors"],
+                tally["duplicates"]) == (rounds, len(rtts), errors, 0,
+                                         report["duplicates"][host]), host
+        # Kernel nanoseconds both: the same extremes exactly, the same sums to rounding.
+        assert (tally["min"], tally["max"]) == ((min(rtts), max(rtts)) if rtts else (None, None))
+        assert tally["total"] == pytest.approx(math.fsum(rtts), rel=1e-12, abs=1e-15)
+        if rtts:
+            mean = tally["total"] / tally["received"]
+            stddev = math.sqrt(max(tally["squares"] / tally["received"] - mean * mean, 0.0))
+            assert stddev == pytest.approx(statistics.pstdev(rtts), rel=1e-6, abs=1e-9), host
+    assert report["duplicates"][v4(4, 3)] == 2 * rounds
 
 
 @PRIVILEGE
@@ -673,3 +701,33 @@ def test_command_reports_duplicates_per_interval_and_in_total(
     assert len(final) == 1 and final[0]["duplicates"] == 12 and final[0]["received"] == 6
     # Each report counts the duplicates since the one before, never again.
     assert interval and 0 < sum(interval) <= 12
+
+
+def test_command_intervals_partition_the_replies_with_their_extremes(
+    network: netsim.SimulatedNetwork,
+) -> None:
+    # -Q reports count since the one before; the engine keeps each interval's least and
+    # greatest RTT. A host with a jittered delay answers every probe in order, so the
+    # intervals' reply counts cut -C's list of RTTs into slices whose extremes they must be.
+    host = DELAYED[(20, 3)][0]
+    command = ["ip", "netns", "exec", network.name, sys.executable, "-m", "fastping", "--json",
+               "-C", "12", "-p", "40", "-Q", "0.1", host]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd="/",
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    summaries = [record for line in done.stdout.splitlines()
+                 if (record := json.loads(line))["type"] == "summary"]
+    intervals = [record for record in summaries if record["interval"]]
+    (final,) = [record for record in summaries if not record["interval"]]
+    rtts = final["rtts_ms"]
+    assert final["received"] == len(rtts) == 12 and None not in rtts
+    assert len(intervals) >= 3
+    start = 0
+    for record in intervals:
+        replies = rtts[start:start + record["received"]]
+        start += record["received"]
+        if replies:
+            assert (record["min_ms"], record["max_ms"]) == (min(replies), max(replies)), record
+        else:
+            assert record["min_ms"] is record["max_ms"] is None
+    assert start <= 12 and sum(record["sent"] for record in intervals) <= 12

@@ -10,7 +10,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._results import Health, Result, Status
+from ._results import Health, Result, Status, Tally
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ __all__ = [
     "Pinger",
     "Result",
     "Status",
+    "Tally",
     "async_multiping",
     "async_ping",
     "multiping",

@@ -10,6 +10,7 @@ from typing import NamedTuple, NoReturn, TypedDict, TypeVar
 from . import _engine
 from ._engine import Engine
 from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
+from ._results import Tally
 
 # Exit statuses shared by every command, as fping's: 3 bad arguments, 4 a system error.
 EXIT_USAGE, EXIT_SYSTEM = 3, 4
@@ -174,12 +175,23 @@ class EngineOwner:
         engine.set_host_timeout(index, timeout)
         return index
 
+    def _index(self, engine: Engine, host: object) -> tuple[str, int]:
+        """A host's name (stripped) and index in the engine; ValueError if it is not there."""
+        name = host.strip() if isinstance(host, str) else None
+        index = None if name is None else engine.hosts.get(name)
+        if name is None or index is None:
+            raise ValueError(f"{host!r} is not in this {type(self).__name__}")
+        return name, index
+
+    def _read_tallies(self) -> dict[str, Tally]:
+        """Every host's Tally, in the order added (the caller sees to threads)."""
+        engine = self._live_engine()
+        return {name: engine.track_tally(index) for name, index in engine.hosts.items()}
+
     def _delete(self, host: object) -> str:
         """Removes a host by name (ValueError if there is none); the name."""
         engine = self._live_engine()
-        name = host.strip() if isinstance(host, str) else None
-        if name is None or name not in engine.hosts:
-            raise ValueError(f"{host!r} is not in this {type(self).__name__}")
+        name, _ = self._index(engine, host)
         engine.remove_host(name)
         return name
 

@@ -6,8 +6,11 @@ imports) would otherwise be a quarter of the command's start-up.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._results import Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +19,9 @@ class HostStats:
 
     ``loss`` is a fraction (0.0 to 1.0); times are in seconds and ``None``
     when nothing was received. ``error`` is set, and nothing was sent, when
-    the host could not be resolved.
+    the host could not be resolved. ``min``, ``avg``, ``max`` and ``stddev``
+    (the population deviation, as ping's mdev) are the engine's, from its
+    per-host counts (see HostStats.of).
     """
 
     host: str
@@ -28,25 +33,21 @@ class HostStats:
     rtts: tuple[float, ...] = ()
     error: str | None = None
     loss: float = field(init=False)
-    min: float | None = field(init=False)
-    avg: float | None = field(init=False)
-    max: float | None = field(init=False)
-    stddev: float | None = field(init=False)
+    min: float | None = None
+    avg: float | None = None
+    max: float | None = None
+    stddev: float | None = None
 
     def __post_init__(self) -> None:
-        rtts = self.rtts
-        count = len(rtts)
         loss = 1.0 - self.received / self.sent if self.sent else (1.0 if self.error else 0.0)
-        avg = math.fsum(rtts) / count if count else None
-        # Population deviation, as ping's mdev reports it.
-        stddev = (
-            math.sqrt(math.fsum((r - avg) ** 2 for r in rtts) / count) if avg is not None else None
-        )
         object.__setattr__(self, "loss", loss)
-        object.__setattr__(self, "min", min(rtts) if count else None)
-        object.__setattr__(self, "avg", avg)
-        object.__setattr__(self, "max", max(rtts) if count else None)
-        object.__setattr__(self, "stddev", stddev)
+
+    @classmethod
+    def of(cls, host: str, address: str, tally: Tally, rtts: tuple[float, ...]) -> HostStats:
+        """A host's statistics from its Tally, as the engine kept it, and its replies' RTTs."""
+        return cls(host, address, sent=tally.sent, received=tally.received,
+                   duplicates=tally.duplicates, errors=tally.errors, rtts=rtts,
+                   min=tally.min, avg=tally.avg, max=tally.max, stddev=tally.stddev)
 
     @property
     def alive(self) -> bool:

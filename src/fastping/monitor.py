@@ -38,7 +38,7 @@ from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent
 from ._resolve import check_callback, check_hosts, check_int, check_seconds
-from ._results import Health, Result
+from ._results import Health, Result, Tally
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -94,6 +94,10 @@ class Monitor(EngineOwner):
     ``timeout`` defaults to the smaller of 1 s and the period.
     """
 
+    # Whether the engine keeps each host's RTT extremes since the last mark (16 bytes a host):
+    # only a reader of intervals needs them (the command's -Q, in a subclass of its own).
+    _spans = False
+
     def __init__(
         self,
         hosts: Iterable[str] = (),
@@ -143,7 +147,7 @@ class Monitor(EngineOwner):
         self._engine = options.open_engine()
         try:
             assert down is not None and up is not None and samples is not None
-            self._engine.track(down, up, samples, replies, self._buckets)
+            self._engine.track(down, up, samples, replies, self._buckets, self._spans)
             for host in hosts:
                 self.add(host)
         except BaseException:
@@ -314,16 +318,17 @@ class Monitor(EngineOwner):
         rate = (len(engine.hosts) - len(self._own_periods)) / self._period + self._own_rate
         engine.reserve(int(rate * (slack + _HOLDUP)) + 1024)
 
+    def _read_host(self, host: str, read: Callable[[_engine.Engine, int], T]) -> T:
+        """read(engine, index) of one host, on the engine's thread (ValueError if absent)."""
+        def work() -> T:
+            engine = self._live_engine()
+            return read(engine, self._index(engine, host)[1])
+
+        return self._call(work)
+
     def state(self, host: str) -> HostState:
         """One host's live state (from any thread)."""
-        def read() -> HostState:
-            name = host.strip() if isinstance(host, str) else None
-            index = self._live_engine().hosts.get(name) if name is not None else None
-            if name is None or index is None:
-                raise ValueError(f"{host!r} is not in this Monitor")
-            return self._live_engine().track_summary(index)
-
-        return self._call(read)
+        return self._read_host(host, _engine.Engine.track_summary)
 
     def states(self) -> dict[str, HostState]:
         """Every host's live state (from any thread), in the order hosts were added."""
@@ -332,6 +337,15 @@ class Monitor(EngineOwner):
             return {name: engine.track_summary(index) for name, index in engine.hosts.items()}
 
         return self._call(read)
+
+    def tally(self, host: str) -> Tally:
+        """One host's counts since it was added (from any thread): see tallies()."""
+        return self._read_host(host, _engine.Engine.track_tally)
+
+    def tallies(self) -> dict[str, Tally]:
+        """Every host's counts since it was added (from any thread), in the order hosts were
+        added: sent, received, errors, RTT sums and extremes (cheaper than states())."""
+        return self._call(self._read_tallies)
 
     def histograms(self) -> dict[str, tuple[tuple[float, ...], tuple[int, ...], float, int]]:
         """Every host's RTT histogram since it was added (from any thread).

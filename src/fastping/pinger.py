@@ -24,14 +24,15 @@ from ._common import (
     check_timeout,
 )
 from ._resolve import check_callback, check_family, check_hosts, check_int, check_seconds, resolve
-from ._results import Event, Result, Status
+from ._results import Result, Tally
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._stats import HostStats
 
-_DUPLICATE = _engine.DUPLICATE
+# up_after and down_after for an engine that keeps counts but no health: never reached
+_NEVER = 2**32 - 1
 RecvCallback = Callable[[Result], object]
 IdleCallback = Callable[[dict[str, Result]], object]
 
@@ -76,7 +77,6 @@ class Pinger(EngineOwner):
         self.on_idle = on_idle
         self._family = options.family
         self._timeout = options.timeout
-        self._duplicates: dict[str, int] = {}  # by name, of hosts that had any
         self._stop_requested = False
         self._in_run = False
         self._in_round = False
@@ -84,6 +84,9 @@ class Pinger(EngineOwner):
         self._wake_round: Callable[[], object] | None = None
         self._engine = options.open_engine()
         try:
+            # Every outcome is an event and health never changes: the engine keeps only each
+            # host's counts (tally()), with their extremes since the last mark for intervals.
+            self._engine.track(_NEVER, _NEVER, 0, True, spans=True)
             for host in hosts:
                 self.add(host)
         except BaseException:
@@ -105,13 +108,27 @@ class Pinger(EngineOwner):
 
     def remove(self, host: str) -> None:
         """Remove a host; its probes in flight are forgotten."""
-        self._duplicates.pop(self._delete(host), None)
+        self._delete(host)
 
     @property
     def duplicates(self) -> dict[str, int]:
         """Duplicate replies seen per host since it was added."""
-        counts = self._duplicates
-        return {name: counts.get(name, 0) for name in self.hosts}
+        return {name: tally.duplicates for name, tally in self.tallies().items()}
+
+    def tally(self, host: str) -> Tally:
+        """A host's counts since it was added, as the engine keeps them: probes sent,
+        replies, errors, duplicates, RTT sums and extremes (what HostStats are made of)."""
+        engine = self._live_engine()
+        return engine.track_tally(self._index(engine, host)[1])
+
+    def tallies(self, *, mark: bool = False) -> dict[str, Tally]:
+        """Every host's tally(), in the order hosts were added. With ``mark``, an interval
+        begins: the next tallies' ``span_min``/``span_max`` cover the RTTs from now on (the
+        interval's counts are the differences, Tally.since)."""
+        tallies = self._read_tallies()
+        if mark:
+            self._live_engine().track_mark()
+        return tallies
 
     # ---- rounds --------------------------------------------------------------
 
@@ -129,9 +146,9 @@ class Pinger(EngineOwner):
         try:
             self._schedule_round(engine, indexes, timeout)
             while indexes:
-                status, events = engine.run(until_idle=True, prompt=replies is not None,
+                status, _ = engine.run(until_idle=True, prompt=replies is not None,
                                             results=results, replies=replies)
-                self._dispatch(events, replies)
+                self._dispatch(replies)
                 if status == "idle":
                     break
                 if engine.closed:  # by a signal handler, another thread or on_recv
@@ -166,9 +183,9 @@ class Pinger(EngineOwner):
             loop.add_reader(descriptor, ready.set)
             self._wake_round = lambda: loop.call_soon_threadsafe(ready.set)
             while indexes:
-                status, events = engine.run(timeout=0, until_idle=True, results=results,
+                status, _ = engine.run(timeout=0, until_idle=True, results=results,
                                             replies=replies)
-                self._dispatch(events, replies)
+                self._dispatch(replies)
                 if status == "idle":
                     break
                 if status == "full":
@@ -267,8 +284,7 @@ class Pinger(EngineOwner):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            status, events = engine.run(timeout=remaining, until_idle=False, results={})
-            self._dispatch(events, None)
+            status, _ = engine.run(timeout=remaining, until_idle=False, results={})
             if status == "deadline":
                 return False
         return True
@@ -294,12 +310,8 @@ class Pinger(EngineOwner):
 
     # ---- events ----------------------------------------------------------------
 
-    def _dispatch(self, events: list[Event], replies: list[Result] | None) -> None:
-        """Counts duplicates, then hands on_recv the replies (taking them off the list)."""
-        duplicates = self._duplicates
-        for event in events:
-            if event.kind == _DUPLICATE:
-                duplicates[event.host] = duplicates.get(event.host, 0) + 1
+    def _dispatch(self, replies: list[Result] | None) -> None:
+        """Hands on_recv the replies (taking them off the list)."""
         if replies and self.on_recv is not None:
             on_recv = self.on_recv
             for result in replies:
@@ -322,38 +334,9 @@ class Pinger(EngineOwner):
         return self._engine.resources()._asdict()
 
 
-class _Tally:
-    """Accumulates rounds into per-host statistics."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, int] = {}
-        self.errors: dict[str, int] = {}
-        self.rtts: dict[str, list[float]] = {}
-        self.addresses: dict[str, str] = {}
-
-    def add_round(self, results: dict[str, Result]) -> None:
-        for name, result in results.items():
-            self.addresses[name] = result.address
-            self.rtts.setdefault(name, [])
-            self.errors.setdefault(name, 0)
-            self.sent[name] = self.sent.get(name, 0) + 1
-            if result.rtt is not None and result.ok:
-                self.rtts[name].append(result.rtt)
-            elif result.status not in (Status.OK, Status.TIMEOUT):
-                self.errors[name] += 1
-
-    def stats(self, name: str, duplicates: int = 0) -> HostStats:
-        from ._stats import HostStats  # see _stats: only these conveniences need it
-
-        rtts = self.rtts.get(name, [])
-        return HostStats(name, self.addresses.get(name), sent=self.sent.get(name, 0),
-                         received=len(rtts), duplicates=duplicates,
-                         errors=self.errors.get(name, 0), rtts=tuple(rtts))
-
-
 class _ManyHosts:
     """What multiping and async_multiping share: checked arguments, a Pinger over every
-    host that resolves (the others noted), and the tally of its rounds."""
+    host that resolves (the others noted), and each host's RTTs, round by round."""
 
     def __init__(self, hosts: Iterable[str], count: int, interval: float, timeout: float,
                  options: EngineKeywords) -> None:
@@ -362,7 +345,7 @@ class _ManyHosts:
         check_int("count", count, minimum=1, maximum=2**63 - 1)
         check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
         self.unresolved: dict[str, str] = {}
-        self.tally = _Tally()
+        self.rtts: dict[str, list[float]] = {}
         self.pinger = Pinger(timeout=timeout, **options)
         for name in self.names:
             try:
@@ -370,17 +353,27 @@ class _ManyHosts:
             except (ValueError, TypeError, socket.gaierror) as error:
                 self.unresolved[name] = str(error)
 
-    def stats(self) -> dict[str, HostStats]:
-        from ._stats import HostStats
+    def add_round(self, results: dict[str, Result]) -> None:
+        rtts = self.rtts
+        for name, result in results.items():
+            if result.ok and result.rtt is not None:
+                rtts.setdefault(name, []).append(result.rtt)
 
-        duplicates = self.pinger.duplicates
+    def stats(self) -> dict[str, HostStats]:
+        """Each host's HostStats: its counts as the engine kept them, and its RTTs."""
+        from ._stats import HostStats  # see _stats: only these conveniences need it
+
+        engine = self.pinger._live_engine()
+        tallies = self.pinger.tallies()
         stats: dict[str, HostStats] = {}
         for name in self.names:
             if name in self.unresolved:
                 stats[name] = HostStats(name, None, error=self.unresolved[name])
             else:
                 key = name.strip()
-                stats[name] = self.tally.stats(key, duplicates.get(key, 0))
+                address = engine.address_text(engine.hosts[key])
+                stats[name] = HostStats.of(key, address, tallies[key],
+                                           tuple(self.rtts.get(key, ())))
         return stats
 
 
@@ -401,7 +394,7 @@ def multiping(
     with job.pinger as pinger:
         if pinger.hosts:
             for results in pinger.run(count=count, interval=interval):
-                job.tally.add_round(results)
+                job.add_round(results)
         return job.stats()
 
 
@@ -432,7 +425,7 @@ async def async_multiping(hosts: Iterable[str], count: int = 1, interval: float 
     with job.pinger as pinger:
         for number in range(count if pinger.hosts else 0):
             started = loop.time()
-            job.tally.add_round(await pinger.aping())
+            job.add_round(await pinger.aping())
             if number + 1 < count:
                 await asyncio.sleep(max(0.0, started + interval - loop.time()))
         return job.stats()

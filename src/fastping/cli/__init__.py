@@ -114,7 +114,7 @@ def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
     if mode is not modes.sweep:
-        state.summaries(state.tallies, state.duplicates, interval=False)
+        state.summaries(state.tallies, interval=False)
     # (In JSON, the per-target summary records say who answered.)
     if (args.alive or args.unreach) and mode is not modes.sweep and not args.json:
         for target in state.known:

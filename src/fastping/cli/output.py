@@ -7,9 +7,9 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .._results import Result
+    from .._results import Result, Tally
     from ..monitor import Monitor
-    from .tallies import Counts, Totals
+    from .tallies import Totals
 
 
 def ms(seconds: float) -> str:
@@ -25,11 +25,16 @@ def ms(seconds: float) -> str:
     return f"{milliseconds:.0f}"
 
 
-def probe_line(result: Result, tally: Counts, size: int) -> str:
-    """A probe's outcome, with the target's average and loss so far; size is the payload's."""
-    prefix = f"{result.host} : [{tally.sent - 1}]"
+def loss_percent(tally: Tally) -> int:
+    return round(100 * tally.loss)
+
+
+def probe_line(result: Result, tally: Tally, number: int, size: int) -> str:
+    """A probe's outcome (the target's number-th, from 0), with the target's average and loss
+    so far; size is the payload's."""
+    prefix = f"{result.host} : [{number}]"
     average = "NaN" if tally.avg is None else ms(tally.avg)
-    so_far = f"({average} avg, {tally.loss_percent}% loss)"
+    so_far = f"({average} avg, {loss_percent(tally)}% loss)"
     if result.ok and result.rtt is not None:
         return f"{prefix}, {size + 8} bytes, {ms(result.rtt)} ms {so_far}"
     if result.status.value == "timeout":
@@ -46,19 +51,18 @@ def sweep_line(target: str, answer: Result | None, elapsed: bool) -> str:
     return f"{target} is alive{rtt}"
 
 
-def summary_line(target: str, tally: Counts, duplicates: int) -> str:
-    line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{tally.loss_percent}%"
+def summary_line(target: str, tally: Tally) -> str:
+    line = f"{target} : xmt/rcv/%loss = {tally.sent}/{tally.received}/{loss_percent(tally)}%"
     if tally.min is not None and tally.avg is not None and tally.max is not None:
         line += f", min/avg/max = {ms(tally.min)}/{ms(tally.avg)}/{ms(tally.max)}"
-    if duplicates:
-        line += f", {duplicates} duplicates"
+    if tally.duplicates:
+        line += f", {tally.duplicates} duplicates"
     return line
 
 
-def rtts_line(target: str, tally: Counts) -> str:
+def rtts_line(target: str, rtts: list[float | None]) -> str:
     """-C's summary: every RTT, '-' for a probe lost."""
-    rtts = " ".join(["-" if rtt is None else ms(rtt) for rtt in tally.rtts or []])
-    return f"{target} : {rtts}"
+    return f"{target} : " + " ".join(["-" if rtt is None else ms(rtt) for rtt in rtts])
 
 
 def stats_block(totals: Totals) -> list[str]:

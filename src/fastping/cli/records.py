@@ -6,9 +6,9 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .._results import Result
+    from .._results import Result, Tally
     from ..monitor import MonitorEvent
-    from .tallies import Counts, Totals
+    from .tallies import Totals
 
 
 def json_ms(seconds: float | None) -> float | None:
@@ -50,16 +50,17 @@ def unknown(target: str, error: str) -> dict[str, object]:
     return {"type": "unknown", "host": target, "error": error}
 
 
-def summary(target: str, tally: Counts, duplicates: int, interval: bool) -> dict[str, object]:
+def summary(target: str, tally: Tally, interval: bool,
+            rtts: list[float | None] | None = None) -> dict[str, object]:
+    """A target's counts (over the last interval, if interval); with -C, its every RTT."""
     record: dict[str, object] = {
         "type": "summary", "host": target, "interval": interval, "sent": tally.sent,
-        "received": tally.received, "duplicates": duplicates,
-        "loss": (tally.sent - tally.received) / tally.sent if tally.sent else 0.0,
+        "received": tally.received, "duplicates": tally.duplicates, "loss": tally.loss,
         "min_ms": json_ms(tally.min), "avg_ms": json_ms(tally.avg),
         "max_ms": json_ms(tally.max), "stddev_ms": json_ms(tally.stddev),
     }
-    if tally.rtts is not None and not interval:
-        record["rtts_ms"] = [json_ms(rtt) for rtt in tally.rtts]
+    if rtts is not None:
+        record["rtts_ms"] = [json_ms(rtt) for rtt in rtts]
     return record
 
 

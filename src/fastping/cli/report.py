@@ -8,16 +8,21 @@ import signal
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from .._results import Tally
 from . import output, records
 from .signals import Signals
-from .tallies import Counts, Totals
+from .tallies import Totals
 
 if TYPE_CHECKING:
     import argparse
 
     from .._results import Result
+    from ..monitor import Monitor
+    from ..pinger import Pinger
     from ..plot import HostSeries
     from .arguments import Settings
+
+NO_PROBES = Tally()
 
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
 PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
@@ -34,16 +39,17 @@ class Run:
         self.stdout = stdout
         self.stderr = stderr
         self.unknown: dict[str, str] = {}
-        every_rtt = settings.every_rtt
-        self.tallies = {target: Counts(rtts=[] if every_rtt else None) for target in targets}
-        # Counts since the last interim report: kept from the start with -Q, else only from a
-        # first SIGQUIT on (whose report, the first, covers the run so far: the tallies).
-        self.interval_tallies: dict[str, Counts] = (
-            {target: Counts() for target in targets} if settings.report_every is not None
-            else {})
+        # Each target's counts are the engine's: read from the counter (the mode's Pinger or
+        # Monitor) while the run goes on, kept in tallies once it is over (a target never
+        # added has none).
+        self.counter: Pinger | Monitor | None = None
+        self.tallies: dict[str, Tally] = {}
+        self.marked: dict[str, Tally] = {}  # at the last interval report
+        self.shown: dict[str, int] = {}  # outcomes shown per target: each line's [number]
+        # With -C: every probe's RTT (None for a loss), in order, per target.
+        self.rtts: dict[str, list[float | None]] | None = (
+            {target: [] for target in targets} if settings.every_rtt else None)
         self.signals = signals
-        self.duplicates: dict[str, int] = {}  # since the start, per target
-        self.reported_duplicates: dict[str, int] = {}  # at the last -Q report
         self.started = time.monotonic()
         self.last_progress = 0.0
         # With --plot: every probe, for the chart.
@@ -65,24 +71,42 @@ class Run:
 
     # per probe
 
+    @property
+    def wants_results(self) -> bool:
+        """Whether each probe's outcome is needed here (shown, or kept for -C or a chart);
+        if not, the engine counts it and nothing else happens per probe."""
+        return (self.rtts is not None or self.plotted is not None or self.args.json
+                or not (self.args.quiet or self.args.table))
+
     def record(self, result: Result) -> None:
-        """Counts one probe outcome and, unless quiet, reports it."""
-        tally = self.tallies[result.host]
-        tally.add(result)
-        if self.interval_tallies:
-            self.interval_tallies[result.host].add(result)
+        """Reports one probe outcome or keeps what -C and --plot need of it (the engine has
+        counted it)."""
+        host = result.host
+        number = self.shown.get(host, 0)
+        self.shown[host] = number + 1
+        rtt = result.rtt if result.ok else None
+        if self.rtts is not None:
+            self.rtts[host].append(rtt)
         if self.plotted is not None:
-            series = self.plotted.get(result.host)
+            series = self.plotted.get(host)
             if series is None:
                 from ..plot import HostSeries  # only --plot needs the plot module
 
-                series = self.plotted[result.host] = HostSeries()
-            series.probes.append((time.time(), result.rtt if result.ok else None))
+                series = self.plotted[host] = HostSeries()
+            series.probes.append((time.time(), rtt))
         if self.args.json:
-            self.emit(records.probe(result, tally.sent - 1))
+            self.emit(records.probe(result, number))
         elif not self.args.quiet and not self.args.table:
-            print(output.probe_line(result, tally, self.args.size), file=self.stdout,
+            tally = NO_PROBES if self.counter is None else self.counter.tally(host)
+            print(output.probe_line(result, tally, number, self.args.size), file=self.stdout,
                   flush=True)
+
+    def finish_counting(self, counter: Pinger | Monitor) -> None:
+        """The mode's engine is done: every target's counts are read from it, to report."""
+        self.signals.owner = None
+        self.counter = None
+        if not counter.closed:
+            self.tallies.update(counter.tallies())
 
     def progress(self, done: int, total: int, unit: str = "targets") -> None:
         """On a terminal, a long run shows how far it is, on one line of stderr."""
@@ -98,20 +122,20 @@ class Run:
 
     # summaries
 
-    def summaries(self, tallies: dict[str, Counts], duplicates: dict[str, int],
-                  interval: bool) -> None:
+    def summaries(self, tallies: dict[str, Tally], interval: bool) -> None:
         # One write for all of them: stderr is line-buffered, and 100,000 targets would
         # otherwise be 100,000 system calls.
         lines = [f"[{time.strftime('%H:%M:%S')}]"] if interval and not self.args.json else []
+        every_rtt = None if interval else self.rtts
         for target in self.known:
-            tally = tallies[target]
+            tally = tallies.get(target, NO_PROBES)
             if self.args.json:
-                lines.append(json.dumps(
-                    records.summary(target, tally, duplicates.get(target, 0), interval)))
-            elif self.settings.every_rtt and not interval:
-                lines.append(output.rtts_line(target, tally))
+                rtts = None if every_rtt is None else every_rtt[target]
+                lines.append(json.dumps(records.summary(target, tally, interval, rtts)))
+            elif every_rtt is not None:
+                lines.append(output.rtts_line(target, every_rtt[target]))
             else:
-                lines.append(output.summary_line(target, tally, duplicates.get(target, 0)))
+                lines.append(output.summary_line(target, tally))
         stream = self.stdout if self.args.json else self.stderr
         # Signals wait until the block is out: a large write to a pipe that a handler
         # interrupts midway was seen to lose the rest of the block.
@@ -122,14 +146,12 @@ class Run:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
-    def interval_report(self, duplicates: dict[str, int]) -> None:
-        """-Q or SIGQUIT: each target's counts since the last report, as fping's; duplicates
-        are cumulative counts."""
-        since_last = {target: count - self.reported_duplicates.get(target, 0)
-                      for target, count in duplicates.items()}
-        self.reported_duplicates = dict(duplicates)
-        self.summaries(self.interval_tallies or self.tallies, since_last, interval=True)
-        self.interval_tallies = {target: Counts() for target in self.targets}
+    def interval_report(self, tallies: dict[str, Tally]) -> None:
+        """-Q or SIGQUIT: each target's counts since the last report, as fping's. tallies are
+        the engine's, read with a mark (so their spans start again)."""
+        marked, self.marked = self.marked, tallies
+        self.summaries({target: tally.since(marked.get(target, NO_PROBES))
+                        for target, tally in tallies.items()}, interval=True)
 
     def interim_due(self, next_report: float) -> bool:
         """Whether a -Q report is due, or a SIGQUIT asked for one."""
@@ -139,18 +161,18 @@ class Run:
         return time.monotonic() >= next_report
 
     def alive(self, target: str) -> bool:
-        return self.tallies[target].received > 0
+        return self.tallies.get(target, NO_PROBES).received > 0
 
     def final_stats(self) -> None:
         """fping's -s block, or with --json the total record."""
         known = self.known
         alive = sum(self.alive(target) for target in known)
-        tallies = [self.tallies[target] for target in known]
+        tallies = [self.tallies.get(target, NO_PROBES) for target in known]
         totals = Totals(
             targets=len(self.targets), alive=alive, unreachable=len(known) - alive,
             unknown=len(self.unknown), sent=sum(t.sent for t in tallies),
             received=sum(t.received for t in tallies), errors=sum(t.errors for t in tallies),
-            duplicates=sum(self.duplicates.values()),
+            duplicates=sum(t.duplicates for t in tallies),
             times=[t for tally in tallies for t in (tally.min, tally.max) if t is not None],
             total=sum(t.total for t in tallies), elapsed=time.monotonic() - self.started)
         if self.args.json:
