@@ -26,7 +26,9 @@ heartbeat (``-l``: spread in ticks of the Monitor's send slack, as the Monitor s
 one burst a second),
 ``fping -l -p 1000 -i 0`` and ``-i 1``, ``oping -i 1`` (whole processes, stopped by SIGINT),
 and icmplib.multiping once a second (in-process). Reported: CPU share of one core
-(CPU time / wall time), probes sent and answered.
+(CPU time / wall time), probes sent and answered. Then the steady state, start-up left out:
+``fastping -l -p 1000 -q`` (and with ``-Q 10``) against a bare Monitor in a script, all three
+as processes whose CPU is read from /proc after a warm-up and again --duration seconds later.
 
 Nothing is installed: peers that are missing are skipped and named. Needs root (raw sockets).
 Run it from the environment fastping is installed in, ideally on a quiet machine:
@@ -571,6 +573,78 @@ def compare_heartbeats(host_count: int, duration: float, build_dir: Path,
     return rows, skipped
 
 
+STEADY_WARMUP_S = 5.0  # resolution, start-up and the first spread-out period, left out
+BARE_MONITOR = """
+import sys, time, fastping
+hosts = [line.strip() for line in open(sys.argv[1]) if line.strip()]
+with fastping.Monitor(hosts, period=1.0) as monitor:
+    monitor.start()
+    time.sleep(3600)
+"""
+
+
+def process_cpu_s(pid: int) -> float:
+    """A live process's CPU time so far (user + system, its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steady_share(argv: list[str], duration: float) -> float:
+    """The CPU share of one core a process takes from STEADY_WARMUP_S after its start, over
+    duration seconds; it is then stopped (SIGINT, then SIGKILL)."""
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(STEADY_WARMUP_S)
+        start_cpu, start_wall = process_cpu_s(child.pid), time.monotonic()
+        time.sleep(duration)
+        cpu, wall = process_cpu_s(child.pid) - start_cpu, time.monotonic() - start_wall
+    finally:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return cpu / wall
+
+
+def compare_steady_state(host_count: int, duration: float, build_dir: Path,
+                         progress: Callable[[str], None]) -> list[dict[str, object]]:
+    """The command's heartbeat against a bare Monitor, steady state, side by side."""
+    command = fastping_command()
+    if command is None or importlib.util.find_spec("fastping") is None:
+        return []
+    host_file = write_host_file(build_dir, host_count)
+    contenders = [
+        ("fastping.Monitor(period=1.0) in a script", [sys.executable, "-c", BARE_MONITOR,
+                                                      str(host_file)]),
+        ("fastping -l -p 1000 -q", [command, "-l", "-p", "1000", "-q", "-f", str(host_file)]),
+        ("fastping -l -p 1000 -q -Q 10",
+         [command, "-l", "-p", "1000", "-q", "-Q", "10", "-f", str(host_file)]),
+    ]
+    rows: list[dict[str, object]] = []
+    for name, argv in contenders:
+        share = steady_share(argv, duration)
+        rows.append({"contender": name, "hosts": host_count, "cpu_share_of_core": share,
+                     "to_bare_monitor": share / rows[0]["cpu_share_of_core"]  # type: ignore[operator]
+                     if rows else 1.0})
+        progress(f"steady state {name}: {share * 100:.2f} % of a core")
+    return rows
+
+
+def steady_table(duration: float, rows: list[dict[str, object]]) -> str:
+    lines = [
+        f"### Steady state: {rows[0]['hosts']:,} loopback hosts every 1 s, CPU over "
+        f"{duration:g} s after {STEADY_WARMUP_S:g} s", "",
+        "| process | CPU share of one core | to the bare Monitor |", "|---|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['contender']} "
+                     f"| {_number(row['cpu_share_of_core'] * 100, 2, ' %')} "  # type: ignore[operator]
+                     f"| {_number(row['to_bare_monitor'], 2, '×')} |")
+    return "\n".join(lines)
+
+
 def add_worker_row(add_row: Callable[..., None], name: str, report: dict[str, object]) -> None:
     if "failed" in report:
         add_row(name, 0.0, 0.0, 0, 0, 0, failed=str(report["failed"]))
@@ -686,6 +760,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                Path(directory), progress)
             report["heartbeat"] = rows
             tables = [heartbeat_table(args.duration, rows)] if rows else []
+            steady = compare_steady_state(args.heartbeat_hosts, args.duration, build_dir,
+                                          progress)
+            report["steady_state"] = steady
+            tables += [steady_table(args.duration, steady)] if steady else []
         else:
             runs, skipped = compare_rounds(args.sizes, args.repetitions, Path(directory),
                                            progress)
