@@ -596,7 +596,7 @@ static int track_outcome(fp_engine *e, fp_event *outcome) {
                               .ttl = outcome->ttl ? outcome->ttl : -1,
                               .rtt_ns = outcome->rtt_ns};
     int previous = fp_track_record(track_of(e, outcome->host), &e->track_config, &sample,
-                                   fp_monotonic_ns());
+                                   fp_monotonic_ns);
     outcome->health = track->health;
     return previous;
 }

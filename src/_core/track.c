@@ -36,7 +36,7 @@ static void count_in_histogram(uint64_t *histogram, const fp_track_config *confi
 }
 
 int fp_track_record(fp_track_ref host, const fp_track_config *config,
-                    const fp_track_sample *sample, uint64_t now_ns) {
+                    const fp_track_sample *sample, uint64_t (*clock_ns)(void)) {
     fp_track *track = host.track;
     int ok = sample->ok;
     float rtt_us = (float)sample->rtt_ns / 1000.0f;
@@ -84,7 +84,7 @@ int fp_track_record(fp_track_ref host, const fp_track_config *config,
     if (next == previous)
         return -1;
     track->health = next;
-    track->since_ns = now_ns;
+    track->since_ns = clock_ns();
     return previous;
 }
 

@@ -115,9 +115,10 @@ typedef struct fp_track_summary {
 void fp_track_reset(fp_track_ref host, const fp_track_config *config, uint64_t now_ns);
 
 /* Records one probe outcome. Returns the previous health if this outcome
- * changed it, or -1 if it did not. */
+ * changed it (stamping since_ns with clock_ns(), read only then: outcomes
+ * come by the million, changes seldom), or -1 if it did not. */
 int fp_track_record(fp_track_ref host, const fp_track_config *config,
-                    const fp_track_sample *sample, uint64_t now_ns);
+                    const fp_track_sample *sample, uint64_t (*clock_ns)(void));
 
 /* Starts a host's span afresh: the next interval's extremes. */
 void fp_track_mark(fp_track_span *span);
