@@ -641,7 +641,7 @@ def steady_table(duration: float, rows: list[dict[str, object]]) -> str:
     for row in rows:
         lines.append(f"| {row['contender']} "
                      f"| {_number(row['cpu_share_of_core'] * 100, 2, ' %')} "  # type: ignore[operator]
-                     f"| {_number(row['to_bare_monitor'], 2, '×')} |")
+                     f"| {_number(row['to_bare_monitor'], 2, 'x')} |")
     return "\n".join(lines)
 
 
@@ -760,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                Path(directory), progress)
             report["heartbeat"] = rows
             tables = [heartbeat_table(args.duration, rows)] if rows else []
-            steady = compare_steady_state(args.heartbeat_hosts, args.duration, build_dir,
+            steady = compare_steady_state(args.heartbeat_hosts, args.duration, Path(directory),
                                           progress)
             report["steady_state"] = steady
             tables += [steady_table(args.duration, steady)] if steady else []
