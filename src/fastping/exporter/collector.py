@@ -1,20 +1,24 @@
-"""The exporter's /metrics: every Monitor read at scrape time, so a scrape costs per host and
-nothing is done per probe. smokeping_prober's metrics under its names and labels, then
-fastping's own (health, rolling statistics, engine events, the exporter's state)."""
+"""The exporter's /metrics, described: which families, in which order, with which series.
+
+A family with one series a host is a HostFamily, data: its name, type, HELP and, for each
+sample a host has, the field of the host's state it shows (a name of
+``_engine.EXPOSITION_FIELDS``). The rest (the engines' counters, the exporter's state) are
+prometheus_client Metrics made at scrape time. Two renderings read this one description:
+exposition.py has the binding write the text straight from the engine's copy of the hosts
+(what /metrics serves), and MonitorCollector below makes prometheus_client objects from the
+Monitor's HostStates, the reference the tests hold the binding's text to, byte for byte.
+smokeping_prober's metrics come under its names and labels, then fastping's own.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .._results import Health
@@ -24,7 +28,6 @@ if TYPE_CHECKING:
     from .service import Exporter, Histogram
 
 LABELS = ("ip", "host", "source")
-QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"))
 ENGINE_EVENTS = ("sent", "replies", "timeouts", "icmp_errors", "send_errors", "duplicates",
                  "late", "foreign", "malformed", "unverified")
 RTT_STATS = (("min", "Smallest"), ("avg", "Mean"), ("max", "Largest"),
@@ -47,101 +50,87 @@ def _go_float(value: float) -> str:
     return format(number, "f")
 
 
-class _Smokeping:
+@dataclass(frozen=True)
+class Series:
+    """One sample a host has in a family: the field of its state it shows (and the
+    field's argument: a bucket's index, a kind of change), the sample name's suffix, and
+    the family's own label pair, if any (le, quantile, to)."""
+
+    field: str
+    argument: int = 0
+    suffix: str = ""
+    label: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class HostFamily:
+    """A family with the same series for every host, labelled by LABELS (kind: counter,
+    gauge or histogram; a counter's name ends in _total)."""
+
+    name: str
+    kind: str
+    help: str
+    series: tuple[Series, ...]
+
+
+Part = HostFamily | Metric
+
+
+def _simple(name: str, kind: str, help: str, field: str) -> HostFamily:
+    return HostFamily(name, kind, help, (Series(field),))
+
+
+def _histogram(name: str, help: str, buckets: Sequence[float]) -> HostFamily:
+    series = [Series("bucket", index, "_bucket", ("le", _go_float(bound)))
+              for index, bound in enumerate(buckets)]
+    series += [Series("replies", 0, "_bucket", ("le", "+Inf")), Series("replies", 0, "_count"),
+               Series("rtt_sum", 0, "_sum")]
+    return HostFamily(name, "histogram", help, tuple(series))
+
+
+def smokeping_families(buckets: Sequence[float]) -> list[HostFamily]:
     """smokeping_prober's per-host metrics, so that its dashboards and rules work unchanged."""
-
-    def __init__(self) -> None:
-        self.requests = CounterMetricFamily("smokeping_requests_total",
-                                            "Number of ping requests sent", labels=LABELS)
-        self.durations = HistogramMetricFamily(
-            "smokeping_response_duration_seconds",
-            "A histogram of latencies for ping responses.", labels=LABELS)
-        self.ttl = GaugeMetricFamily("smokeping_response_ttl",
-                                     "The last response Time To Live (TTL).", labels=LABELS)
-        self.duplicates = CounterMetricFamily("smokeping_response_duplicates_total",
-                                              "The number of duplicated response packets.",
-                                              labels=LABELS)
-        self.send_errors = CounterMetricFamily(
-            "smokeping_send_errors_total",
-            "The number of errors when Pinger attempts to send packets.", labels=LABELS)
-
-    def add(self, labels: list[str], state: HostState, histogram: Histogram) -> None:
-        self.requests.add_metric(labels, state.sent)
-        self.duplicates.add_metric(labels, state.duplicates)
-        bounds, cumulative, total, count = histogram
-        buckets = [(_go_float(bound), float(number))
-                   for bound, number in zip(bounds, cumulative, strict=True)]
-        buckets.append(("+Inf", float(count)))
-        self.durations.add_metric(labels, buckets, total)
-        self.send_errors.add_metric(labels, state.send_errors)
-        if state.last_ttl is not None:
-            self.ttl.add_metric(labels, state.last_ttl)
-
-    def families(self) -> list[Metric]:
-        return [self.requests, self.durations, self.ttl, self.duplicates, self.send_errors]
+    return [
+        _simple("smokeping_requests_total", "counter", "Number of ping requests sent", "sent"),
+        _histogram("smokeping_response_duration_seconds",
+                   "A histogram of latencies for ping responses.", buckets),
+        _simple("smokeping_response_ttl", "gauge", "The last response Time To Live (TTL).",
+                "last_ttl"),
+        _simple("smokeping_response_duplicates_total", "counter",
+                "The number of duplicated response packets.", "duplicates"),
+        _simple("smokeping_send_errors_total", "counter",
+                "The number of errors when Pinger attempts to send packets.", "send_errors"),
+    ]
 
 
-class _Health:
+def health_families() -> list[HostFamily]:
     """fastping's own per-host metrics: health, its changes, and the rolling statistics."""
-
-    def __init__(self) -> None:
-        self.up = GaugeMetricFamily("fastping_up", "1 if the host is up, 0 if down; absent "
-                                    "while unknown (not yet enough consecutive outcomes).",
-                                    labels=LABELS)
-        self.since = GaugeMetricFamily("fastping_health_since_timestamp_seconds",
-                                       "When the host's health last changed (or it was added).",
-                                       labels=LABELS)
-        self.lost = CounterMetricFamily(
-            "fastping_lost_total",
-            "Probes that got no reply: timeouts, ICMP errors, send errors.", labels=LABELS)
-        self.changes = CounterMetricFamily("fastping_state_changes_total",
-                                           "Health changes, by the health changed to.",
-                                           labels=(*LABELS, "to"))
-        self.loss = GaugeMetricFamily(
-            "fastping_loss_ratio",
-            "Fraction of the probes in the rolling window not answered.", labels=LABELS)
-        self.window = GaugeMetricFamily("fastping_window_probes",
-                                        "Probes in the rolling window (up to its size).",
-                                        labels=LABELS)
-        self.quantiles = GaugeMetricFamily("fastping_rtt_seconds",
-                                           "RTT quantiles over the rolling window.",
-                                           labels=(*LABELS, "quantile"))
-        self.rtt_stats = {name: GaugeMetricFamily(f"fastping_rtt_{name}_seconds",
-                                                  f"{description} RTT over the rolling window.",
-                                                  labels=LABELS)
-                          for name, description in RTT_STATS}
-        self.last_rtt = GaugeMetricFamily("fastping_last_rtt_seconds", "The last reply's RTT.",
-                                          labels=LABELS)
-        self.jitter = GaugeMetricFamily("fastping_jitter_seconds",
-                                        "RFC 3550 interarrival jitter of the RTTs.",
-                                        labels=LABELS)
-
-    def add(self, labels: list[str], state: HostState, changes: dict[str, int]) -> None:
-        """changes: how often the host went up and down (the group's count)."""
-        if state.health is not Health.UNKNOWN:
-            self.up.add_metric(labels, 1.0 if state.health is Health.UP else 0.0)
-        self.since.add_metric(labels, state.since)
-        self.lost.add_metric(labels, state.lost)
-        for health in ("up", "down"):
-            self.changes.add_metric([*labels, health], changes.get(health, 0))
-        self.window.add_metric(labels, state.window_probes)
-        if state.window_probes:
-            self.loss.add_metric(labels, state.loss)
-        for quantile, attribute in QUANTILES:
-            value = getattr(state, attribute)
-            if value is not None:
-                self.quantiles.add_metric([*labels, quantile], value)
-        for name, family in self.rtt_stats.items():
-            value = getattr(state, name)
-            if value is not None:
-                family.add_metric(labels, value)
-        if state.last_rtt is not None:
-            self.last_rtt.add_metric(labels, state.last_rtt)
-        self.jitter.add_metric(labels, state.jitter)
-
-    def families(self) -> list[Metric]:
-        return [self.up, self.since, self.lost, self.changes, self.loss, self.window,
-                self.quantiles, *self.rtt_stats.values(), self.last_rtt, self.jitter]
+    return [
+        _simple("fastping_up", "gauge", "1 if the host is up, 0 if down; absent while unknown "
+                "(not yet enough consecutive outcomes).", "up"),
+        _simple("fastping_health_since_timestamp_seconds", "gauge",
+                "When the host's health last changed (or it was added).", "since"),
+        _simple("fastping_lost_total", "counter",
+                "Probes that got no reply: timeouts, ICMP errors, send errors.", "lost"),
+        HostFamily("fastping_state_changes_total", "counter",
+                   "Health changes, by the health changed to.",
+                   (Series("changes", 0, "", ("to", "up")),
+                    Series("changes", 1, "", ("to", "down")))),
+        _simple("fastping_loss_ratio", "gauge",
+                "Fraction of the probes in the rolling window not answered.", "loss"),
+        _simple("fastping_window_probes", "gauge",
+                "Probes in the rolling window (up to its size).", "window_probes"),
+        HostFamily("fastping_rtt_seconds", "gauge", "RTT quantiles over the rolling window.",
+                   tuple(Series(field, 0, "", ("quantile", quantile))
+                         for quantile, field in (("0.5", "p50"), ("0.9", "p90"),
+                                                 ("0.99", "p99")))),
+        *(_simple(f"fastping_rtt_{name}_seconds", "gauge",
+                  f"{description} RTT over the rolling window.", name)
+          for name, description in RTT_STATS),
+        _simple("fastping_last_rtt_seconds", "gauge", "The last reply's RTT.", "last_rtt"),
+        _simple("fastping_jitter_seconds", "gauge", "RFC 3550 interarrival jitter of the RTTs.",
+                "jitter"),
+    ]
 
 
 def _engine_events(events: dict[str, int]) -> Metric:
@@ -173,16 +162,70 @@ def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
     ]
 
 
+def host_labels(exporter: Exporter, host: str, address: str) -> dict[str, str]:
+    """A host's labels (LABELS) on every one of its series."""
+    return {"ip": address, "host": host, "source": exporter.source_label}
+
+
+def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> list[Part]:
+    """/metrics' families from the Monitor's collector, in order: each a HostFamily (a
+    series a host) or a whole Metric. engine_events: the engine's counters."""
+    return [
+        *smokeping_families(exporter.buckets),
+        CounterMetricFamily("smokeping_receive_errors_total",
+                            "Received packets that could not be parsed (malformed).",
+                            value=engine_events.get("malformed", 0)),
+        *health_families(),
+        _engine_events(engine_events),
+        *_exporter_state(exporter, hosts),
+    ]
+
+
+# What each field of a host is in its HostState, histogram and health changes (the
+# binding's own reading of its copy of the engine is _engine.TrackCopy.value): None for none.
+FieldReader = Callable[["HostState", "Histogram", dict[str, int], int], float | None]
+def _attribute(name: str) -> FieldReader:
+    return lambda state, histogram, changes, _: getattr(state, name)
+
+
+FIELDS: dict[str, FieldReader] = {
+    "sent": lambda state, histogram, changes, _: state.sent,
+    "lost": lambda state, histogram, changes, _: state.lost,
+    "duplicates": lambda state, histogram, changes, _: state.duplicates,
+    "send_errors": lambda state, histogram, changes, _: state.send_errors,
+    "last_ttl": lambda state, histogram, changes, _: state.last_ttl,
+    "up": lambda state, histogram, changes, _: (
+        None if state.health is Health.UNKNOWN else 1.0 if state.health is Health.UP else 0.0),
+    "since": lambda state, histogram, changes, _: state.since,
+    "window_probes": lambda state, histogram, changes, _: state.window_probes,
+    "loss": lambda state, histogram, changes, _: state.loss if state.window_probes else None,
+    **{name: _attribute(name)
+       for name in ("min", "avg", "max", "stddev", "p50", "p90", "p99", "last_rtt", "jitter")},
+    "bucket": lambda state, histogram, changes, index: histogram[1][index],
+    "replies": lambda state, histogram, changes, _: histogram[3],
+    "rtt_sum": lambda state, histogram, changes, _: histogram[2],
+    "changes": lambda state, histogram, changes, kind: changes.get(("up", "down")[kind], 0),
+}
+
+
+def empty_metric(family: HostFamily) -> Metric:
+    """The family as prometheus_client has it, without samples (a counter's name without
+    _total, as CounterMetricFamily keeps it)."""
+    name = family.name.removesuffix("_total") if family.kind == "counter" else family.name
+    return Metric(name, family.help, family.kind)
+
+
 class MonitorCollector(Collector):
-    """Reads every Monitor at scrape time; nothing is done per probe."""
+    """Reads the Monitor at scrape time into prometheus_client objects, a sample an object:
+    the reference for exposition.py's rendering (which /metrics serves), and what a
+    registry of one's own can hold."""
 
     def __init__(self, exporter: Exporter) -> None:
         self._exporter = exporter
 
     def collect(self) -> Iterator[Metric]:
-        smokeping, health = _Smokeping(), _Health()
         engine_events: dict[str, int] = {}
-        hosts = 0
+        hosts: list[tuple[dict[str, str], HostState, Histogram, dict[str, int]]] = []
         for group in self._exporter._snapshot():
             try:
                 # Histograms first: a reply counted there is already in the states read after.
@@ -192,21 +235,25 @@ class MonitorCollector(Collector):
             except ValueError:  # closed by a reload meanwhile
                 continue
             state_changes = group.changes()
-            for key, value in counters.items():
-                engine_events[key] = engine_events.get(key, 0) + value
+            for key, count in counters.items():
+                engine_events[key] = engine_events.get(key, 0) + count
             for host, state in states.items():
-                hosts += 1
-                labels = [state.address, host, self._exporter.source_label]
                 histogram = histograms.get(host)
                 if histogram is None:
                     histogram = (group.buckets, (0,) * len(group.buckets), 0.0, 0)
-                smokeping.add(labels, state, histogram)
-                health.add(labels, state, state_changes.get(host, {}))
-        yield from smokeping.families()
-        yield CounterMetricFamily(
-            "smokeping_receive_errors_total",
-            "Received packets that could not be parsed (malformed).",
-            value=engine_events.get("malformed", 0))
-        yield from health.families()
-        yield _engine_events(engine_events)
-        yield from _exporter_state(self._exporter, hosts)
+                hosts.append((host_labels(self._exporter, host, state.address), state,
+                              histogram, state_changes.get(host, {})))
+        for part in layout(self._exporter, engine_events, len(hosts)):
+            if not isinstance(part, HostFamily):
+                yield part
+                continue
+            metric = empty_metric(part)
+            for labels, state, histogram, changes in hosts:
+                for series in part.series:
+                    value = FIELDS[series.field](state, histogram, changes, series.argument)
+                    if value is None:
+                        continue
+                    sample_labels = dict([*labels.items(), series.label]) if series.label \
+                        else labels
+                    metric.add_sample(part.name + series.suffix, sample_labels, float(value))
+            yield metric

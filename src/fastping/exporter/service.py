@@ -10,7 +10,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -34,6 +34,7 @@ from .config import (
     host_name,
     load_config,
 )
+from .exposition import Scrapes
 
 # (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
 Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
@@ -110,6 +111,7 @@ class Exporter:
     last_reload_ok: bool = field(init=False, default=False)
     last_reload_time: float = field(init=False, default=0.0)
     source_label: str = field(init=False, default="")
+    reloads: int = field(init=False, default=0)  # target sets applied: a scrape's plan is per set
 
     def __post_init__(self) -> None:
         self.period = check_seconds("period", self.period, maximum=MAX_INTERVAL,
@@ -135,12 +137,19 @@ class Exporter:
         self._server: WSGIServer | None = None
         self._threads: list[threading.Thread] = []
         self._probes = threading.BoundedSemaphore(self.probe_limit)
+        # /metrics is rendered by Scrapes (exposition.py) from the Monitor's collector's
+        # description, then the runtime's collectors; the registry holds the same collectors
+        # for prometheus_client's own rendering (of a restricted name[] request, say).
+        runtime = CollectorRegistry()
+        ProcessCollector(registry=runtime)
+        PlatformCollector(registry=runtime)
+        GCCollector(registry=runtime)
         self.registry = CollectorRegistry()
-        self._app = http.router(make_wsgi_app(self.registry), self._probe)
         self.registry.register(MonitorCollector(self))
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
+        self.registry.register(runtime)
+        self._scrapes = Scrapes(self, runtime)
+        self._app = http.router(
+            http.metrics_app(self.render_metrics, make_wsgi_app(self.registry)), self._probe)
 
     # ---- targets ---------------------------------------------------------------
 
@@ -190,6 +199,7 @@ class Exporter:
                 else:
                     settings[host] = key
             self.unresolved = unresolved
+            self.reloads += 1
 
     def _open_group(self) -> _Group:
         """The one Monitor, started; its own period and timeout are the defaults'."""
@@ -307,6 +317,13 @@ class Exporter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # ---- /metrics -----------------------------------------------------------------
+
+    def render_metrics(self, open_metrics: bool = False) -> Iterator[bytes]:
+        """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte; from
+        any thread. Scrapes that overlap share one reading of the engine."""
+        return self._scrapes.render(open_metrics)
 
     # ---- /probe ------------------------------------------------------------------
 

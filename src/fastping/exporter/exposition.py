@@ -1,0 +1,246 @@
+"""/metrics at scale: the text written by the binding from a copy of the engine's hosts.
+
+collector.py describes the families; this renders them without a Python object a sample.
+Once per target set (start, reload) a _Plan holds what does not change between scrapes:
+the hosts' engine indexes in the order the collector yields them, their label pairs,
+escaped and sorted. A scrape copies the hosts' tracks on the engine's thread (a memcpy: the
+Monitor goes on pinging), summarises the copy away from it and has the binding write the
+text in chunks of about a megabyte (_exposition.pxi): a scrape of 100,000 hosts, some
+400 MB of text, holds the copy (about 50 MB) and a chunk, never the whole text. Families
+that are not per host (the engine's counters, the exporter's state, the process'
+collectors) are few and small: prometheus_client writes those, as it writes every family's
+HELP and TYPE lines, so that the text is byte for byte what prometheus_client writes from
+MonitorCollector (tests/test_exporter_scale.py holds it to that).
+
+Concurrent scrapes share one collection: a scrape that arrives while another one reads or
+renders takes that one's copy, so that N scrapes at once cost one engine read and one
+copy's memory, and all answer the same numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .. import _engine
+from .collector import LABELS, HostFamily, Part, empty_metric, host_labels, layout
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
+    from .service import Exporter, _Group
+
+_EOF = b"# EOF\n"
+_SORTED_LABELS = sorted(LABELS)
+# Bytes a chunk of the text holds (a host's lines never split between two).
+CHUNK_SIZE = 1 << 20
+
+
+def _escape(value: str) -> str:
+    """A label value as the exposition formats escape it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+class _Metrics(Collector):
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self._metrics = list(metrics)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+def metrics_text(metrics: Iterable[Metric] | CollectorRegistry, open_metrics: bool) -> bytes:
+    """prometheus_client's text of these metrics (of this registry), without OpenMetrics'
+    closing # EOF."""
+    collector = metrics if isinstance(metrics, CollectorRegistry) else _Metrics(metrics)
+    if open_metrics:
+        text: bytes = generate_openmetrics(collector)  # type: ignore[no-untyped-call]
+        return text.removesuffix(_EOF)
+    return generate_latest(collector)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the text of a target set needs of its hosts, made once per target set."""
+
+    key: tuple[int, int, int]  # the monitor's id, its engine's hosts_version, reloads
+    indexes: array[int]  # engine index of each host, in the collector's order
+    positions: dict[str, int]  # host name: its place in that order
+    labels: _engine.HostLabels
+
+
+@dataclass
+class _Reading:
+    """One reading of the engine, for every scrape that shares it."""
+
+    plan: _Plan | None = None
+    copy: _engine.TrackCopy | None = None
+    changes: array[int] | None = None
+    parts: list[Part] | None = None
+    error: BaseException | None = None
+
+
+class Scrapes:
+    """Renders /metrics for an Exporter (render()); concurrent scrapes share one reading.
+
+    runtime: the collectors whose families follow the Monitor's (the process' own).
+    """
+
+    def __init__(self, exporter: Exporter, runtime: CollectorRegistry) -> None:
+        self._exporter = exporter
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._current: tuple[_Reading, threading.Event] | None = None
+        self._plan: _Plan | None = None
+        self._headers: dict[tuple[HostFamily, bool], tuple[bytes, list[tuple[Any, ...]]]] = {}
+        self.readings = 0  # of the engine, since start: how many scrapes did not share one
+
+    def render(self, open_metrics: bool = False) -> Iterator[bytes]:
+        """The text of /metrics (OpenMetrics if asked), in chunks."""
+        with self._lock:
+            leader = self._current is None
+            if self._current is None:
+                self._current = (_Reading(), threading.Event())
+            reading, ready = self._current
+        try:
+            if leader:
+                try:
+                    self._read(reading)
+                except BaseException as error:
+                    reading.error = error
+                finally:
+                    ready.set()
+            else:
+                ready.wait()
+            if reading.error is not None:
+                raise reading.error
+            yield from self._chunks(reading, open_metrics)
+        finally:
+            if leader:  # later scrapes read afresh
+                with self._lock:
+                    self._current = None
+
+    def _read(self, reading: _Reading) -> None:
+        self.readings += 1
+        groups = self._exporter._snapshot()
+        engine_events: dict[str, int] = {}
+        reading.parts = layout(self._exporter, engine_events, 0)
+        for group in groups:  # one at most: the exporter's one Monitor
+            try:
+                self._read_group(group, reading, engine_events)
+            except ValueError:  # closed by a reload meanwhile
+                reading.plan = reading.copy = None
+        hosts = 0 if reading.copy is None else reading.copy.hosts
+        reading.parts = layout(self._exporter, engine_events, hosts)
+
+    def _read_group(self, group: _Group, reading: _Reading,
+                    engine_events: dict[str, int]) -> None:
+        monitor = group.monitor
+        for _ in range(3):  # hosts added or removed between the plan and the copy: anew
+            plan = self._plan
+            if plan is None or plan.key[0] != id(monitor) or plan.key[2] != self._exporter.reloads:
+                plan = self._plan = self._make_plan(group)
+            copy = monitor._read_engine(
+                lambda engine, plan=plan: self._copy(engine, plan))  # type: ignore[misc]
+            if copy is not None:
+                break
+            self._plan = None
+        else:
+            raise RuntimeError("the targets kept changing while a scrape read them")
+        for key, value in monitor.counters().items():
+            engine_events[key] = engine_events.get(key, 0) + value
+        copy.summarize()
+        changes = array("Q", bytes(16 * copy.hosts))
+        for host, counts in group.changes().items():
+            position = plan.positions.get(host)
+            if position is not None:
+                changes[2 * position] = counts.get("up", 0)
+                changes[2 * position + 1] = counts.get("down", 0)
+        reading.plan, reading.copy, reading.changes = plan, copy, changes
+
+    @staticmethod
+    def _copy(engine: _engine.Engine, plan: _Plan) -> _engine.TrackCopy | None:
+        """On the engine's thread: the copy, or None if the plan is not for these hosts."""
+        if engine.hosts_version != plan.key[1]:
+            return None
+        return engine.track_copy(plan.indexes)
+
+    def _make_plan(self, group: _Group) -> _Plan:
+        def read(engine: _engine.Engine) -> tuple[int, list[tuple[str, int, str]]]:
+            return engine.hosts_version, [(name, index, engine.address_text(index))
+                                          for name, index in engine.hosts.items()]
+
+        version, hosts = group.monitor._read_engine(read)
+        pairs = []
+        for name, _, address in hosts:
+            labels = host_labels(self._exporter, name, address)
+            pairs.append(tuple(f'{label}="{_escape(labels[label])}"'.encode()
+                               for label in _SORTED_LABELS))
+        return _Plan((id(group.monitor), version, self._exporter.reloads),
+                     array("I", [index for _, index, _ in hosts]),
+                     {name: position for position, (name, _, _) in enumerate(hosts)},
+                     _engine.HostLabels(pairs, len(_SORTED_LABELS)))
+
+    def _family(self, family: HostFamily,
+                open_metrics: bool) -> tuple[bytes, list[tuple[Any, ...]]]:
+        """A family's HELP and TYPE lines, and its samples as the binding takes them."""
+        cached = self._headers.get((family, open_metrics))
+        if cached is None:
+            samples = []
+            for series in family.series:
+                extra, position = b"", 0
+                if series.label is not None:
+                    name, value = series.label
+                    extra = f'{name}="{_escape(value)}"'.encode()
+                    position = bisect.bisect(_SORTED_LABELS, name)
+                samples.append(((family.name + series.suffix).encode(), extra, position,
+                                _engine.EXPOSITION_FIELDS[series.field], series.argument))
+            cached = metrics_text([empty_metric(family)], open_metrics), samples
+            self._headers[(family, open_metrics)] = cached
+        return cached
+
+    def _chunks(self, reading: _Reading, open_metrics: bool) -> Iterator[bytes]:
+        assert reading.parts is not None
+        copy, plan, parts = reading.copy, reading.plan, reading.parts
+        start = 0
+        while start < len(parts):
+            end = start
+            if isinstance(parts[start], HostFamily):
+                while end < len(parts) and isinstance(parts[end], HostFamily):
+                    end += 1
+                host_families = [p for p in parts[start:end] if isinstance(p, HostFamily)]
+                if copy is None or plan is None:  # no hosts: families without samples
+                    yield metrics_text(map(empty_metric, host_families), open_metrics)
+                else:
+                    yield from _engine.ExpositionChunks(
+                        copy, plan.labels, [self._family(f, open_metrics) for f in host_families],
+                        reading.changes, CHUNK_SIZE)
+            else:
+                while end < len(parts) and not isinstance(parts[end], HostFamily):
+                    end += 1
+                yield metrics_text([p for p in parts[start:end]
+                                    if not isinstance(p, HostFamily)], open_metrics)
+            start = end
+        yield metrics_text(self._runtime, open_metrics)
+        if open_metrics:
+            yield _EOF
+
+
+def gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks as one gzip stream, compressed for speed: the text repeats itself so
+    much that the fastest level still takes it to a twentieth."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    for chunk in chunks:
+        compressed = compressor.compress(chunk)
+        if compressed:
+            yield compressed
+    yield compressor.flush()
