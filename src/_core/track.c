@@ -86,6 +86,8 @@ int fp_track_record(fp_track_ref host, const fp_track_config *config,
     if (next == previous)
         return -1;
     track->health = next;
+    track->ups += next == FP_HEALTH_UP;
+    track->downs += next == FP_HEALTH_DOWN;
     track->since_ns = clock_ns();
     return previous;
 }
@@ -122,6 +124,8 @@ void fp_track_summarize(fp_track_ref host, uint32_t window_size, float *scratch,
     out->last_rtt_us = track->last_rtt_us;
     out->jitter_us = track->jitter_us;
     out->streak = track->streak;
+    out->ups = track->ups;
+    out->downs = track->downs;
     out->health = track->health;
     uint32_t replies = 0;
     double sum = 0;

@@ -75,6 +75,7 @@ typedef struct fp_track {
     float last_rtt_us;   /* NaN until the first reply */
     float jitter_us;     /* RFC 3550 interarrival jitter over RTTs */
     uint32_t streak;     /* consecutive outcomes like the last one */
+    uint32_t ups, downs; /* health changes to up, to down */
     uint32_t next_slot;  /* where the next sample goes in the window */
     uint32_t filled;     /* samples in the window, up to its size */
     int16_t last_ttl;    /* of the last reply, -1 if unknown */
@@ -105,6 +106,7 @@ typedef struct fp_track_summary {
     uint64_t since_ns;
     double last_rtt_us, jitter_us;
     uint32_t streak;
+    uint32_t ups, downs;
     uint8_t health;
     /* over the window: */
     uint32_t window_probes, window_replies;

@@ -100,6 +100,7 @@ cdef extern from "track.h":
         uint64_t since_ns
         double last_rtt_us, jitter_us
         uint32_t streak
+        uint32_t ups, downs
         uint8_t health
         uint32_t window_probes, window_replies
         double min_us, avg_us, max_us, stddev_us, p50_us, p90_us, p99_us

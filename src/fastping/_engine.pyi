@@ -42,7 +42,6 @@ class ExpositionChunks:
         copy: TrackCopy,
         labels: HostLabels,
         families: list[tuple[bytes, list[tuple[bytes, bytes, int, int, int]]]],
-        changes: Any = None,
         chunk_size: int = ...,
     ) -> None: ...
     def __iter__(self) -> ExpositionChunks: ...

@@ -572,6 +572,7 @@ cdef class Engine:
             lifetime_min=s.rtt_min_ns / 1e9 if s.received else None,
             lifetime_avg=s.rtt_sum_ns / 1e9 / s.received if s.received else None,
             lifetime_max=s.rtt_max_ns / 1e9 if s.received else None,
+            ups=s.ups, downs=s.downs,
         )
 
     def track_tally(self, unsigned int index):

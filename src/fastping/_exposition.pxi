@@ -56,7 +56,7 @@ cdef enum _Field:
     F_BUCKET,   # the cumulative count of the bucket whose index is the sample's argument
     F_REPLIES,  # every reply the histogram counted: its +Inf bucket and _count
     F_RTT_SUM,  # the histogram's _sum, seconds
-    F_CHANGES,  # the health changes given to the render, the argument's kind of them
+    F_CHANGES,  # health changes: to up (argument 0), to down (1)
     F_COUNT_    # how many there are
 
 EXPOSITION_FIELDS = MappingProxyType({
@@ -127,10 +127,8 @@ cdef class TrackCopy:
         free(scratch)
         self._summaries = summaries
 
-    cdef double value(self, uint32_t host, int field, int argument,
-                      const uint64_t *changes) noexcept:
-        """A host's field as a sample shows it; NaN where the host has none (no sample).
-        changes: two numbers a host, or NULL."""
+    cdef double value(self, uint32_t host, int field, int argument) noexcept:
+        """A host's field as a sample shows it; NaN where the host has none (no sample)."""
         cdef const fp_track_summary *s = &self._summaries[host]
         cdef const uint64_t *counts
         cdef uint64_t running = 0
@@ -179,7 +177,7 @@ cdef class TrackCopy:
         if field == F_RTT_SUM:
             return s.rtt_sum_ns / 1e9
         if field == F_CHANGES:
-            return changes[2 * host + argument] if changes != NULL else 0.0
+            return s.downs if argument else s.ups
         counts = fp_track_copy_histogram(&self._copy, host)
         if counts == NULL:
             return 0.0
@@ -305,7 +303,7 @@ cdef class ExpositionChunks:
     header is the family's HELP and TYPE lines, and each tuple a sample every host has
     (unless its field is NaN for the host): name, the family's own label pair (b"" for
     none) and its place among the host's pairs, the field (EXPOSITION_FIELDS) and its
-    argument. changes: two numbers a host (see the families' "changes" fields) or None.
+    argument.
     """
 
     cdef TrackCopy _copy
@@ -315,8 +313,6 @@ cdef class ExpositionChunks:
     cdef _Sample *_samples
     cdef Py_ssize_t *_first  # per family, its first sample; then the end
     cdef Py_ssize_t _families
-    cdef const uint64_t[:] _changes_view
-    cdef const uint64_t *_changes
     cdef Py_ssize_t _family  # where the next chunk starts
     cdef uint32_t _host
     cdef size_t _chunk_size
@@ -327,7 +323,6 @@ cdef class ExpositionChunks:
         self._samples = NULL
         self._first = NULL
         self._buffer = NULL
-        self._changes = NULL
 
     def __dealloc__(self):
         free(self._samples)
@@ -335,17 +330,11 @@ cdef class ExpositionChunks:
         free(self._buffer)
 
     def __init__(self, TrackCopy copy not None, HostLabels labels not None,
-                 list families not None, changes=None, size_t chunk_size=1 << 20):
+                 list families not None, size_t chunk_size=1 << 20):
         if copy._summaries == NULL:
             raise ValueError("summarize() the copy first")
         if copy._copy.hosts != labels._hosts:
             raise ValueError(f"{copy._copy.hosts} hosts copied, {labels._hosts} labelled")
-        if changes is not None:
-            self._changes_view = changes
-            if self._changes_view.shape[0] < 2 * <Py_ssize_t>labels._hosts:
-                raise ValueError("changes: two numbers a host")
-            if labels._hosts:
-                self._changes = &self._changes_view[0]
         self._copy, self._labels = copy, labels
         self._keep, self._headers = [], []
         cdef Py_ssize_t count = sum(len(samples) for _, samples in families), i = 0, f
@@ -405,7 +394,7 @@ cdef class ExpositionChunks:
         cdef char *line
         for i in range(self._first[family], self._first[family + 1]):
             sample = &self._samples[i]
-            value = self._copy.value(host, sample.field, sample.argument, self._changes)
+            value = self._copy.value(host, sample.field, sample.argument)
             if value != value:
                 continue
             out = line = self._room(sample.name_len + (end - begin) + sample.extra_len

@@ -68,3 +68,5 @@ class HostState:
     lifetime_min: float | None
     lifetime_avg: float | None
     lifetime_max: float | None
+    ups: int = 0  # health changes to up since the host was added
+    downs: int = 0  # and to down

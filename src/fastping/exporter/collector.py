@@ -181,30 +181,32 @@ def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> lis
     ]
 
 
-# What each field of a host is in its HostState, histogram and health changes (the
+# What each field of a host is in its HostState and histogram (the
 # binding's own reading of its copy of the engine is _engine.TrackCopy.value): None for none.
-FieldReader = Callable[["HostState", "Histogram", dict[str, int], int], float | None]
+FieldReader = Callable[["HostState", "Histogram", int], float | None]
+
+
 def _attribute(name: str) -> FieldReader:
-    return lambda state, histogram, changes, _: getattr(state, name)
+    return lambda state, histogram, _: getattr(state, name)
 
 
 FIELDS: dict[str, FieldReader] = {
-    "sent": lambda state, histogram, changes, _: state.sent,
-    "lost": lambda state, histogram, changes, _: state.lost,
-    "duplicates": lambda state, histogram, changes, _: state.duplicates,
-    "send_errors": lambda state, histogram, changes, _: state.send_errors,
-    "last_ttl": lambda state, histogram, changes, _: state.last_ttl,
-    "up": lambda state, histogram, changes, _: (
+    "sent": lambda state, histogram, _: state.sent,
+    "lost": lambda state, histogram, _: state.lost,
+    "duplicates": lambda state, histogram, _: state.duplicates,
+    "send_errors": lambda state, histogram, _: state.send_errors,
+    "last_ttl": lambda state, histogram, _: state.last_ttl,
+    "up": lambda state, histogram, _: (
         None if state.health is Health.UNKNOWN else 1.0 if state.health is Health.UP else 0.0),
-    "since": lambda state, histogram, changes, _: state.since,
-    "window_probes": lambda state, histogram, changes, _: state.window_probes,
-    "loss": lambda state, histogram, changes, _: state.loss if state.window_probes else None,
+    "since": lambda state, histogram, _: state.since,
+    "window_probes": lambda state, histogram, _: state.window_probes,
+    "loss": lambda state, histogram, _: state.loss if state.window_probes else None,
     **{name: _attribute(name)
        for name in ("min", "avg", "max", "stddev", "p50", "p90", "p99", "last_rtt", "jitter")},
-    "bucket": lambda state, histogram, changes, index: histogram[1][index],
-    "replies": lambda state, histogram, changes, _: histogram[3],
-    "rtt_sum": lambda state, histogram, changes, _: histogram[2],
-    "changes": lambda state, histogram, changes, kind: changes.get(("up", "down")[kind], 0),
+    "bucket": lambda state, histogram, index: histogram[1][index],
+    "replies": lambda state, histogram, _: histogram[3],
+    "rtt_sum": lambda state, histogram, _: histogram[2],
+    "changes": lambda state, histogram, kind: state.downs if kind else state.ups,
 }
 
 
@@ -225,7 +227,7 @@ class MonitorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         engine_events: dict[str, int] = {}
-        hosts: list[tuple[dict[str, str], HostState, Histogram, dict[str, int]]] = []
+        hosts: list[tuple[dict[str, str], HostState, Histogram]] = []
         for group in self._exporter._snapshot():
             try:
                 # Histograms first: a reply counted there is already in the states read after.
@@ -234,7 +236,6 @@ class MonitorCollector(Collector):
                 counters = group.monitor.counters()
             except ValueError:  # closed by a reload meanwhile
                 continue
-            state_changes = group.changes()
             for key, count in counters.items():
                 engine_events[key] = engine_events.get(key, 0) + count
             for host, state in states.items():
@@ -242,15 +243,15 @@ class MonitorCollector(Collector):
                 if histogram is None:
                     histogram = (group.buckets, (0,) * len(group.buckets), 0.0, 0)
                 hosts.append((host_labels(self._exporter, host, state.address), state,
-                              histogram, state_changes.get(host, {})))
+                              histogram))
         for part in layout(self._exporter, engine_events, len(hosts)):
             if not isinstance(part, HostFamily):
                 yield part
                 continue
             metric = empty_metric(part)
-            for labels, state, histogram, changes in hosts:
+            for labels, state, histogram in hosts:
                 for series in part.series:
-                    value = FIELDS[series.field](state, histogram, changes, series.argument)
+                    value = FIELDS[series.field](state, histogram, series.argument)
                     if value is None:
                         continue
                     sample_labels = dict([*labels.items(), series.label]) if series.label \

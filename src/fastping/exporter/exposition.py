@@ -74,7 +74,6 @@ class _Plan:
 
     key: tuple[int, int, int]  # the monitor's id, its engine's hosts_version, reloads
     indexes: array[int]  # engine index of each host, in the collector's order
-    positions: dict[str, int]  # host name: its place in that order
     labels: _engine.HostLabels
 
 
@@ -84,7 +83,6 @@ class _Reading:
 
     plan: _Plan | None = None
     copy: _engine.TrackCopy | None = None
-    changes: array[int] | None = None
     parts: list[Part] | None = None
     error: BaseException | None = None
 
@@ -159,13 +157,7 @@ class Scrapes:
         for key, value in monitor.counters().items():
             engine_events[key] = engine_events.get(key, 0) + value
         copy.summarize()
-        changes = array("Q", bytes(16 * copy.hosts))
-        for host, counts in group.changes().items():
-            position = plan.positions.get(host)
-            if position is not None:
-                changes[2 * position] = counts.get("up", 0)
-                changes[2 * position + 1] = counts.get("down", 0)
-        reading.plan, reading.copy, reading.changes = plan, copy, changes
+        reading.plan, reading.copy = plan, copy
 
     @staticmethod
     def _copy(engine: _engine.Engine, plan: _Plan) -> _engine.TrackCopy | None:
@@ -187,7 +179,6 @@ class Scrapes:
                                for label in _SORTED_LABELS))
         return _Plan((id(group.monitor), version, self._exporter.reloads),
                      array("I", [index for _, index, _ in hosts]),
-                     {name: position for position, (name, _, _) in enumerate(hosts)},
                      _engine.HostLabels(pairs, len(_SORTED_LABELS)))
 
     def _family(self, family: HostFamily,
@@ -223,7 +214,7 @@ class Scrapes:
                 else:
                     yield from _engine.ExpositionChunks(
                         copy, plan.labels, [self._family(f, open_metrics) for f in host_families],
-                        reading.changes, CHUNK_SIZE)
+                        CHUNK_SIZE)
             else:
                 while end < len(parts) and not isinstance(parts[end], HostFamily):
                     end += 1

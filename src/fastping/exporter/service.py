@@ -22,7 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from .._common import MAX_INTERVAL, MAX_TIMEOUT, default_timeout
 from .._resolve import check_seconds
-from ..monitor import Monitor, MonitorEvent
+from ..monitor import Monitor
 from . import blackbox, http
 from .collector import MonitorCollector
 from .config import (
@@ -44,37 +44,22 @@ log = logging.getLogger(__package__)
 
 
 class _Group:
-    """The one Monitor of every target (each with its own period and timeout), and the
-    targets' state changes."""
+    """The one Monitor of every target (each with its own period and timeout); the engine
+    counts each host's health changes (HostState.ups, downs)."""
 
     def __init__(self, period: float, timeout: float, buckets: Sequence[float],
                  monitor_options: dict[str, Any]) -> None:
         self.period = period
         self.timeout = timeout
         self.buckets = tuple(buckets)
-        self._changes: dict[str, dict[str, int]] = {}
-        self._changes_lock = threading.Lock()
-        options = dict(monitor_options, period=period, timeout=timeout,
-                       on_event=self._on_health)
+        options = dict(monitor_options, period=period, timeout=timeout)
         self.monitor = Monitor(buckets=self.buckets, **options)
-
-    def _on_health(self, event: MonitorEvent) -> None:
-        # Called on the monitor's thread for up and down events only: per change, not per probe.
-        with self._changes_lock:
-            changes = self._changes.setdefault(event.host, {"up": 0, "down": 0})
-            changes[event.health.value] += 1
 
     def add(self, host: str, period: float, timeout: float) -> None:
         self.monitor.add(host, period=period, timeout=timeout)
 
     def remove(self, host: str) -> None:
         self.monitor.remove(host)
-        with self._changes_lock:
-            self._changes.pop(host, None)
-
-    def changes(self) -> dict[str, dict[str, int]]:
-        with self._changes_lock:
-            return {host: dict(counts) for host, counts in self._changes.items()}
 
     def histograms(self) -> dict[str, Histogram]:
         return self.monitor.histograms()
