@@ -71,15 +71,26 @@ EXPOSITION_FIELDS = MappingProxyType({
 # The wall clock less the engine's (monotonic) one, in seconds: what turns a host's since_ns
 # into a timestamp. Kept from one reading to the next unless the wall clock moved by more than
 # a millisecond meanwhile (a step), so that a host's timestamp reads the same every time,
-# to the last digit, by whichever way it is read (track_summary, a scrape).
+# to the last digit, by whichever way it is read (track_summary, a scrape). A reading
+# interrupted between its two clocks (over 100 µs: a busy machine) changes nothing.
 cdef double _kept_clock_offset = 0.0
+cdef bint _clock_offset_kept = False
 
 
 cdef double _clock_offset():
-    global _kept_clock_offset
-    cdef double offset = time.time() - fp_monotonic_ns() / 1e9
-    if fabs(offset - _kept_clock_offset) > 1e-3:
-        _kept_clock_offset = offset
+    global _kept_clock_offset, _clock_offset_kept
+    cdef uint64_t before, after
+    cdef double wall
+    for _ in range(3):
+        before = fp_monotonic_ns()
+        wall = time.time()
+        after = fp_monotonic_ns()
+        if after - before < 100000 or not _clock_offset_kept:
+            wall -= (before + (after - before) // 2) / 1e9
+            if fabs(wall - _kept_clock_offset) > 1e-3 or not _clock_offset_kept:
+                _kept_clock_offset = wall
+                _clock_offset_kept = after - before < 100000
+            break
     return _kept_clock_offset
 
 

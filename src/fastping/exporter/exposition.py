@@ -58,10 +58,9 @@ class _Metrics(Collector):
         return iter(self._metrics)
 
 
-def metrics_text(metrics: Iterable[Metric] | CollectorRegistry, open_metrics: bool) -> bytes:
-    """prometheus_client's text of these metrics (of this registry), without OpenMetrics'
-    closing # EOF."""
-    collector = metrics if isinstance(metrics, CollectorRegistry) else _Metrics(metrics)
+def metrics_text(metrics: Iterable[Metric], open_metrics: bool) -> bytes:
+    """prometheus_client's text of these metrics, without OpenMetrics' closing # EOF."""
+    collector = _Metrics(metrics)
     if open_metrics:
         text: bytes = generate_openmetrics(collector)  # type: ignore[no-untyped-call]
         return text.removesuffix(_EOF)
@@ -84,6 +83,7 @@ class _Reading:
     plan: _Plan | None = None
     copy: _engine.TrackCopy | None = None
     parts: list[Part] | None = None
+    runtime: list[Metric] | None = None  # the runtime's collectors' metrics
     error: BaseException | None = None
 
 
@@ -139,6 +139,7 @@ class Scrapes:
                 reading.plan = reading.copy = None
         hosts = 0 if reading.copy is None else reading.copy.hosts
         reading.parts = layout(self._exporter, engine_events, hosts)
+        reading.runtime = list(self._runtime.collect())
 
     def _read_group(self, group: _Group, reading: _Reading,
                     engine_events: dict[str, int]) -> None:
@@ -201,6 +202,7 @@ class Scrapes:
 
     def _chunks(self, reading: _Reading, open_metrics: bool) -> Iterator[bytes]:
         assert reading.parts is not None
+        assert reading.runtime is not None
         copy, plan, parts = reading.copy, reading.plan, reading.parts
         start = 0
         while start < len(parts):
@@ -221,7 +223,7 @@ class Scrapes:
                 yield metrics_text([p for p in parts[start:end]
                                     if not isinstance(p, HostFamily)], open_metrics)
             start = end
-        yield metrics_text(self._runtime, open_metrics)
+        yield metrics_text(reading.runtime, open_metrics)
         if open_metrics:
             yield _EOF
 
