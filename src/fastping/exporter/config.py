@@ -336,6 +336,8 @@ def parse_config(document: object, source: str = "config") -> list[Target]:
     an error: no targets at all must be said, as ``targets: []``.
     """
     period = timeout = None
+    if document is None:
+        raise ConfigError(f"{source}: empty, so no targets (say 'targets: []' to ping none)")
     if isinstance(document, dict):
         _check_keys(document, _TOP_KEYS, source)
         period = _period_of(document, source)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 from .._common import default_timeout
 from ..monitor import Monitor, MonitorEvent
-from .config import Target
+from .config import ConfigError, Target
 
 # (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
 Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
@@ -47,6 +48,17 @@ class Setting:
         """Whether going from this setting to other needs the host pinged afresh."""
         return (self.engine, self.period, self.timeout) != (other.engine, other.period,
                                                              other.timeout)
+
+
+def _check_source(source: str) -> None:
+    """ConfigError unless this machine has the address: an engine binds its sockets only as
+    hosts are added, too late to refuse a reload."""
+    family = socket.AF_INET6 if ":" in source else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe_socket:
+        try:
+            probe_socket.bind((source, 0))
+        except OSError as error:
+            raise ConfigError(f"source {source}: {error.strerror or error}") from None
 
 
 class Group:
@@ -128,7 +140,7 @@ class Targets:
     def apply(self, targets: Sequence[Target], stopping: Callable[[], bool]) -> None:
         """Ping exactly these targets from now on (the first target of a host name counts).
 
-        Raises (OSError, ValueError) with nothing changed if an engine cannot be opened;
+        Raises (ConfigError, OSError) with nothing changed if an engine cannot be opened;
         ``stopping()`` true ends the work early (the exporter is closing).
         """
         wanted: dict[str, Setting] = {}
@@ -163,9 +175,12 @@ class Targets:
         self._publish(targets)
 
     def _open_engines(self, keys: set[EngineKey]) -> None:
+        new = keys - set(self._groups)
+        for source in {key[2] for key in new if key[2] is not None}:
+            _check_source(source)
         opened: list[Group] = []
         try:
-            for key in keys - set(self._groups):
+            for key in new:
                 opened.append(Group(key, self._period, self._timeout or default_timeout(
                     self._period), self._buckets, self._monitor_options))
         except BaseException:
