@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._common import default_timeout
+from .._common import ENGINE_DEFAULTS, default_timeout
 from ..monitor import Monitor, MonitorEvent
 from .config import ConfigError, Target
 
@@ -134,7 +134,11 @@ class Targets:
     def setting(self, target: Target) -> Setting:
         period = self._period if target.period is None else target.period
         timeout = target.timeout if target.timeout is not None else self._timeout
-        return Setting((target.size, target.tos, target.source, target.family), period,
+        # The engine's defaults said outright (smokeping_prober's example says size: 56) are
+        # the defaults: the same engine.
+        size = None if target.size == ENGINE_DEFAULTS["size"] else target.size
+        tos = target.tos or None
+        return Setting((size, tos, target.source, target.family), period,
                        default_timeout(period) if timeout is None else timeout, target.labels)
 
     def apply(self, targets: Sequence[Target], stopping: Callable[[], bool]) -> None:
