@@ -185,16 +185,18 @@ class Service:
 
         return str(wait_until(listening, 60, "for the exporter to listen"))
 
-    def stop_within(self, signum: int, seconds: float) -> int:
-        """Sends signum; the exit status, asserting it came within seconds."""
+    def stop(self, signum: int) -> None:
+        """Sends signum; asserts the process ended within 5 s, with status 0 and no
+        traceback."""
         started = time.monotonic()
         self.process.send_signal(signum)
         try:
-            status = self.process.wait(seconds)
+            status = self.process.wait(5)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {seconds} s after signal {signum}:\n{self.log}")
-        assert time.monotonic() - started < seconds
-        return status
+            pytest.fail(f"still running 5 s after signal {signum}:\n{self.log}")
+        assert time.monotonic() - started < 5
+        assert status == 0, self.log
+        assert "Traceback" not in self.log, self.log
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -228,8 +230,7 @@ def test_a_signal_stops_it_while_serving(service: type[Service], signum: int) ->
     running = service("--period", "0.05", "127.0.0.1", "::1")
     url = running.url()
     wait_until(lambda: len(requests(scrape(url))) == 2, 10)
-    assert running.stop_within(signum, 5) == 0
-    assert "Traceback" not in running.log
+    running.stop(signum)
 
 
 def test_a_signal_stops_it_while_it_starts(service: type[Service],
@@ -239,8 +240,7 @@ def test_a_signal_stops_it_while_it_starts(service: type[Service],
     running = service("--config", str(config))
     time.sleep(1.0)  # parsing and adding 200,000 hosts takes longer than this
     assert running.process.poll() is None
-    assert running.stop_within(signal.SIGTERM, 5) == 0
-    assert "Traceback" not in running.log
+    running.stop(signal.SIGTERM)
 
 
 def test_a_signal_stops_it_during_a_reload(service: type[Service],
@@ -253,30 +253,30 @@ def test_a_signal_stops_it_during_a_reload(service: type[Service],
     running.process.send_signal(signal.SIGHUP)
     time.sleep(0.5)  # the reload reads, checks and adds 100,000 hosts: seconds
     assert "pinging 100000 targets" not in running.log
-    assert running.stop_within(signal.SIGTERM, 5) == 0
-    assert "Traceback" not in running.log
+    running.stop(signal.SIGTERM)
 
 
 def test_a_signal_stops_it_during_scrapes(service: type[Service],
                                           tmp_path: pathlib.Path) -> None:
     config = tmp_path / "targets.yaml"
-    config.write_text(many_hosts(5_000))
-    running = service("--config", str(config), "--period", "1")
+    # 100,000 hosts: a scrape takes seconds, and three at once keep the engine's loop busy
+    # answering them for longer than a stop may take.
+    config.write_text(many_hosts(100_000))
+    running = service("--config", str(config), "--period", "10")
     url = running.url()
     host, port = url.removeprefix("http://").split(":")
     # A client that sends half a request and waits, and scrapes that take a while each.
     idle = socket.create_connection((host, int(port)))
     idle.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-    scrapers = [socket.create_connection((host, int(port))) for _ in range(4)]
+    scrapers = [socket.create_connection((host, int(port))) for _ in range(3)]
     for scraper in scrapers:
         scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
-        time.sleep(0.2)
-        assert running.stop_within(signal.SIGTERM, 5) == 0
+        time.sleep(0.5)
+        running.stop(signal.SIGTERM)
     finally:
         for client in (idle, *scrapers):
             client.close()
-    assert "Traceback" not in running.log
 
 
 def test_the_control_thread_survives_failed_reloads(service: type[Service],
@@ -298,8 +298,7 @@ def test_the_control_thread_survives_failed_reloads(service: type[Service],
         running.process.send_signal(signal.SIGHUP)
         wait_until(lambda: one(scrape(url), "smokeping_prober_config_last_reload_successful")
                    == 1, 10, "for the reload to succeed")
-    assert running.stop_within(signal.SIGINT, 5) == 0
-    assert "Traceback" not in running.log
+    running.stop(signal.SIGINT)
     assert "reload failed, keeping the 1 targets" in running.log
 
 
