@@ -291,28 +291,47 @@ def test_debians_own_config_file_as_is(make_exporter: MakeExporter) -> None:  # 
 # ---- send errors, as smokeping_prober counts them ---------------------------------------
 
 SEND_ERRORS = """
-import json, time, urllib.request
+import json, socket, subprocess, sys, time, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 from fastping.exporter import Exporter
 
-with Exporter(["198.18.0.1", "127.0.0.1"], period=0.02, listen="127.0.0.1:0") as exporter:
-    time.sleep(0.5)
-    with urllib.request.urlopen(exporter.url + "/metrics", timeout=10) as response:
+def scrape(url):
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
         text = response.read().decode()
-print(json.dumps([[s.name, s.labels.get("host", ""), s.value]
-                  for f in text_string_to_metric_families(text) for s in f.samples]))
+    return [[s.name, s.labels.get("host", ""), s.value]
+            for f in text_string_to_metric_families(text) for s in f.samples]
+
+with socket.socket() as free:
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+theirs = subprocess.Popen([sys.argv[1], "--config.file=/nonexistent.yml", "-i", "20ms",
+                           f"--web.listen-address=127.0.0.1:{port}", "198.18.0.1", "127.0.0.1"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    with Exporter(["198.18.0.1", "127.0.0.1"], period=0.02, listen="127.0.0.1:0") as exporter:
+        time.sleep(1.0)
+        ours = scrape(exporter.url)
+        theirs_samples = scrape(f"http://127.0.0.1:{port}")
+finally:
+    theirs.terminate()
+    theirs.wait(10)
+print(json.dumps({"ours": ours, "theirs": theirs_samples}))
 """
 
 
-def test_send_errors_are_not_requests() -> None:
-    # In a namespace of its own only loopback has a route: sends to 198.18.0.1 fail at once.
-    samples = {(name, host): value for name, host, value in json.loads(run_isolated(SEND_ERRORS))}
-    assert samples[("smokeping_requests_total", "198.18.0.1")] == 0
-    assert samples[("smokeping_send_errors_total", "198.18.0.1")] >= 10
-    assert samples[("smokeping_response_duration_seconds_count", "198.18.0.1")] == 0
-    assert samples[("fastping_lost_total", "198.18.0.1")] >= 10  # fastping's own view
-    assert samples[("smokeping_requests_total", "127.0.0.1")] >= 10
-    assert samples[("smokeping_send_errors_total", "127.0.0.1")] == 0
+def test_send_errors_are_counted_as_smokeping_prober_counts_them() -> None:
+    prober = debian_binary("prometheus-smokeping-prober", "prometheus-smokeping-prober")
+    # In a namespace of its own only loopback has a route: sends to 198.18.0.1 fail at once,
+    # for smokeping_prober as for fastping.
+    found = json.loads(run_isolated(SEND_ERRORS.replace("sys.argv[1]", repr(prober))))
+    ours = {(name, host): value for name, host, value in found["ours"]}
+    theirs = {(name, host): value for name, host, value in found["theirs"]}
+    for name in ("smokeping_requests_total", "smokeping_response_duration_seconds_count"):
+        assert ours[(name, "198.18.0.1")] == theirs[(name, "198.18.0.1")] == 0, name
+        assert ours[(name, "127.0.0.1")] >= 10 and theirs[(name, "127.0.0.1")] >= 10, name
+    assert ours[("smokeping_send_errors_total", "198.18.0.1")] >= 10  # 0.11's counter
+    assert ours[("smokeping_send_errors_total", "127.0.0.1")] == 0
+    assert ours[("fastping_lost_total", "198.18.0.1")] >= 10  # fastping's own view
 
 
 # ---- the upstream recording rules -------------------------------------------------------------
