@@ -1,5 +1,6 @@
-"""Tools from Debian packages, for the tests that compare fastping with them or run them on its
-output: installed with apt-get when missing and the tests run as root, else the test skips."""
+"""Debian packages the tests need (prometheus, prometheus-blackbox-exporter, curl, openssl):
+installed by the tests themselves when missing and allowed (root with apt-get), else the test
+skips with the reason, so CI on a fresh machine runs what a developer's machine runs."""
 
 from __future__ import annotations
 
@@ -10,31 +11,37 @@ import subprocess
 
 import pytest
 
+APT_TIMEOUT = 900.0
 
-def debian_binary(package: str, name: str) -> str:
-    """The path of the program `name` of Debian's `package`; installs the package if the
-    program is missing and we may (root, apt-get), else skips the test, saying why."""
-    if shutil.which(name) is None and os.geteuid() == 0 and shutil.which("apt-get"):
+
+def debian_commands(package: str, *commands: str) -> tuple[str, ...]:
+    """The paths of commands, installing package from Debian if one is missing and we may."""
+    def found() -> tuple[str, ...] | None:
+        paths = tuple(shutil.which(command) for command in commands)
+        return None if None in paths else tuple(str(path) for path in paths)
+
+    if found() is None and os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
-        # Keep Debian from starting the package's service: the tests run their own.
+        # Keep Debian from starting the package's system service: the tests run their own.
         policy = pathlib.Path("/usr/sbin/policy-rc.d")
         own_policy = not policy.exists()
         if own_policy:
             policy.write_text("#!/bin/sh\nexit 101\n")
             policy.chmod(0o755)
         try:
-            done = subprocess.run(install, env=env, capture_output=True, timeout=900,
+            done = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT,
                                   check=False)
-            if done.returncode != 0:  # perhaps stale package lists
+            if done.returncode != 0:
                 subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True,
-                               timeout=900, check=False)
-                subprocess.run(install, env=env, capture_output=True, timeout=900, check=False)
+                               timeout=APT_TIMEOUT, check=False)
+                subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT,
+                               check=False)
         finally:
             if own_policy:
                 policy.unlink()
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"needs {name} (Debian's {package} package), and it could not be installed "
-                    "here (installing needs root and apt-get)")
-    return path
+    paths = found()
+    if paths is None:
+        pytest.skip(f"needs {', '.join(commands)} (Debian's {package} package), and it could "
+                    "not be installed here (installing needs root and apt-get)")
+    return paths

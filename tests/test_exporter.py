@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import run_isolated
-from debian import debian_binary
+from debian import debian_commands
 
 pytest.importorskip("prometheus_client")
 pytest.importorskip("yaml")
@@ -539,8 +539,9 @@ def test_a_host_that_stops_answering_goes_down() -> None:
 
 
 def prometheus_binaries() -> tuple[str, str]:
-    """prometheus and promtool, from Debian's prometheus package."""
-    return debian_binary("prometheus", "prometheus"), debian_binary("prometheus", "promtool")
+    """prometheus and promtool; installed from Debian if missing and we may (root, apt)."""
+    server, tool = debian_commands("prometheus", "prometheus", "promtool")
+    return server, tool
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ pytest.importorskip("yaml")
 
 import yaml
 from conftest import run_isolated
-from debian import debian_binary
+from debian import debian_commands
 from prometheus_client.parser import text_string_to_metric_families
 from test_exporter import (  # noqa: F401 - make_exporter is a fixture
     MakeExporter,
@@ -54,6 +54,12 @@ targets:
   interval: 100ms
   network: ip4
 """
+
+
+def smokeping_prober() -> str:
+    """Debian's prometheus-smokeping-prober, installed if missing and we may."""
+    (path,) = debian_commands("prometheus-smokeping-prober", "prometheus-smokeping-prober")
+    return path
 
 
 def shapes(text: str, prefix: str = "smokeping_") -> dict[str, Shape]:
@@ -140,7 +146,7 @@ def answered(url: str, hosts: int) -> str | None:
 
 def test_the_same_metrics_as_debians_smokeping_prober(processes: list[Process],
                                                      tmp_path: pathlib.Path) -> None:
-    prober = debian_binary("prometheus-smokeping-prober", "prometheus-smokeping-prober")
+    prober = smokeping_prober()
     config = tmp_path / "smokeping_prober.yml"
     config.write_text(SMOKEPING_CONFIG)
     common = [f"--config.file={config}", "--ping.interval=100ms", "127.0.0.2"]
@@ -281,7 +287,7 @@ def test_debians_own_config_file_as_is(make_exporter: MakeExporter) -> None:  # 
     # size 56), as smokeping_prober reads it; copied here as the package ships it.
     shipped = pathlib.Path("/etc/prometheus/smokeping_prober.yml")
     if not shipped.exists():
-        debian_binary("prometheus-smokeping-prober", "prometheus-smokeping-prober")
+        smokeping_prober()
     instance = make_exporter(config=str(shipped))
     assert instance.hosts == ["localhost"]
     (group,) = instance.snapshot().groups  # size: 56 is the default engine, not another
@@ -320,7 +326,7 @@ print(json.dumps({"ours": ours, "theirs": theirs_samples}))
 
 
 def test_send_errors_are_counted_as_smokeping_prober_counts_them() -> None:
-    prober = debian_binary("prometheus-smokeping-prober", "prometheus-smokeping-prober")
+    prober = smokeping_prober()
     # In a namespace of its own only loopback has a route: sends to 198.18.0.1 fail at once,
     # for smokeping_prober as for fastping.
     found = json.loads(run_isolated(SEND_ERRORS.replace("sys.argv[1]", repr(prober))))
@@ -345,11 +351,11 @@ def _series_text(name: str, labels: dict[str, str]) -> str:
 
 def test_the_upstream_recording_rules_over_fastpings_series(
         make_exporter: MakeExporter, tmp_path: pathlib.Path) -> None:  # noqa: F811
-    debian_binary("prometheus-smokeping-prober", "prometheus-smokeping-prober")
+    smokeping_prober()
     rules = pathlib.Path("/usr/share/doc/prometheus-smokeping-prober/examples/example-rules.yml")
     if not rules.exists():
         pytest.skip(f"{rules} is not installed (Debian's package without its examples)")
-    promtool = debian_binary("prometheus", "promtool")
+    (promtool,) = debian_commands("prometheus", "promtool")
     config = tmp_path / "targets.yaml"
     config.write_text("targets:\n- hosts: [127.0.0.1, '::1']\n  labels: {zone: a}\n"
                       "- hosts: [127.0.0.2]\n")
