@@ -368,6 +368,11 @@ def test_the_upstream_recording_rules_over_fastpings_series(
                         for family in text_string_to_metric_families(metrics(instance.url))
                         if family.name.startswith("smokeping_")
                         for sample in family.samples})
+    # Custom labels are on every series of their hosts, fastping's own too.
+    up = {sample.labels["host"]: sample.labels.get("zone")
+          for family in text_string_to_metric_families(metrics(instance.url))
+          for sample in family.samples if sample.name == "fastping_up"}
+    assert up == {"127.0.0.1": "a", "::1": "a", "127.0.0.2": ""}
     names = [name for name in scrapes[0] if all(name in scrape for scrape in scrapes)]
     hosts = {"127.0.0.1": {"zone": "a"}, "::1": {"zone": "a"}, "127.0.0.2": {}}
 
