@@ -94,9 +94,12 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = 
 
 
 def all_up(url: str, hosts: list[str]) -> Samples | None:
+    """The scrape once every one of hosts is up and its histogram has a reply (a scrape reads
+    the histograms before the states: a first reply may be in one and not yet the other)."""
     samples = scrape(url)
     up = by_host(samples, "fastping_up")
-    return samples if all(up.get(h) == 1.0 for h in hosts) else None
+    replies = by_host(samples, "smokeping_response_duration_seconds_count")
+    return samples if all(up.get(h) == 1.0 and replies.get(h, 0) > 0 for h in hosts) else None
 
 
 def check_histograms(samples: Samples, hosts: list[str], inflight: int = 2) -> None:

@@ -76,6 +76,8 @@ HOSTILE = {
     "not YAML": ("targets: [127.0.0.1\n", "not valid YAML"),
     "two documents": ("targets: []\n---\ntargets: []\n", "not valid YAML"),
     "a timestamp": ("targets: [{hosts: [2001-02-30]}]\n", "not valid YAML"),
+    "not an address": ("targets: [999.1.1.1]\n", "invalid IPv4 address"),
+    "wrong family": ("targets: [{hosts: ['::1'], network: ip4}]\n", "is not an IPv4 address"),
     "65 engines": ("targets:\n" + "".join(f"- {{hosts: [127.0.0.1], size: {100 + size}}}\n"
                                           for size in range(65)), "more than 64 distinct"),
 }

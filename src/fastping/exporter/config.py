@@ -23,6 +23,7 @@ import math
 import os
 import re
 import reprlib
+import socket
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
+from .._resolve import parse_literal
 
 # smokeping_prober's default buckets: 50 µs doubling up to 26.2144 s.
 DEFAULT_BUCKETS: tuple[float, ...] = tuple(round(5e-05 * 2**n, 10) for n in range(20))
@@ -260,6 +262,20 @@ def host_name(value: object, where: str) -> str:
     return value.strip()
 
 
+def _host_of(value: object, family: int | None, where: str) -> str:
+    """host_name, and an address in it checked (a name is resolved only when it is added):
+    999.1.1.1 is no address, and ::1 none of network ip4."""
+    host = host_name(value, where)
+    try:
+        address = parse_literal(host)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {str(error)[:100]}") from None
+    if address is not None and family is not None and address.family != (
+            socket.AF_INET if family == 4 else socket.AF_INET6):
+        raise ConfigError(f"{where}: {excerpt(host)} is not an IPv{family} address")
+    return host
+
+
 def check_size(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not (
             MIN_SIZE <= value <= MAX_SIZE):
@@ -355,7 +371,7 @@ def parse_config(document: object, source: str = "config") -> list[Target]:
     for number, entry in enumerate(entries, 1):
         where = f"{source}: target {number}"
         if isinstance(entry, str):
-            targets.append(Target(host_name(entry, where), period, timeout))
+            targets.append(Target(_host_of(entry, None, where), period, timeout))
             continue
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a host or a mapping, not {excerpt(entry)}")
@@ -374,7 +390,8 @@ def parse_config(document: object, source: str = "config") -> list[Target]:
                               "size, tos, source and network (each needs an engine)")
         for host in hosts:
             targets.append(Target(
-                host_name(host, where), period if own_period is None else own_period,
+                _host_of(host, options["family"], where),
+                period if own_period is None else own_period,
                 timeout if own_timeout is None else own_timeout, **options))
     return targets
 
