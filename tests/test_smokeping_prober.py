@@ -294,6 +294,38 @@ def test_debians_own_config_file_as_is(make_exporter: MakeExporter) -> None:  # 
     assert group.key == (None, None, None, None)
 
 
+# ---- size, tos and source on the wire ---------------------------------------------------------
+
+ON_THE_WIRE = """
+import json, socket, struct, time
+from fastping.exporter import Exporter, Target
+
+# A raw ICMP socket sees every ICMP packet loopback carries, our echo requests too.
+capture = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+capture.settimeout(0.2)
+targets = [Target("127.0.0.2", size=100, tos=0x10, source="127.0.0.9"), Target("127.0.0.3")]
+seen = {}
+with Exporter(targets, period=0.05, listen="127.0.0.1:0"):
+    deadline = time.monotonic() + 10
+    while len(seen) < 2 and time.monotonic() < deadline:
+        try:
+            packet = capture.recv(65536)
+        except TimeoutError:
+            continue
+        header = (packet[0] & 15) * 4
+        if packet[header] == 8:  # an echo request: its TOS, source and payload size
+            destination = socket.inet_ntoa(packet[16:20])
+            seen[destination] = [packet[1], socket.inet_ntoa(packet[12:16]),
+                                 len(packet) - header - 8]
+print(json.dumps(seen))
+"""
+
+
+def test_size_tos_and_source_reach_the_wire() -> None:
+    seen = json.loads(run_isolated(ON_THE_WIRE))
+    assert seen == {"127.0.0.2": [0x10, "127.0.0.9", 100], "127.0.0.3": [0, "127.0.0.1", 56]}
+
+
 # ---- send errors, as smokeping_prober counts them ---------------------------------------
 
 SEND_ERRORS = """
