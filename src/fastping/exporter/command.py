@@ -161,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
+            # Before it serves, the start is reading the file anyway.
             if serving and made is not None:
                 made.request_reload()  # only a SimpleQueue.put: safe in a signal handler
         elif not serving:
