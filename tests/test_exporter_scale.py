@@ -5,7 +5,9 @@ engine, and a scrape's Python allocations do not grow with the hosts."""
 from __future__ import annotations
 
 import gzip
+import json
 import math
+import pathlib
 import random
 import struct
 import time
@@ -24,33 +26,41 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.utils import floatToGoString
 
 from fastping import _engine
-from fastping.exporter import Exporter, Target, exposition
+from fastping.exporter import Exporter, exposition
 from fastping.exporter.collector import MonitorCollector
 
-# Label values that need every escape the formats have, and UTF-8.
-ODD_SOURCE = 'a"b\\c\nd é "\\n'
+# A custom label value that needs every escape the formats have, and UTF-8.
+ODD_VALUE = 'a"b\\c\nd é "\\n'
 
 
 @pytest.fixture
-def exporter(fd_baseline: int) -> Iterator[Exporter]:
-    """An exporter of 300 IPv4 hosts and ::1 under three names, probed every 0.2 s until
-    every host answered twice, then stopped: its state holds still."""
-    instance = Exporter(targets=[*loopback_hosts(300, "127.0.13.1"), "::1", "0::1",
-                                 "0:0:0:0:0:0:0:1"],
-                        period=0.2, listen="127.0.0.1:0")
-    instance.source_label = ODD_SOURCE
+def exporter(fd_baseline: int, tmp_path: pathlib.Path) -> Iterator[Exporter]:
+    """An exporter of 300 IPv4 hosts, ::1 under three names and a host of an engine of its
+    own (tos), with custom labels sorting before, between and after the others (and the
+    families' own: le, quantile, to), probed every 0.2 s until every host answered twice,
+    then stopped, with two hosts added never probed: its state holds still."""
+    config = tmp_path / "targets.yaml"
+    config.write_text(json.dumps({"targets": [
+        {"hosts": loopback_hosts(300, "127.0.13.1"), "labels": {"site": ODD_VALUE, "aaa": "1"}},
+        {"hosts": ["::1", "0::1", "0:0:0:0:0:0:0:1"], "labels": {"zone": "v6"}},
+        {"hosts": ["127.0.21.1"], "tos": 16},
+    ]}))
+    instance = Exporter(config=str(config), period=0.2, listen="127.0.0.1:0")
     instance.start()
     try:
-        (group,) = instance._snapshot()
+        groups = instance.snapshot().groups
+        assert len(groups) == 2
         deadline = time.monotonic() + 30
-        while any(state.received < 2 for state in group.monitor.states().values()):
+        while any(state.received < 2 for group in groups
+                  for state in group.monitor.states().values()):
             assert time.monotonic() < deadline, "hosts did not answer on loopback"
             time.sleep(0.1)
-        group.monitor.stop()
-        group.monitor.join()
+        for group in groups:
+            group.monitor.stop()
+            group.monitor.join()
         # Hosts never probed: no health, no window, no RTTs (samples left out).
-        instance.apply([Target(host) for host in [*group.monitor.hosts, "127.0.20.1",
-                                                  "127.0.20.2"]])
+        groups[0].monitor.add("127.0.20.1")
+        groups[0].monitor.add("127.0.20.2")
         yield instance
     finally:
         instance.close()
@@ -77,10 +87,10 @@ def test_the_text_is_prometheus_clients_byte_for_byte(exporter: Exporter,
     assert rendered(exporter, open_metrics) == expected
     text = expected.decode()
     # The cases it covers: IPv4 and IPv6 hosts, odd labels, hosts with and without samples.
-    assert 'host="0:0:0:0:0:0:0:1",ip="::1"' in text
-    assert 'source="a\\"b\\\\c\\nd é \\"\\\\n"' in text
-    assert text.count("smokeping_requests_total{") == 305
-    assert text.count("fastping_up{") == 303  # the two never probed have no health
+    assert 'host="0:0:0:0:0:0:0:1",ip="::1"' in text and 'tos="16"' in text
+    assert 'site="a\\"b\\\\c\\nd é \\"\\\\n"' in text
+    assert text.count("smokeping_requests_total{") == 306
+    assert text.count("fastping_up{") == 304  # the two never probed have no health
     assert "fastping_rtt_seconds{" in text and 'le="+Inf"' in text
 
 

@@ -39,8 +39,7 @@ class HostLabels:
 class ExpositionChunks:
     def __init__(
         self,
-        copy: TrackCopy,
-        labels: HostLabels,
+        groups: list[tuple[TrackCopy, HostLabels]],
         families: list[tuple[bytes, list[tuple[bytes, bytes, int, int, int]]]],
         chunk_size: int = ...,
     ) -> None: ...

@@ -50,7 +50,9 @@ def shortest_repr(double value):
 
 # What a host's sample shows, by code: the exporter's families name them (EXPOSITION_FIELDS).
 cdef enum _Field:
-    F_SENT, F_RECEIVED, F_LOST, F_DUPLICATES, F_SEND_ERRORS, F_ICMP_ERRORS, F_LAST_TTL,
+    F_REQUESTS,  # probes sent, less those whose send failed (smokeping_prober's requests)
+    F_LOST, F_DUPLICATES, F_SEND_ERRORS,
+    F_TTL,       # the last reply's TTL, 0 before any
     F_UP, F_SINCE, F_WINDOW_PROBES, F_WINDOW_LOSS, F_MIN, F_AVG, F_MAX, F_STDDEV,
     F_P50, F_P90, F_P99, F_LAST_RTT, F_JITTER,
     F_BUCKET,   # the cumulative count of the bucket whose index is the sample's argument
@@ -60,8 +62,8 @@ cdef enum _Field:
     F_COUNT_    # how many there are
 
 EXPOSITION_FIELDS = MappingProxyType({
-    "sent": F_SENT, "received": F_RECEIVED, "lost": F_LOST, "duplicates": F_DUPLICATES,
-    "send_errors": F_SEND_ERRORS, "icmp_errors": F_ICMP_ERRORS, "last_ttl": F_LAST_TTL,
+    "requests": F_REQUESTS, "lost": F_LOST, "duplicates": F_DUPLICATES,
+    "send_errors": F_SEND_ERRORS, "ttl": F_TTL,
     "up": F_UP, "since": F_SINCE, "window_probes": F_WINDOW_PROBES, "loss": F_WINDOW_LOSS,
     "min": F_MIN, "avg": F_AVG, "max": F_MAX, "stddev": F_STDDEV, "p50": F_P50, "p90": F_P90,
     "p99": F_P99, "last_rtt": F_LAST_RTT, "jitter": F_JITTER, "bucket": F_BUCKET,
@@ -144,20 +146,16 @@ cdef class TrackCopy:
         cdef const uint64_t *counts
         cdef uint64_t running = 0
         cdef int i
-        if field == F_SENT:
-            return s.sent
-        if field == F_RECEIVED:
-            return s.received
+        if field == F_REQUESTS:
+            return s.sent - s.send_errors
         if field == F_LOST:
             return s.lost
         if field == F_DUPLICATES:
             return s.duplicates
         if field == F_SEND_ERRORS:
             return s.send_errors
-        if field == F_ICMP_ERRORS:
-            return s.icmp_errors
-        if field == F_LAST_TTL:
-            return NAN if s.last_ttl < 0 else s.last_ttl
+        if field == F_TTL:
+            return s.last_ttl if s.last_ttl > 0 else 0
         if field == F_UP:
             return (NAN if s.health == FP_HEALTH_UNKNOWN else
                     1.0 if s.health == FP_HEALTH_UP else 0.0)
@@ -307,8 +305,9 @@ def go_float(double value):
 
 
 cdef class ExpositionChunks:
-    """The text of some families with one series a host (or several), over a TrackCopy's
-    hosts labelled by a HostLabels, as an iterator of chunks of about chunk_size bytes.
+    """The text of some families with one series a host (or several), over the hosts of
+    some groups (each a TrackCopy and the HostLabels of its hosts), as an iterator of
+    chunks of about chunk_size bytes.
 
     families: [(header, [(name, extra, position, field, argument), ...]), ...], where
     header is the family's HELP and TYPE lines, and each tuple a sample every host has
@@ -317,15 +316,16 @@ cdef class ExpositionChunks:
     argument.
     """
 
-    cdef TrackCopy _copy
-    cdef HostLabels _labels
+    cdef list _groups        # [(TrackCopy, HostLabels)]
     cdef list _keep          # the bytes the C arrays below point into
     cdef list _headers
     cdef _Sample *_samples
     cdef Py_ssize_t *_first  # per family, its first sample; then the end
     cdef Py_ssize_t _families
-    cdef Py_ssize_t _family  # where the next chunk starts
-    cdef uint32_t _host
+    cdef Py_ssize_t _family  # where the next chunk starts: this family,
+    cdef Py_ssize_t _group   # this group,
+    cdef uint32_t _host      # this host
+    cdef bint _headed        # the family's header is written
     cdef size_t _chunk_size
     cdef char *_buffer
     cdef size_t _length, _capacity
@@ -340,15 +340,22 @@ cdef class ExpositionChunks:
         free(self._first)
         free(self._buffer)
 
-    def __init__(self, TrackCopy copy not None, HostLabels labels not None,
-                 list families not None, size_t chunk_size=1 << 20):
-        if copy._summaries == NULL:
-            raise ValueError("summarize() the copy first")
-        if copy._copy.hosts != labels._hosts:
-            raise ValueError(f"{copy._copy.hosts} hosts copied, {labels._hosts} labelled")
-        self._copy, self._labels = copy, labels
+    def __init__(self, list groups not None, list families not None,
+                 size_t chunk_size=1 << 20):
+        cdef TrackCopy copy
+        cdef HostLabels labels
+        cdef uint32_t pairs = 0, buckets = 0
+        for f, (copy, labels) in enumerate(groups):
+            if copy._summaries == NULL:
+                raise ValueError("summarize() the copy first")
+            if copy._copy.hosts != labels._hosts:
+                raise ValueError(f"{copy._copy.hosts} hosts copied, {labels._hosts} labelled")
+            if f and (labels._pairs != pairs or copy._copy.config.buckets != buckets):
+                raise ValueError("groups with different label pairs or buckets")
+            pairs, buckets = labels._pairs, copy._copy.config.buckets
+        self._groups = groups
         self._keep, self._headers = [], []
-        cdef Py_ssize_t count = sum(len(samples) for _, samples in families), i = 0, f
+        cdef Py_ssize_t count = sum(len(samples) for _, samples in families), i = 0
         self._families = len(families)
         self._samples = <_Sample *>malloc((count if count else 1) * sizeof(_Sample))
         self._first = <Py_ssize_t *>malloc((self._families + 1) * sizeof(Py_ssize_t))
@@ -364,18 +371,19 @@ cdef class ExpositionChunks:
                     raise ValueError(f"no field {field}")
                 if field == F_CHANGES and not 0 <= argument < 2:
                     raise ValueError(f"changes: kind 0 or 1, not {argument}")
-                if field == F_BUCKET and not 0 <= argument < copy._copy.config.buckets:
+                if field == F_BUCKET and groups and not 0 <= argument < buckets:
                     raise ValueError(f"no bucket {argument}")
-                if position > labels._pairs:
-                    raise ValueError(f"label position {position} past {labels._pairs} pairs")
+                if position > pairs:
+                    raise ValueError(f"label position {position} past {pairs} pairs")
                 self._keep += [<bytes?>name, <bytes?>extra]
                 self._samples[i] = _Sample(name, len(name), extra, len(extra), position,
                                            field, argument)
                 i += 1
         self._first[self._families] = i
         self._chunk_size = chunk_size
-        self._family = 0
+        self._family = self._group = 0
         self._host = 0
+        self._headed = False
 
     def __iter__(self):
         return self
@@ -393,10 +401,11 @@ cdef class ExpositionChunks:
             self._buffer, self._capacity = larger, capacity
         return self._buffer + self._length
 
-    cdef int _host_lines(self, Py_ssize_t family, uint32_t host) except -1:
-        cdef const char *text = self._labels._text
-        cdef uint32_t pairs = self._labels._pairs
-        cdef const uint32_t *starts = &self._labels._starts[host * (pairs + 1)]
+    cdef int _host_lines(self, Py_ssize_t family, TrackCopy copy, HostLabels labels,
+                         uint32_t host) except -1:
+        cdef const char *text = labels._text
+        cdef uint32_t pairs = labels._pairs
+        cdef const uint32_t *starts = &labels._starts[host * (pairs + 1)]
         cdef uint32_t begin = starts[0], end = starts[pairs], cut
         cdef const _Sample *sample
         cdef Py_ssize_t i
@@ -405,7 +414,7 @@ cdef class ExpositionChunks:
         cdef char *line
         for i in range(self._first[family], self._first[family + 1]):
             sample = &self._samples[i]
-            value = self._copy.value(host, sample.field, sample.argument)
+            value = copy.value(host, sample.field, sample.argument)
             if value != value:
                 continue
             out = line = self._room(sample.name_len + (end - begin) + sample.extra_len
@@ -449,19 +458,27 @@ cdef class ExpositionChunks:
         return 0
 
     def __next__(self):
-        cdef uint32_t hosts = self._labels._hosts
+        cdef TrackCopy copy
+        cdef HostLabels labels
         if self._family >= self._families:
             raise StopIteration
         self._length = 0
         while self._family < self._families and self._length < self._chunk_size:
-            if self._host == 0:
+            if not self._headed:
                 header = self._headers[self._family]
                 memcpy(self._room(len(header)), <const char *>header, len(header))
                 self._length += len(header)
-            while self._host < hosts and self._length < self._chunk_size:
-                self._host_lines(self._family, self._host)
-                self._host += 1
-            if self._host >= hosts:
+                self._headed = True
+            while self._group < len(self._groups) and self._length < self._chunk_size:
+                copy, labels = self._groups[self._group]
+                while self._host < labels._hosts and self._length < self._chunk_size:
+                    self._host_lines(self._family, copy, labels, self._host)
+                    self._host += 1
+                if self._host >= labels._hosts:
+                    self._group += 1
+                    self._host = 0
+            if self._group >= len(self._groups):
                 self._family += 1
-                self._host = 0
+                self._group = 0
+                self._headed = False
         return PyBytes_FromStringAndSize(self._buffer, self._length)

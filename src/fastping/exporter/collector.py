@@ -1,18 +1,28 @@
-"""The exporter's /metrics, described: which families, in which order, with which series.
+"""The exporter's /metrics: every Monitor read at scrape time, so a scrape costs per host and
+nothing is done per probe. smokeping_prober's metrics exactly as the version asked for shows
+them (names, types, HELP, label names, its build_info and reload metrics), then fastping's own
+(health, rolling statistics, engine events, the exporter's state) unless they are turned off.
 
-A family with one series a host is a HostFamily, data: its name, type, HELP and, for each
-sample a host has, the field of the host's state it shows (a name of
-``_engine.EXPOSITION_FIELDS``). The rest (the engines' counters, the exporter's state) are
-prometheus_client Metrics made at scrape time. Two renderings read this one description:
-exposition.py has the binding write the text straight from the engine's copy of the hosts
-(what /metrics serves), and MonitorCollector below makes prometheus_client objects from the
-Monitor's HostStates, the reference the tests hold the binding's text to, byte for byte.
-smokeping_prober's metrics come under its names and labels, then fastping's own.
+smokeping_prober 0.6 (Debian 12's) labels every series ``ip, host``; 0.11 labels them ``ip,
+host, source, tos`` and then every custom label name of the configuration, sorted, empty for
+targets without it, and adds ``smokeping_send_errors_total`` and
+``smokeping_receive_errors_total``. Both count as requests only the probes that were sent: a
+probe whose send failed is a send error, not a request.
+
+The families are described here as data: a HostFamily has one series a host (or several), its
+samples each a field of the host's state (a name of ``_engine.EXPOSITION_FIELDS``); the rest
+(build_info, the engines' counters, the exporter's state) are prometheus_client Metrics made
+at scrape time. Two renderings read this one description: exposition.py has the binding
+write the text straight from a copy of the engines' hosts (what /metrics serves), and
+MonitorCollector below makes prometheus_client objects from the Monitors' HostStates, the
+reference the tests hold the binding's text to, byte for byte.
 """
 
 from __future__ import annotations
 
 import math
+import platform
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,13 +31,23 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .. import __version__
 from .._results import Health
 
 if TYPE_CHECKING:
     from ..monitor import HostState
-    from .service import Exporter, Histogram
+    from .service import Exporter
+    from .targets import Group, Histogram, Snapshot
 
-LABELS = ("ip", "host", "source")
+SMOKEPING_VERSIONS = ("0.11", "0.6")
+# The label names of every per-host series, before the configuration's custom ones.
+BASE_LABELS = {"0.11": ("ip", "host", "source", "tos"), "0.6": ("ip", "host")}
+_BUILD_LABELS = {"0.11": ("branch", "goarch", "goos", "goversion", "revision", "tags", "version"),
+                 "0.6": ("branch", "goarch", "goos", "goversion", "revision", "version")}
+_RELOAD_HELP = {"0.11": "smokeping_prober config loaded successfully.",
+                "0.6": "Blackbox exporter config loaded successfully."}  # sic, until 0.7.2
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
+QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"))
 ENGINE_EVENTS = ("sent", "replies", "timeouts", "icmp_errors", "send_errors", "duplicates",
                  "late", "foreign", "malformed", "unverified")
 RTT_STATS = (("min", "Smallest"), ("avg", "Mean"), ("max", "Largest"),
@@ -64,8 +84,8 @@ class Series:
 
 @dataclass(frozen=True)
 class HostFamily:
-    """A family with the same series for every host, labelled by LABELS (kind: counter,
-    gauge or histogram; a counter's name ends in _total)."""
+    """A family with the same series for every host, labelled by the host's labels
+    (host_labels); kind: counter, gauge or histogram; a counter's name ends in _total."""
 
     name: str
     kind: str
@@ -88,22 +108,32 @@ def _histogram(name: str, help: str, buckets: Sequence[float]) -> HostFamily:
     return HostFamily(name, "histogram", help, tuple(series))
 
 
-def smokeping_families(buckets: Sequence[float]) -> list[HostFamily]:
-    """smokeping_prober's per-host metrics, so that its dashboards and rules work unchanged."""
-    return [
-        _simple("smokeping_requests_total", "counter", "Number of ping requests sent", "sent"),
+def _smokeping(version: str, buckets: Sequence[float], malformed: int) -> list[Part]:
+    """smokeping_prober's per-host metrics, so that its dashboards and rules work unchanged.
+    It counts a request only once it is sent; its TTL is 0 until the first reply, as it sets
+    up every series at start."""
+    parts: list[Part] = [
+        _simple("smokeping_requests_total", "counter", "Number of ping requests sent",
+                "requests"),
         _histogram("smokeping_response_duration_seconds",
                    "A histogram of latencies for ping responses.", buckets),
         _simple("smokeping_response_ttl", "gauge", "The last response Time To Live (TTL).",
-                "last_ttl"),
+                "ttl"),
         _simple("smokeping_response_duplicates_total", "counter",
                 "The number of duplicated response packets.", "duplicates"),
-        _simple("smokeping_send_errors_total", "counter",
-                "The number of errors when Pinger attempts to send packets.", "send_errors"),
     ]
+    if version != "0.6":
+        parts += [
+            _simple("smokeping_send_errors_total", "counter",
+                    "The number of errors when Pinger attempts to send packets.", "send_errors"),
+            CounterMetricFamily("smokeping_receive_errors_total",
+                                "The number of errors when Pinger attempts to receive packets.",
+                                value=malformed),
+        ]
+    return parts
 
 
-def health_families() -> list[HostFamily]:
+def _health() -> list[HostFamily]:
     """fastping's own per-host metrics: health, its changes, and the rolling statistics."""
     return [
         _simple("fastping_up", "gauge", "1 if the host is up, 0 if down; absent while unknown "
@@ -122,14 +152,36 @@ def health_families() -> list[HostFamily]:
                 "Probes in the rolling window (up to its size).", "window_probes"),
         HostFamily("fastping_rtt_seconds", "gauge", "RTT quantiles over the rolling window.",
                    tuple(Series(field, 0, "", ("quantile", quantile))
-                         for quantile, field in (("0.5", "p50"), ("0.9", "p90"),
-                                                 ("0.99", "p99")))),
+                         for quantile, field in QUANTILES)),
         *(_simple(f"fastping_rtt_{name}_seconds", "gauge",
                   f"{description} RTT over the rolling window.", name)
           for name, description in RTT_STATS),
         _simple("fastping_last_rtt_seconds", "gauge", "The last reply's RTT.", "last_rtt"),
         _simple("fastping_jitter_seconds", "gauge", "RFC 3550 interarrival jitter of the RTTs.",
                 "jitter"),
+    ]
+
+
+def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
+    """smokeping_prober's build_info and its configuration's reload gauges."""
+    version = exporter.smokeping_version
+    info = GaugeMetricFamily(
+        "smokeping_prober_build_info",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion "
+        "from which smokeping_prober was built, and the goos and goarch for the build.",
+        labels=_BUILD_LABELS[version])
+    values = {"branch": "fastping", "goarch": _GOARCH.get(platform.machine(), platform.machine()),
+              "goos": sys.platform, "goversion": f"python{platform.python_version()}",
+              "revision": f"fastping-{__version__}", "tags": "fastping",
+              "version": __version__}
+    info.add_metric([values[name] for name in _BUILD_LABELS[version]], 1.0)
+    return [
+        info,
+        GaugeMetricFamily("smokeping_prober_config_last_reload_success_timestamp_seconds",
+                          "Timestamp of the last successful configuration reload.",
+                          value=exporter.last_reload_time),
+        GaugeMetricFamily("smokeping_prober_config_last_reload_successful",
+                          _RELOAD_HELP[version], value=1.0 if exporter.last_reload_ok else 0.0),
     ]
 
 
@@ -162,27 +214,36 @@ def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
     ]
 
 
-def host_labels(exporter: Exporter, host: str, address: str) -> dict[str, str]:
-    """A host's labels (LABELS) on every one of its series."""
-    return {"ip": address, "host": host, "source": exporter.source_label}
+def label_names(exporter: Exporter, snapshot: Snapshot) -> tuple[str, ...]:
+    """The label names of every per-host series: smokeping_prober's, then (0.11) the
+    configuration's custom ones, sorted."""
+    custom = snapshot.label_names if exporter.smokeping_version != "0.6" else ()
+    return (*BASE_LABELS[exporter.smokeping_version], *custom)
+
+
+def host_labels(names: tuple[str, ...], snapshot: Snapshot, group: Group, host: str,
+                address: str) -> dict[str, str]:
+    """A host's labels (of label_names) on every one of its series."""
+    base = {"ip": address, "host": host, "source": group.source_label, "tos": group.tos_label}
+    custom = dict(zip(snapshot.label_names, snapshot.label_values.get(host, ()), strict=False))
+    return {name: base[name] if name in base else custom.get(name, "") for name in names}
 
 
 def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> list[Part]:
-    """/metrics' families from the Monitor's collector, in order: each a HostFamily (a
-    series a host) or a whole Metric. engine_events: the engine's counters."""
-    return [
-        *smokeping_families(exporter.buckets),
-        CounterMetricFamily("smokeping_receive_errors_total",
-                            "Received packets that could not be parsed (malformed).",
-                            value=engine_events.get("malformed", 0)),
-        *health_families(),
-        _engine_events(engine_events),
-        *_exporter_state(exporter, hosts),
+    """/metrics' families from the Monitors' collector, in order: each a HostFamily (a
+    series a host) or a whole Metric. engine_events: the engines' counters, summed."""
+    parts: list[Part] = [
+        *_smokeping_prober_state(exporter),
+        *_smokeping(exporter.smokeping_version, exporter.buckets,
+                    engine_events.get("malformed", 0)),
     ]
+    if exporter.fastping_metrics:
+        parts += [*_health(), _engine_events(engine_events), *_exporter_state(exporter, hosts)]
+    return parts
 
 
-# What each field of a host is in its HostState and histogram (the
-# binding's own reading of its copy of the engine is _engine.TrackCopy.value): None for none.
+# What each field of a host is in its HostState and histogram (the binding's own reading of
+# its copy of the engine is _engine.TrackCopy.value): None for none.
 FieldReader = Callable[["HostState", "Histogram", int], float | None]
 
 
@@ -191,11 +252,11 @@ def _attribute(name: str) -> FieldReader:
 
 
 FIELDS: dict[str, FieldReader] = {
-    "sent": lambda state, histogram, _: state.sent,
+    "requests": lambda state, histogram, _: state.sent - state.send_errors,
     "lost": lambda state, histogram, _: state.lost,
     "duplicates": lambda state, histogram, _: state.duplicates,
     "send_errors": lambda state, histogram, _: state.send_errors,
-    "last_ttl": lambda state, histogram, _: state.last_ttl,
+    "ttl": lambda state, histogram, _: state.last_ttl or 0,
     "up": lambda state, histogram, _: (
         None if state.health is Health.UNKNOWN else 1.0 if state.health is Health.UP else 0.0),
     "since": lambda state, histogram, _: state.since,
@@ -218,7 +279,7 @@ def empty_metric(family: HostFamily) -> Metric:
 
 
 class MonitorCollector(Collector):
-    """Reads the Monitor at scrape time into prometheus_client objects, a sample an object:
+    """Reads the Monitors at scrape time into prometheus_client objects, a sample an object:
     the reference for exposition.py's rendering (which /metrics serves), and what a
     registry of one's own can hold."""
 
@@ -226,9 +287,11 @@ class MonitorCollector(Collector):
         self._exporter = exporter
 
     def collect(self) -> Iterator[Metric]:
+        snapshot = self._exporter.snapshot()
+        names = label_names(self._exporter, snapshot)
         engine_events: dict[str, int] = {}
         hosts: list[tuple[dict[str, str], HostState, Histogram]] = []
-        for group in self._exporter._snapshot():
+        for group in snapshot.groups:
             try:
                 # Histograms first: a reply counted there is already in the states read after.
                 histograms = group.histograms()
@@ -242,7 +305,7 @@ class MonitorCollector(Collector):
                 histogram = histograms.get(host)
                 if histogram is None:
                     histogram = (group.buckets, (0,) * len(group.buckets), 0.0, 0)
-                hosts.append((host_labels(self._exporter, host, state.address), state,
+                hosts.append((host_labels(names, snapshot, group, host, state.address), state,
                               histogram))
         for part in layout(self._exporter, engine_events, len(hosts)):
             if not isinstance(part, HostFamily):

@@ -24,7 +24,7 @@ import threading
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import generate_latest
@@ -32,15 +32,15 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import _engine
-from .collector import LABELS, HostFamily, Part, empty_metric, host_labels, layout
+from .collector import HostFamily, Part, empty_metric, host_labels, label_names, layout
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-    from .service import Exporter, _Group
+    from .service import Exporter
+    from .targets import Group, Snapshot
 
 _EOF = b"# EOF\n"
-_SORTED_LABELS = sorted(LABELS)
 # Bytes a chunk of the text holds (a host's lines never split between two).
 CHUNK_SIZE = 1 << 20
 
@@ -69,28 +69,30 @@ def metrics_text(metrics: Iterable[Metric], open_metrics: bool) -> bytes:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What the text of a target set needs of its hosts, made once per target set."""
+    """What the text of one Monitor's hosts needs of them, made once per target set."""
 
-    key: tuple[int, int, int]  # the monitor's id, its engine's hosts_version, reloads
-    indexes: array[int]  # engine index of each host, in the collector's order
+    snapshot: Snapshot  # the target set it is for (held: its id is not reused meanwhile)
+    names: tuple[str, ...]  # the label names it has values of
+    version: int  # its engine's hosts_version
+    indexes: array[int]  # the engine index of each host, in the collector's order
     labels: _engine.HostLabels
 
 
 @dataclass
 class _Reading:
-    """One reading of the engine, for every scrape that shares it."""
+    """One reading of the engines, for every scrape that shares it."""
 
-    plan: _Plan | None = None
-    copy: _engine.TrackCopy | None = None
-    parts: list[Part] | None = None
-    runtime: list[Metric] | None = None  # the runtime's collectors' metrics
+    groups: list[tuple[_engine.TrackCopy, _engine.HostLabels]] = field(default_factory=list)
+    names: tuple[str, ...] = ()  # the per-host label names, sorted
+    parts: list[Part] = field(default_factory=list)
+    runtime: list[Metric] = field(default_factory=list)  # the runtime's collectors' metrics
     error: BaseException | None = None
 
 
 class Scrapes:
     """Renders /metrics for an Exporter (render()); concurrent scrapes share one reading.
 
-    runtime: the collectors whose families follow the Monitor's (the process' own).
+    runtime: the collectors whose families follow the Monitors' (the process' own).
     """
 
     def __init__(self, exporter: Exporter, runtime: CollectorRegistry) -> None:
@@ -98,9 +100,10 @@ class Scrapes:
         self._runtime = runtime
         self._lock = threading.Lock()
         self._current: tuple[_Reading, threading.Event] | None = None
-        self._plan: _Plan | None = None
-        self._headers: dict[tuple[HostFamily, bool], tuple[bytes, list[tuple[Any, ...]]]] = {}
-        self.readings = 0  # of the engine, since start: how many scrapes did not share one
+        self._plans: dict[int, _Plan] = {}  # by id of the Monitor
+        self._samples: dict[tuple[HostFamily, bool, tuple[str, ...]],
+                            tuple[bytes, list[tuple[Any, ...]]]] = {}
+        self.readings = 0  # of the engines, since start: how many scrapes did not share one
 
     def render(self, open_metrics: bool = False) -> Iterator[bytes]:
         """The text of /metrics (OpenMetrics if asked), in chunks."""
@@ -129,63 +132,68 @@ class Scrapes:
 
     def _read(self, reading: _Reading) -> None:
         self.readings += 1
-        groups = self._exporter._snapshot()
+        snapshot = self._exporter.snapshot()
+        names = label_names(self._exporter, snapshot)
         engine_events: dict[str, int] = {}
-        reading.parts = layout(self._exporter, engine_events, 0)
-        for group in groups:  # one at most: the exporter's one Monitor
+        plans: dict[int, _Plan] = {}
+        for group in snapshot.groups:
             try:
-                self._read_group(group, reading, engine_events)
+                copy, plan = self._read_group(snapshot, names, group)
+                counters = group.monitor.counters()
             except ValueError:  # closed by a reload meanwhile
-                reading.plan = reading.copy = None
-        hosts = 0 if reading.copy is None else reading.copy.hosts
-        reading.parts = layout(self._exporter, engine_events, hosts)
+                continue
+            for key, count in counters.items():
+                engine_events[key] = engine_events.get(key, 0) + count
+            copy.summarize()
+            plans[id(group.monitor)] = plan
+            reading.groups.append((copy, plan.labels))
+        self._plans = plans
+        reading.names = tuple(sorted(names))
+        reading.parts = layout(self._exporter, engine_events,
+                               sum(copy.hosts for copy, _ in reading.groups))
         reading.runtime = list(self._runtime.collect())
 
-    def _read_group(self, group: _Group, reading: _Reading,
-                    engine_events: dict[str, int]) -> None:
+    def _read_group(self, snapshot: Snapshot, names: tuple[str, ...],
+                    group: Group) -> tuple[_engine.TrackCopy, _Plan]:
         monitor = group.monitor
         for _ in range(3):  # hosts added or removed between the plan and the copy: anew
-            plan = self._plan
-            if plan is None or plan.key[0] != id(monitor) or plan.key[2] != self._exporter.reloads:
-                plan = self._plan = self._make_plan(group)
+            plan = self._plans.get(id(monitor))
+            if plan is None or plan.snapshot is not snapshot or plan.names != names:
+                plan = self._plans[id(monitor)] = self._make_plan(snapshot, names, group)
             copy = monitor._read_engine(
                 lambda engine, plan=plan: self._copy(engine, plan))  # type: ignore[misc]
             if copy is not None:
-                break
-            self._plan = None
-        else:
-            raise RuntimeError("the targets kept changing while a scrape read them")
-        for key, value in monitor.counters().items():
-            engine_events[key] = engine_events.get(key, 0) + value
-        copy.summarize()
-        reading.plan, reading.copy = plan, copy
+                return copy, plan
+            del self._plans[id(monitor)]
+        raise RuntimeError("the targets kept changing while a scrape read them")
 
     @staticmethod
     def _copy(engine: _engine.Engine, plan: _Plan) -> _engine.TrackCopy | None:
         """On the engine's thread: the copy, or None if the plan is not for these hosts."""
-        if engine.hosts_version != plan.key[1]:
+        if engine.hosts_version != plan.version:
             return None
         return engine.track_copy(plan.indexes)
 
-    def _make_plan(self, group: _Group) -> _Plan:
+    def _make_plan(self, snapshot: Snapshot, names: tuple[str, ...], group: Group) -> _Plan:
         def read(engine: _engine.Engine) -> tuple[int, list[tuple[str, int, str]]]:
             return engine.hosts_version, [(name, index, engine.address_text(index))
                                           for name, index in engine.hosts.items()]
 
         version, hosts = group.monitor._read_engine(read)
+        ordered = sorted(names)
         pairs = []
         for name, _, address in hosts:
-            labels = host_labels(self._exporter, name, address)
+            labels = host_labels(names, snapshot, group, name, address)
             pairs.append(tuple(f'{label}="{_escape(labels[label])}"'.encode()
-                               for label in _SORTED_LABELS))
-        return _Plan((id(group.monitor), version, self._exporter.reloads),
-                     array("I", [index for _, index, _ in hosts]),
-                     _engine.HostLabels(pairs, len(_SORTED_LABELS)))
+                               for label in ordered))
+        return _Plan(snapshot, names, version, array("I", [index for _, index, _ in hosts]),
+                     _engine.HostLabels(pairs, len(ordered)))
 
-    def _family(self, family: HostFamily,
-                open_metrics: bool) -> tuple[bytes, list[tuple[Any, ...]]]:
-        """A family's HELP and TYPE lines, and its samples as the binding takes them."""
-        cached = self._headers.get((family, open_metrics))
+    def _family(self, family: HostFamily, open_metrics: bool,
+                names: tuple[str, ...]) -> tuple[bytes, list[tuple[Any, ...]]]:
+        """A family's HELP and TYPE lines, and its samples as the binding takes them (names:
+        the hosts' label names, sorted)."""
+        cached = self._samples.get((family, open_metrics, names))
         if cached is None:
             samples = []
             for series in family.series:
@@ -193,30 +201,24 @@ class Scrapes:
                 if series.label is not None:
                     name, value = series.label
                     extra = f'{name}="{_escape(value)}"'.encode()
-                    position = bisect.bisect(_SORTED_LABELS, name)
+                    position = bisect.bisect(names, name)
                 samples.append(((family.name + series.suffix).encode(), extra, position,
                                 _engine.EXPOSITION_FIELDS[series.field], series.argument))
             cached = metrics_text([empty_metric(family)], open_metrics), samples
-            self._headers[(family, open_metrics)] = cached
+            self._samples[(family, open_metrics, names)] = cached
         return cached
 
     def _chunks(self, reading: _Reading, open_metrics: bool) -> Iterator[bytes]:
-        assert reading.parts is not None
-        assert reading.runtime is not None
-        copy, plan, parts = reading.copy, reading.plan, reading.parts
+        parts = reading.parts
         start = 0
         while start < len(parts):
             end = start
             if isinstance(parts[start], HostFamily):
                 while end < len(parts) and isinstance(parts[end], HostFamily):
                     end += 1
-                host_families = [p for p in parts[start:end] if isinstance(p, HostFamily)]
-                if copy is None or plan is None:  # no hosts: families without samples
-                    yield metrics_text(map(empty_metric, host_families), open_metrics)
-                else:
-                    yield from _engine.ExpositionChunks(
-                        copy, plan.labels, [self._family(f, open_metrics) for f in host_families],
-                        CHUNK_SIZE)
+                families = [self._family(part, open_metrics, reading.names)
+                            for part in parts[start:end] if isinstance(part, HostFamily)]
+                yield from _engine.ExpositionChunks(reading.groups, families, CHUNK_SIZE)
             else:
                 while end < len(parts) and not isinstance(parts[end], HostFamily):
                     end += 1
