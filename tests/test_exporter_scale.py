@@ -81,17 +81,26 @@ def rendered(instance: Exporter, open_metrics: bool) -> bytes:
 
 
 @pytest.mark.parametrize("open_metrics", [False, True])
-def test_the_text_is_prometheus_clients_byte_for_byte(exporter: Exporter,
-                                                      open_metrics: bool) -> None:
+@pytest.mark.parametrize(("version", "fastping_metrics"),
+                         [("0.11", True), ("0.6", True), ("0.11", False)])
+def test_the_text_is_prometheus_clients_byte_for_byte(exporter: Exporter, open_metrics: bool,
+                                                      version: str,
+                                                      fastping_metrics: bool) -> None:
+    exporter.smokeping_version = version
+    exporter.fastping_metrics = fastping_metrics
     expected = reference(exporter, open_metrics)
     assert rendered(exporter, open_metrics) == expected
     text = expected.decode()
     # The cases it covers: IPv4 and IPv6 hosts, odd labels, hosts with and without samples.
-    assert 'host="0:0:0:0:0:0:0:1",ip="::1"' in text and 'tos="16"' in text
-    assert 'site="a\\"b\\\\c\\nd é \\"\\\\n"' in text
+    assert 'host="0:0:0:0:0:0:0:1",ip="::1"' in text
     assert text.count("smokeping_requests_total{") == 306
-    assert text.count("fastping_up{") == 304  # the two never probed have no health
-    assert "fastping_rtt_seconds{" in text and 'le="+Inf"' in text
+    if version == "0.11":
+        assert 'site="a\\"b\\\\c\\nd é \\"\\\\n"' in text and 'tos="16"' in text
+    if fastping_metrics:
+        assert text.count("fastping_up{") == 304  # the two never probed have no health
+        assert "fastping_rtt_seconds{" in text and 'le="+Inf"' in text
+    else:
+        assert "fastping_" not in text
 
 
 def test_a_second_rendering_is_the_same(exporter: Exporter) -> None:

@@ -3,20 +3,15 @@ routing of its pages (/metrics, /probe, a landing page)."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client.exposition import choose_encoder, gzip_accepted
-
 from .config import ConfigError
-from .exposition import gzipped
 
 log = logging.getLogger(__package__)
 
@@ -76,28 +71,6 @@ def serve(host: str, port: int, app: App) -> WSGIServer:
     """A server for app, bound (IPv6 if host is an IPv6 address) and not yet serving."""
     server_class = _Server6 if ":" in host else _Server
     return make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
-
-
-def metrics_app(render: Callable[[bool], Iterator[bytes]], fallback: App) -> App:
-    """/metrics from render(open_metrics) in chunks, gzipped if the client takes it;
-    fallback (prometheus_client's app) for what render does not do: other methods, name[]."""
-
-    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if (environ.get("REQUEST_METHOD") != "GET"
-                or "name[]" in parse_qs(environ.get("QUERY_STRING", ""))):
-            return fallback(environ, start_response)
-        _, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        chunks = render(content_type.startswith("application/openmetrics-text"))
-        first = next(chunks)  # before the status: a failure to read is a 500
-        headers = [("Content-Type", content_type)]
-        body: Iterable[bytes] = itertools.chain((first,), chunks)
-        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
-            body = gzipped(body)
-            headers.append(("Content-Encoding", "gzip"))
-        start_response("200 OK", headers)
-        return body
-
-    return app
 
 
 def router(metrics: App, probe: App) -> App:

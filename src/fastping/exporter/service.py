@@ -40,7 +40,7 @@ from .config import (
     host_name,
     load_config,
 )
-from .exposition import Scrapes
+from .exposition import Scrapes, wsgi_app
 from .targets import DEFAULT_ENGINE, Snapshot, Targets
 
 # One logger for the whole exporter, "fastping.exporter": main() gives it its handler.
@@ -122,7 +122,7 @@ class Exporter:
         self.registry.register(runtime)
         self._scrapes = Scrapes(self, runtime)
         self._app = http.router(
-            http.metrics_app(self.render_metrics, make_wsgi_app(self.registry)), self._probe)
+            wsgi_app(self.render_metrics, make_wsgi_app(self.registry)), self._probe)
 
     # ---- targets ---------------------------------------------------------------
 
