@@ -30,6 +30,9 @@ and icmplib.multiping once a second (in-process). Reported: CPU share of one cor
 ``fastping -l -p 1000 -q`` (and with ``-Q 10``) against a bare Monitor in a script, all three
 as processes whose CPU is read from /proc after a warm-up and again --duration seconds later.
 
+Exporter (--exporter): fastping's exporter against Debian's prometheus-smokeping-prober, and
+/metrics scrapes at 1,000, 10,000 and 100,000 targets (compare_exporter.py).
+
 Nothing is installed: peers that are missing are skipped and named. Needs root (raw sockets).
 Run it from the environment fastping is installed in, ideally on a quiet machine:
 
@@ -719,6 +722,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="heartbeat seconds per contender (default 60)")
     parser.add_argument("--heartbeat-hosts", type=int, default=1_000, metavar="N",
                         help="hosts in the heartbeat (default 1000)")
+    parser.add_argument("--exporter", action="store_true",
+                        help="compare fastping's exporter with prometheus-smokeping-prober "
+                        "(compare_exporter.py); --duration is each one's CPU window")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -755,7 +761,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"compare.py: cannot build the measure launcher: {measure}", file=sys.stderr)
             return 2
         MEASURE_BINARY = measure
-        if args.heartbeat:
+        if args.exporter:
+            from compare_exporter import compare_exporters
+
+            entries, tables = compare_exporters(Path(directory), args.duration, progress)
+            report.update(entries)
+            skipped = []
+        elif args.heartbeat:
             rows, skipped = compare_heartbeats(args.heartbeat_hosts, args.duration,
                                                Path(directory), progress)
             report["heartbeat"] = rows
@@ -795,7 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("[process]: the whole process from fork to exit (startup included); CPU and peak RSS "
           "from wait4(). [in-process]: around the call only, in a fresh worker interpreter; "
           "peak RSS is that interpreter's.")
-    if not args.heartbeat:
+    if not (args.heartbeat or args.exporter):
         print("vs ref: against the C reference in bursts of 64. vs yardstick: median RTT against "
               "the C reference with -b 1 (each probe's send time read just before its own "
               "send). fastping -q prints only the mean RTT. RTTs are printed to 1 µs by "
