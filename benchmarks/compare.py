@@ -766,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             entries, tables = compare_exporters(Path(directory), args.duration, progress)
             report.update(entries)
-            skipped = []
+            skipped: list[str] = []
         elif args.heartbeat:
             rows, skipped = compare_heartbeats(args.heartbeat_hosts, args.duration,
                                                Path(directory), progress)

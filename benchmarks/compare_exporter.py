@@ -165,7 +165,7 @@ def compare_cpu(directory: Path, duration: float, progress: Progress) -> list[di
 def compare_scrapes(directory: Path, progress: Progress) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for count in SCRAPE_SIZES:
-        (name, argv), *_ = contenders(write_config(directory, count))
+        (_, argv), *_ = contenders(write_config(directory, count))
         with Running(argv) as running:
             try:
                 ready = wait_ready(running.child, running.port, count)
