@@ -37,6 +37,15 @@ static uint64_t mul_shift(uint64_t m, const uint64_t factor[2], int32_t shift) {
     return (uint64_t)(((low >> 64) + high) >> (shift - 64));
 }
 
+/* Drops the last digit of the value and of its bounds; returns the value's. */
+static uint32_t drop_digit(uint64_t *vr, uint64_t *vp, uint64_t *vm) {
+    uint32_t digit = (uint32_t)(*vr % 10);
+    *vr /= 10;
+    *vp /= 10;
+    *vm /= 10;
+    return digit;
+}
+
 typedef struct decimal {
     uint64_t digits;
     int32_t exponent; /* the value is digits * 10^exponent */
@@ -102,21 +111,13 @@ static decimal shortest_decimal(uint64_t ieee_mantissa, uint32_t ieee_exponent) 
         while (vp / 10 > vm / 10) {
             vm_zeros &= vm % 10 == 0;
             vr_zeros &= last_removed == 0;
-            last_removed = (uint32_t)(vr % 10);
-            vr /= 10;
-            vp /= 10;
-            vm /= 10;
+            last_removed = drop_digit(&vr, &vp, &vm);
             removed++;
         }
-        if (vm_zeros) {
-            while (vm % 10 == 0) {
-                vr_zeros &= last_removed == 0;
-                last_removed = (uint32_t)(vr % 10);
-                vr /= 10;
-                vp /= 10;
-                vm /= 10;
-                removed++;
-            }
+        while (vm_zeros && vm % 10 == 0) {
+            vr_zeros &= last_removed == 0;
+            last_removed = drop_digit(&vr, &vp, &vm);
+            removed++;
         }
         if (vr_zeros && last_removed == 5 && vr % 2 == 0)
             last_removed = 4; /* exactly half way: to the even digit */
@@ -124,10 +125,7 @@ static decimal shortest_decimal(uint64_t ieee_mantissa, uint32_t ieee_exponent) 
     } else {
         int round_up = 0;
         while (vp / 10 > vm / 10) {
-            round_up = vr % 10 >= 5;
-            vr /= 10;
-            vp /= 10;
-            vm /= 10;
+            round_up = drop_digit(&vr, &vp, &vm) >= 5;
             removed++;
         }
         output = vr + (vr == vm || round_up);

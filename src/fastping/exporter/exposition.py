@@ -1,14 +1,14 @@
 """/metrics at scale: the text written by the binding from a copy of the engine's hosts.
 
 collector.py describes the families; this renders them without a Python object a sample.
-Once per target set (start, reload) a _Plan holds what does not change between scrapes:
-the hosts' engine indexes in the order the collector yields them, their label pairs,
-escaped and sorted. A scrape copies the hosts' tracks on the engine's thread (a memcpy: the
-Monitor goes on pinging), summarises the copy away from it and has the binding write the
-text in chunks of about a megabyte (_exposition.pxi): a scrape of 100,000 hosts, some
-400 MB of text, holds the copy (about 50 MB) and a chunk, never the whole text. Families
-that are not per host (the engine's counters, the exporter's state, the process'
-collectors) are few and small: prometheus_client writes those, as it writes every family's
+Once per target set (start, reload) and Monitor (one per engine), a _Plan holds what does
+not change between scrapes: the hosts' engine indexes in the order the collector yields
+them, their label pairs, escaped and sorted. A scrape copies each Monitor's hosts' tracks on
+its engine's thread (a memcpy: the Monitor goes on pinging), summarises the copy away from
+it and has the binding write the text in chunks of about a megabyte (_exposition.pxi): a
+scrape of 100,000 hosts, some 400 MB of text, holds the copy (about 50 MB) and a chunk,
+never the whole text. Families that are not per host (build_info, the engines' counters,
+the exporter's state, the process' collectors) are few and small: prometheus_client writes those, as it writes every family's
 HELP and TYPE lines, so that the text is byte for byte what prometheus_client writes from
 MonitorCollector (tests/test_exporter_scale.py holds it to that).
 
