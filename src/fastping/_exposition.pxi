@@ -70,6 +70,33 @@ EXPOSITION_FIELDS = MappingProxyType({
     "replies": F_REPLIES, "rtt_sum": F_RTT_SUM, "changes": F_CHANGES,
 })
 
+# One group's hosts, as a chunk's C loop reads them (ExpositionChunks).
+cdef struct _Hosts:
+    const fp_track_copy *copy
+    const fp_track_summary *summaries
+    double clock_offset   # TrackCopy._clock_offset
+    const char *text      # HostLabels' text and pair starts
+    const uint32_t *starts
+    uint32_t count
+    uint32_t pairs
+
+
+cdef struct _Sample:
+    const char *name       # the sample's name
+    Py_ssize_t name_len
+    const char *extra      # the family's own label pair (le="0.1"), or empty
+    Py_ssize_t extra_len
+    uint32_t position      # its sorted place among the host's pairs
+    int field
+    int argument
+
+
+cdef struct _Buffer:
+    char *data
+    size_t length
+    size_t capacity
+
+
 # The wall clock less the engine's (monotonic) one, in seconds: what turns a host's since_ns
 # into a timestamp. Kept from one reading to the next unless the wall clock moved by more than
 # a millisecond meanwhile (a step), so that a host's timestamp reads the same every time,
@@ -98,105 +125,6 @@ cdef double _clock_offset():
 
 cdef inline double _window_loss(const fp_track_summary *s) noexcept nogil:
     return 1 - <double>s.window_replies / s.window_probes if s.window_probes else NAN
-
-
-cdef class TrackCopy:
-    """Some hosts' tracking state copied at one instant (Engine.track_copy), in the order
-    asked for, then summarised once (summarize()) and rendered by as many scrapes as
-    share it. Holds only C memory; nothing of it refers to the engine."""
-
-    cdef fp_track_copy _copy
-    cdef fp_track_summary *_summaries  # one a host, once summarize() has run
-    cdef double _clock_offset          # _clock_offset() when copied
-
-    def __cinit__(self):
-        memset(&self._copy, 0, sizeof(self._copy))
-        self._summaries = NULL
-
-    def __dealloc__(self):
-        fp_track_copy_free(&self._copy)
-        free(self._summaries)
-
-    @property
-    def hosts(self):
-        return self._copy.hosts
-
-    def summarize(self):
-        """Every host's statistics, for renders (about 1 µs a host, without the GIL)."""
-        if self._summaries != NULL:
-            return
-        cdef uint32_t i, hosts = self._copy.hosts
-        cdef fp_track_summary *summaries = <fp_track_summary *>malloc(
-            (hosts if hosts else 1) * sizeof(fp_track_summary))
-        cdef float *scratch = <float *>malloc(
-            (self._copy.config.window if self._copy.config.window else 1) * sizeof(float))
-        if summaries == NULL or scratch == NULL:
-            free(summaries)
-            free(scratch)
-            raise MemoryError()
-        with nogil:
-            for i in range(hosts):
-                fp_track_copy_summarize(&self._copy, i, scratch, &summaries[i])
-        free(scratch)
-        self._summaries = summaries
-
-    cdef double value(self, uint32_t host, int field, int argument) noexcept:
-        """A host's field as a sample shows it; NaN where the host has none (no sample)."""
-        cdef const fp_track_summary *s = &self._summaries[host]
-        cdef const uint64_t *counts
-        cdef uint64_t running = 0
-        cdef int i
-        if field == F_REQUESTS:
-            return s.sent - s.send_errors
-        if field == F_LOST:
-            return s.lost
-        if field == F_DUPLICATES:
-            return s.duplicates
-        if field == F_SEND_ERRORS:
-            return s.send_errors
-        if field == F_TTL:
-            return s.last_ttl if s.last_ttl > 0 else 0
-        if field == F_UP:
-            return (NAN if s.health == FP_HEALTH_UNKNOWN else
-                    1.0 if s.health == FP_HEALTH_UP else 0.0)
-        if field == F_SINCE:
-            return self._clock_offset + s.since_ns / 1e9
-        if field == F_WINDOW_PROBES:
-            return s.window_probes
-        if field == F_WINDOW_LOSS:
-            return _window_loss(s)
-        if field == F_MIN:
-            return s.min_us / 1e6
-        if field == F_AVG:
-            return s.avg_us / 1e6
-        if field == F_MAX:
-            return s.max_us / 1e6
-        if field == F_STDDEV:
-            return s.stddev_us / 1e6
-        if field == F_P50:
-            return s.p50_us / 1e6
-        if field == F_P90:
-            return s.p90_us / 1e6
-        if field == F_P99:
-            return s.p99_us / 1e6
-        if field == F_LAST_RTT:
-            return s.last_rtt_us / 1e6
-        if field == F_JITTER:
-            return s.jitter_us / 1e6
-        if field == F_RTT_SUM:
-            return s.rtt_sum_ns / 1e9
-        if field == F_CHANGES:
-            return s.downs if argument else s.ups
-        counts = fp_track_copy_histogram(&self._copy, host)
-        if counts == NULL:
-            return 0.0
-        if field == F_BUCKET:
-            for i in range(argument + 1):
-                running += counts[i]
-            return running
-        for i in range(self._copy.config.buckets + 1):  # F_REPLIES
-            running += counts[i]
-        return running
 
 
 cdef class HostLabels:
@@ -250,14 +178,109 @@ cdef class HostLabels:
         return self._hosts
 
 
-cdef struct _Sample:
-    const char *name       # the sample's name
-    Py_ssize_t name_len
-    const char *extra      # the family's own label pair (le="0.1"), or empty
-    Py_ssize_t extra_len
-    uint32_t position      # its sorted place among the host's pairs
-    int field
-    int argument
+cdef class TrackCopy:
+    """Some hosts' tracking state copied at one instant (Engine.track_copy), in the order
+    asked for, then summarised once (summarize()) and rendered by as many scrapes as
+    share it. Holds only C memory; nothing of it refers to the engine."""
+
+    cdef fp_track_copy _copy
+    cdef fp_track_summary *_summaries  # one a host, once summarize() has run
+    cdef double _clock_offset          # _clock_offset() when copied
+
+    def __cinit__(self):
+        memset(&self._copy, 0, sizeof(self._copy))
+        self._summaries = NULL
+
+    def __dealloc__(self):
+        fp_track_copy_free(&self._copy)
+        free(self._summaries)
+
+    @property
+    def hosts(self):
+        return self._copy.hosts
+
+    def summarize(self):
+        """Every host's statistics, for renders (about 1 µs a host, without the GIL)."""
+        if self._summaries != NULL:
+            return
+        cdef uint32_t i, hosts = self._copy.hosts
+        cdef fp_track_summary *summaries = <fp_track_summary *>malloc(
+            (hosts if hosts else 1) * sizeof(fp_track_summary))
+        cdef float *scratch = <float *>malloc(
+            (self._copy.config.window if self._copy.config.window else 1) * sizeof(float))
+        if summaries == NULL or scratch == NULL:
+            free(summaries)
+            free(scratch)
+            raise MemoryError()
+        with nogil:
+            for i in range(hosts):
+                fp_track_copy_summarize(&self._copy, i, scratch, &summaries[i])
+        free(scratch)
+        self._summaries = summaries
+
+    cdef _Hosts view(self, HostLabels labels):
+        """What a chunk's C loop reads of these hosts and their labels."""
+        return _Hosts(&self._copy, self._summaries, self._clock_offset, labels._text,
+                      labels._starts, labels._hosts, labels._pairs)
+
+
+cdef double _value(const _Hosts *hosts, uint32_t host, int field, int argument) noexcept nogil:
+    """A host's field as a sample shows it; NaN where the host has none (no sample)."""
+    cdef const fp_track_summary *s = &hosts.summaries[host]
+    cdef const uint64_t *counts
+    cdef uint64_t running = 0
+    cdef uint32_t i
+    if field == F_REQUESTS:
+        return s.sent - s.send_errors
+    if field == F_LOST:
+        return s.lost
+    if field == F_DUPLICATES:
+        return s.duplicates
+    if field == F_SEND_ERRORS:
+        return s.send_errors
+    if field == F_TTL:
+        return s.last_ttl if s.last_ttl > 0 else 0
+    if field == F_UP:
+        return (NAN if s.health == FP_HEALTH_UNKNOWN else
+                1.0 if s.health == FP_HEALTH_UP else 0.0)
+    if field == F_SINCE:
+        return hosts.clock_offset + s.since_ns / 1e9
+    if field == F_WINDOW_PROBES:
+        return s.window_probes
+    if field == F_WINDOW_LOSS:
+        return _window_loss(s)
+    if field == F_MIN:
+        return s.min_us / 1e6
+    if field == F_AVG:
+        return s.avg_us / 1e6
+    if field == F_MAX:
+        return s.max_us / 1e6
+    if field == F_STDDEV:
+        return s.stddev_us / 1e6
+    if field == F_P50:
+        return s.p50_us / 1e6
+    if field == F_P90:
+        return s.p90_us / 1e6
+    if field == F_P99:
+        return s.p99_us / 1e6
+    if field == F_LAST_RTT:
+        return s.last_rtt_us / 1e6
+    if field == F_JITTER:
+        return s.jitter_us / 1e6
+    if field == F_RTT_SUM:
+        return s.rtt_sum_ns / 1e9
+    if field == F_CHANGES:
+        return s.downs if argument else s.ups
+    counts = fp_track_copy_histogram(hosts.copy, host)
+    if counts == NULL:
+        return 0.0
+    if field == F_BUCKET:
+        for i in range(<uint32_t>argument + 1):
+            running += counts[i]
+        return running
+    for i in range(hosts.copy.config.buckets + 1):  # F_REPLIES
+        running += counts[i]
+    return running
 
 
 cdef Py_ssize_t _go_float(double value, char *out) noexcept nogil:
@@ -327,18 +350,17 @@ cdef class ExpositionChunks:
     cdef uint32_t _host      # this host
     cdef bint _headed        # the family's header is written
     cdef size_t _chunk_size
-    cdef char *_buffer
-    cdef size_t _length, _capacity
+    cdef _Buffer _buffer
 
     def __cinit__(self):
         self._samples = NULL
         self._first = NULL
-        self._buffer = NULL
+        self._buffer.data = NULL
 
     def __dealloc__(self):
         free(self._samples)
         free(self._first)
-        free(self._buffer)
+        free(self._buffer.data)
 
     def __init__(self, list groups not None, list families not None,
                  size_t chunk_size=1 << 20):
@@ -359,9 +381,9 @@ cdef class ExpositionChunks:
         self._families = len(families)
         self._samples = <_Sample *>malloc((count if count else 1) * sizeof(_Sample))
         self._first = <Py_ssize_t *>malloc((self._families + 1) * sizeof(Py_ssize_t))
-        self._capacity = chunk_size + 4096
-        self._buffer = <char *>malloc(self._capacity)
-        if self._samples == NULL or self._first == NULL or self._buffer == NULL:
+        self._buffer.capacity = chunk_size + 4096
+        self._buffer.data = <char *>malloc(self._buffer.capacity)
+        if self._samples == NULL or self._first == NULL or self._buffer.data == NULL:
             raise MemoryError()
         for f, (header, samples) in enumerate(families):
             self._headers.append(<bytes?>header)
@@ -389,96 +411,122 @@ cdef class ExpositionChunks:
         return self
 
     cdef char *_room(self, size_t length) except NULL:
-        """Where the next length bytes go, the buffer grown if need be."""
-        cdef size_t capacity = self._capacity
-        cdef char *larger
-        if self._length + length > capacity:
-            while self._length + length > capacity:
-                capacity *= 2
-            larger = <char *>realloc(self._buffer, capacity)
-            if larger == NULL:
-                raise MemoryError()
-            self._buffer, self._capacity = larger, capacity
-        return self._buffer + self._length
-
-    cdef int _host_lines(self, Py_ssize_t family, TrackCopy copy, HostLabels labels,
-                         uint32_t host) except -1:
-        cdef const char *text = labels._text
-        cdef uint32_t pairs = labels._pairs
-        cdef const uint32_t *starts = &labels._starts[host * (pairs + 1)]
-        cdef uint32_t begin = starts[0], end = starts[pairs], cut
-        cdef const _Sample *sample
-        cdef Py_ssize_t i
-        cdef double value
-        cdef char *out
-        cdef char *line
-        for i in range(self._first[family], self._first[family + 1]):
-            sample = &self._samples[i]
-            value = copy.value(host, sample.field, sample.argument)
-            if value != value:
-                continue
-            out = line = self._room(sample.name_len + (end - begin) + sample.extra_len
-                                    + FP_SHORTEST_MAX + 16)
-            memcpy(out, sample.name, sample.name_len)
-            out += sample.name_len
-            if sample.extra_len == 0:
-                if end > begin:
-                    out[0] = b"{"
-                    memcpy(out + 1, text + begin, end - begin)
-                    out += 1 + end - begin
-                    out[0] = b"}"
-                    out += 1
-            else:
-                out[0] = b"{"
-                out += 1
-                if sample.position < pairs:
-                    # The pairs before it (with their comma), it, a comma, the pairs after.
-                    cut = starts[sample.position]
-                    memcpy(out, text + begin, cut - begin)
-                    out += cut - begin
-                    memcpy(out, sample.extra, sample.extra_len)
-                    out += sample.extra_len
-                    out[0] = b","
-                    memcpy(out + 1, text + cut, end - cut)
-                    out += 1 + end - cut
-                else:
-                    memcpy(out, text + begin, end - begin)
-                    out += end - begin
-                    if end > begin:
-                        out[0] = b","
-                        out += 1
-                    memcpy(out, sample.extra, sample.extra_len)
-                    out += sample.extra_len
-                out[0] = b"}"
-                out += 1
-            out[0] = b" "
-            out += 1 + _go_float(value, out + 1)
-            out[0] = b"\n"
-            self._length += out + 1 - line
-        return 0
+        cdef char *room = _room(&self._buffer, length)
+        if room == NULL:
+            raise MemoryError()
+        return room
 
     def __next__(self):
         cdef TrackCopy copy
         cdef HostLabels labels
+        cdef _Hosts hosts
+        cdef uint32_t host
+        cdef int rc = 0
+        cdef Py_ssize_t first, end
         if self._family >= self._families:
             raise StopIteration
-        self._length = 0
-        while self._family < self._families and self._length < self._chunk_size:
+        self._buffer.length = 0
+        while self._family < self._families and self._buffer.length < self._chunk_size:
             if not self._headed:
                 header = self._headers[self._family]
                 memcpy(self._room(len(header)), <const char *>header, len(header))
-                self._length += len(header)
+                self._buffer.length += len(header)
                 self._headed = True
-            while self._group < len(self._groups) and self._length < self._chunk_size:
+            first, end = self._first[self._family], self._first[self._family + 1]
+            while self._group < len(self._groups) and self._buffer.length < self._chunk_size:
                 copy, labels = self._groups[self._group]
-                while self._host < labels._hosts and self._length < self._chunk_size:
-                    self._host_lines(self._family, copy, labels, self._host)
-                    self._host += 1
-                if self._host >= labels._hosts:
+                hosts = copy.view(labels)
+                host = self._host
+                # Without the GIL: the Monitors' loops run on meanwhile (they need it for
+                # their batches), and a scrape of 100,000 hosts does not wait for them.
+                with nogil:
+                    while host < hosts.count and self._buffer.length < self._chunk_size:
+                        rc = _host_lines(&self._buffer, self._samples, first, end, &hosts, host)
+                        if rc < 0:
+                            break
+                        host += 1
+                self._host = host
+                if rc < 0:
+                    raise MemoryError()
+                if self._host >= hosts.count:
                     self._group += 1
                     self._host = 0
             if self._group >= len(self._groups):
                 self._family += 1
                 self._group = 0
                 self._headed = False
-        return PyBytes_FromStringAndSize(self._buffer, self._length)
+        return PyBytes_FromStringAndSize(self._buffer.data, self._buffer.length)
+
+
+cdef char *_room(_Buffer *buffer, size_t length) noexcept nogil:
+    """Where the next length bytes go, the buffer grown if need be; NULL without memory."""
+    cdef size_t capacity = buffer.capacity
+    cdef char *larger
+    if buffer.length + length > capacity:
+        while buffer.length + length > capacity:
+            capacity *= 2
+        larger = <char *>realloc(buffer.data, capacity)
+        if larger == NULL:
+            return NULL
+        buffer.data, buffer.capacity = larger, capacity
+    return buffer.data + buffer.length
+
+
+cdef int _host_lines(_Buffer *buffer, const _Sample *samples, Py_ssize_t first,
+                     Py_ssize_t end, const _Hosts *hosts, uint32_t host) noexcept nogil:
+    """A host's lines of one family (its samples first to end); -1 without memory."""
+    cdef const char *text = hosts.text
+    cdef uint32_t pairs = hosts.pairs
+    cdef const uint32_t *starts = &hosts.starts[host * (pairs + 1)]
+    cdef uint32_t begin = starts[0], stop = starts[pairs], cut
+    cdef const _Sample *sample
+    cdef Py_ssize_t i
+    cdef double value
+    cdef char *out
+    cdef char *line
+    for i in range(first, end):
+        sample = &samples[i]
+        value = _value(hosts, host, sample.field, sample.argument)
+        if value != value:
+            continue
+        out = line = _room(buffer, sample.name_len + (stop - begin) + sample.extra_len
+                           + FP_SHORTEST_MAX + 16)
+        if out == NULL:
+            return -1
+        memcpy(out, sample.name, sample.name_len)
+        out += sample.name_len
+        if sample.extra_len == 0:
+            if stop > begin:
+                out[0] = b"{"
+                memcpy(out + 1, text + begin, stop - begin)
+                out += 1 + stop - begin
+                out[0] = b"}"
+                out += 1
+        else:
+            out[0] = b"{"
+            out += 1
+            if sample.position < pairs:
+                # The pairs before it (with their comma), it, a comma, the pairs after.
+                cut = starts[sample.position]
+                memcpy(out, text + begin, cut - begin)
+                out += cut - begin
+                memcpy(out, sample.extra, sample.extra_len)
+                out += sample.extra_len
+                out[0] = b","
+                memcpy(out + 1, text + cut, stop - cut)
+                out += 1 + stop - cut
+            else:
+                memcpy(out, text + begin, stop - begin)
+                out += stop - begin
+                if stop > begin:
+                    out[0] = b","
+                    out += 1
+                memcpy(out, sample.extra, sample.extra_len)
+                out += sample.extra_len
+            out[0] = b"}"
+            out += 1
+        out[0] = b" "
+        out += 1 + _go_float(value, out + 1)
+        out[0] = b"\n"
+        buffer.length += out + 1 - line
+    return 0

@@ -8,9 +8,11 @@ its engine's thread (a memcpy: the Monitor goes on pinging), summarises the copy
 it and has the binding write the text in chunks of about a megabyte (_exposition.pxi): a
 scrape of 100,000 hosts, some 400 MB of text, holds the copy (about 50 MB) and a chunk,
 never the whole text. Families that are not per host (build_info, the engines' counters,
-the exporter's state, the process' collectors) are few and small: prometheus_client writes those, as it writes every family's
-HELP and TYPE lines, so that the text is byte for byte what prometheus_client writes from
-MonitorCollector (tests/test_exporter_scale.py holds it to that).
+the exporter's state, the process' collectors) are few and small: prometheus_client writes
+those, as it writes every family's HELP and TYPE lines, so that the text is byte for byte
+what prometheus_client writes from MonitorCollector (tests/test_exporter_scale.py holds it to
+that). The binding writes a chunk without the GIL, so that the Monitors' loops, which need it
+for their batches, run on meanwhile: with it held, a 100,000-host scrape took 2 s, not 0.4.
 
 Concurrent scrapes share one collection: a scrape that arrives while another one reads or
 renders takes that one's copy, so that N scrapes at once cost one engine read and one
@@ -183,11 +185,20 @@ class Scrapes:
 
         version, hosts = group.monitor._read_engine(read)
         ordered = sorted(names)
+        # Most label values repeat from host to host (source, tos, custom ones): each pair
+        # is escaped and encoded once (100,000 hosts: 0.5 s, not 2).
+        encoded: dict[tuple[str, str], bytes] = {}
+
+        def pair(label: str, value: str) -> bytes:
+            text = encoded.get((label, value))
+            if text is None:
+                text = encoded[label, value] = f'{label}="{_escape(value)}"'.encode()
+            return text
+
         pairs = []
         for name, _, address in hosts:
             labels = host_labels(names, snapshot, group, name, address)
-            pairs.append(tuple(f'{label}="{_escape(labels[label])}"'.encode()
-                               for label in ordered))
+            pairs.append(tuple(pair(label, labels[label]) for label in ordered))
         return _Plan(snapshot, names, version, array("I", [index for _, index, _ in hosts]),
                      _engine.HostLabels(pairs, len(ordered)))
 
