@@ -198,6 +198,13 @@ void fp_track_copy_summarize(const fp_track_copy *copy, uint32_t i, float *scrat
     fp_track_summarize(copy_slot(copy, i), copy->config.window, scratch, out);
 }
 
+void fp_track_copy_drop_samples(fp_track_copy *copy) {
+    free(copy->tracks);
+    free(copy->windows);
+    copy->tracks = NULL;
+    copy->windows = NULL;
+}
+
 const uint64_t *fp_track_copy_histogram(const fp_track_copy *copy, uint32_t i) {
     return copy_slot(copy, i).histogram;
 }

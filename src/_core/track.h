@@ -148,6 +148,9 @@ void fp_track_copy_host(fp_track_copy *copy, uint32_t i, fp_track_ref host);
 /* Summarises slot i; scratch must hold config.window floats. */
 void fp_track_copy_summarize(const fp_track_copy *copy, uint32_t i, float *scratch,
                              fp_track_summary *out);
+/* Frees every slot's track and window, keeping the histograms: what a reader that has
+ * summarised them all still reads. fp_track_copy_summarize is not to be called after. */
+void fp_track_copy_drop_samples(fp_track_copy *copy);
 /* Slot i's histogram counts (config.buckets + 1, not cumulative), NULL without buckets. */
 const uint64_t *fp_track_copy_histogram(const fp_track_copy *copy, uint32_t i);
 /* Releases what fp_track_copy_alloc took. Idempotent. */

@@ -111,6 +111,7 @@ cdef extern from "track.h":
 
     void fp_track_copy_summarize(const fp_track_copy *copy, uint32_t i, float *scratch,
                                  fp_track_summary *out) nogil
+    void fp_track_copy_drop_samples(fp_track_copy *copy)
     const uint64_t *fp_track_copy_histogram(const fp_track_copy *copy, uint32_t i) nogil
     void fp_track_copy_free(fp_track_copy *copy)
 

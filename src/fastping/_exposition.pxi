@@ -217,6 +217,7 @@ cdef class TrackCopy:
                 fp_track_copy_summarize(&self._copy, i, scratch, &summaries[i])
         free(scratch)
         self._summaries = summaries
+        fp_track_copy_drop_samples(&self._copy)  # 17 MB at 100,000 hosts, no longer read
 
     cdef _Hosts view(self, HostLabels labels):
         """What a chunk's C loop reads of these hosts and their labels."""
