@@ -26,6 +26,7 @@ import ctypes
 import dataclasses
 import fcntl
 import heapq
+import inspect
 import ipaddress
 import json
 import os
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 DEVICE = "fpsim0"
@@ -692,6 +694,24 @@ class SimulatedNetwork:
         assert done.returncode == 0, f"client failed:\n{done.stderr}"
         report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
         return report
+
+
+def client_source(client: Callable[[], None]) -> str:
+    """The source of a client function (standard library and fastping only), run by run()."""
+    return f"from __future__ import annotations\n{inspect.getsource(client)}\n{client.__name__}()\n"
+
+
+def network_or_skip(hosts: dict[str, dict[str, Any]]) -> Iterator[SimulatedNetwork]:
+    """A test module's network fixture: the network while the tests run, checked to have
+    kept its responder; the tests skip where no network can be made."""
+    import pytest
+
+    try:
+        with SimulatedNetwork(hosts) as simulated:
+            yield simulated
+            assert simulated.responder_alive(), "the responder died during the tests"
+    except NetsimUnavailable as reason:
+        pytest.skip(f"no simulated network here: {reason}")
 
 
 def write_control(path: str, overrides: dict[str, dict[str, Any]]) -> None:

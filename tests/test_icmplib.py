@@ -16,7 +16,6 @@ for exceptions the class and its bases, by name.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import resource
@@ -95,17 +94,12 @@ def _client() -> None:
     print(json.dumps(outcomes))
 
 
-CLIENT_SOURCE = f"from __future__ import annotations\n{inspect.getsource(_client)}\n_client()\n"
+CLIENT_SOURCE = netsim.client_source(_client)
 
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[netsim.SimulatedNetwork]:
-    try:
-        with netsim.SimulatedNetwork(HOSTS) as simulated:
-            yield simulated
-            assert simulated.responder_alive(), "the responder died during the tests"
-    except netsim.NetsimUnavailable as reason:
-        pytest.skip(f"no simulated network here: {reason}")
+    yield from netsim.network_or_skip(HOSTS)
 
 
 def call(function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -304,3 +298,19 @@ def test_multiping_of_many_hosts_needs_no_descriptor_per_host() -> None:
     done = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
                           timeout=60, cwd="/", check=True)
     assert done.stdout.split() == [str(2 * MANY_HOSTS)] * 2
+
+
+def test_engine_set_ttl_checks_its_range_and_loopback_still_answers() -> None:
+    import fastping
+
+    with fastping.Pinger(["127.0.0.1"], timeout=0.5) as pinger:
+        engine = pinger._live_engine()
+        for wrong in (0, 256, -1):
+            with pytest.raises(ValueError, match="ttl must be from 1 to 255"):
+                engine.set_ttl(wrong)
+        engine.set_ttl(1)  # loopback is no hop away
+        assert pinger.ping()["127.0.0.1"].ok
+        engine.set_ttl(None)
+        assert pinger.ping()["127.0.0.1"].ok
+    with pytest.raises(ValueError):
+        engine.set_ttl(1)  # closed

@@ -13,13 +13,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._results import Result, Status
+from ..pinger import Pinger, async_rounds
 from ._session import RequestOptions, async_target, open_pinger, socket_errors, target
 from .models import Host
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
-
-    from ..pinger import Pinger
 
 
 class _Pings:
@@ -80,17 +79,11 @@ async def async_multiping(addresses: Iterable[str], count: int = 2, interval: fl
                           **kwargs: Unpack[RequestOptions]) -> list[Host]:
     """multiping() for asyncio: the engine is driven from the running loop, with no thread
     (names are resolved as icmplib's async_multiping does, before the first probe)."""
-    import asyncio
-
     resolved = [await async_target(address, family) for address in addresses]
     pings, pinger = _start(resolved, timeout, source, privileged, kwargs)
-    loop = asyncio.get_running_loop()
     with pinger, socket_errors(privileged, source):
-        for number in range(count if pinger.hosts else 0):
-            started = loop.time()
-            pings.add_round(await pinger.aping())
-            if number + 1 < count:
-                await asyncio.sleep(max(0.0, started + interval - loop.time()))
+        async for results in async_rounds(pinger, count, interval):
+            pings.add_round(results)
     return pings.hosts()
 
 
