@@ -10,7 +10,7 @@ filter is in Python), so comparing them there would compare the machine's load. 
 name server either: unknown names fail at once.
 
 Compared, call by call: the class and repr of each result, its address, counts, loss,
-every attribute's type, the RTTs (milliseconds: see RTT_SLOWER_MS), and for exceptions the
+every attribute's type, the RTTs (milliseconds: see RTT_SPREAD_MS), and for exceptions the
 class and its bases, by name.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,13 +30,13 @@ import pytest
 
 pytest.importorskip("icmplib", reason="icmplib is in the test extra")
 
-# The RTTs of two runs, in the same unit. fastping's are kernel time to kernel time, icmplib's
-# from Python's clock before its send to when its event loop read the reply: never lower than
-# fastping's but by scheduling (RTT_LOWER_MS), higher by up to RTT_SLOWER_MS on this busy
-# machine (under ASan, icmplib's loop is slower still: 27 ms seen).
-RTT_LOWER_MS = 5.0
-RTT_SLOWER_MS = 100.0
-DELAY_SLACK_MS = 15.0  # fastping's RTTs of a host answering after DELAY_MS
+# The RTTs of two runs (two sets of probes), in the same unit. fastping's are kernel time to
+# kernel time, icmplib's from Python's clock before its send to when its event loop read the
+# reply; the simulated hosts' answers come late when the responder (Python) is held up. So the
+# two agree within RTT_SPREAD_MS, and the unit is pinned by hosts that answer after DELAY_MS:
+# never sooner, so an RTT in seconds or microseconds would fail.
+RTT_SPREAD_MS = 100.0
+DELAY_SLACK_MS = 15.0  # the median of fastping's RTTs of a host answering after DELAY_MS
 DELAY_MS = 40.0
 PLAIN = {4: "198.18.1.1", 6: "2001:db8:5:1::1"}
 DELAYED = {4: "198.18.3.40", 6: "2001:db8:5:3::28"}
@@ -150,11 +151,12 @@ def assert_same_value(theirs: Any, ours: Any) -> None:
     assert {k: v for k, v in theirs.items() if k not in timed} == \
         {k: v for k, v in ours.items() if k not in timed}, (theirs, ours)
     assert len(theirs["rtts"]) == len(ours["rtts"])
-    pairs = [(theirs[name], ours[name]) for name in sorted(timed - {"rtts", "jitter"})]
+    pairs = [(theirs[name], ours[name]) for name in sorted(timed - {"rtts"})]
     pairs += list(zip(theirs["rtts"], ours["rtts"], strict=True))
     for their_rtt, our_rtt in pairs:
-        assert -RTT_LOWER_MS <= their_rtt - our_rtt <= RTT_SLOWER_MS, (theirs, ours)
-    assert abs(theirs["jitter"] - ours["jitter"]) <= RTT_SLOWER_MS, (theirs, ours)
+        assert abs(their_rtt - our_rtt) <= RTT_SPREAD_MS, (theirs, ours)
+    if theirs["address"] in DELAYED.values():
+        assert min(theirs["rtts"]) >= DELAY_MS and min(ours["rtts"]) >= DELAY_MS, (theirs, ours)
 
 
 FAMILIES = pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
@@ -175,7 +177,7 @@ def test_ping_answering_delayed_silent_and_unreachable_hosts(
         assert_same(theirs, ours)
     answered, delayed, silent, unreachable = (ours["value"] for _, ours in pairs[1:])
     assert answered["rtts"] and len(answered["rtts"]) == 3 and answered["is_alive"]
-    assert all(DELAY_MS <= rtt < DELAY_MS + DELAY_SLACK_MS for rtt in delayed["rtts"])
+    assert statistics.median(delayed["rtts"]) < DELAY_MS + DELAY_SLACK_MS, delayed
     for lost in (silent, unreachable):  # icmplib counts an ICMP error as a loss
         assert lost["packets_sent"] == 3 and lost["packet_loss"] == 1.0
         assert lost["min_rtt"] == lost["avg_rtt"] == lost["jitter"] == 0.0
