@@ -152,17 +152,20 @@ def _read_text(path: str) -> str:
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise ConfigError(f"{path}: not a regular file")
-        data = b""
-        while len(data) <= MAX_CONFIG_BYTES:
-            chunk = os.read(descriptor, MAX_CONFIG_BYTES + 1 - len(data))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:  # in megabytes: os.read(n) allocates n at once
+            chunk = os.read(descriptor, min(1 << 20, MAX_CONFIG_BYTES + 1 - size))
             if not chunk:
                 break
-            data += chunk
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
     except OSError as error:
         raise ConfigError(f"{path}: {error.strerror or error}") from None
     finally:
         os.close(descriptor)
-    if len(data) > MAX_CONFIG_BYTES:
+    if size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB")
     try:
         return data.decode("utf-8")
