@@ -257,6 +257,14 @@ def gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
+def negotiate(accept: str, accept_encoding: str) -> tuple[bool, str, bool]:
+    """What a /metrics request asks for, as prometheus_client negotiates it: (OpenMetrics or
+    not, the Content-Type to answer with, gzip or not)."""
+    _, content_type = choose_encoder(accept)
+    return (content_type.startswith("application/openmetrics-text"), content_type,
+            gzip_accepted(accept_encoding))
+
+
 def wsgi_app(render: Callable[[bool], Iterator[bytes]],
              fallback: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     """A WSGI /metrics from render(open_metrics), in chunks, gzipped if the client takes it;
@@ -266,12 +274,13 @@ def wsgi_app(render: Callable[[bool], Iterator[bytes]],
         if (environ.get("REQUEST_METHOD") != "GET"
                 or "name[]" in parse_qs(environ.get("QUERY_STRING", ""))):
             return fallback(environ, start_response)
-        _, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        chunks = render(content_type.startswith("application/openmetrics-text"))
+        open_metrics, content_type, zipped = negotiate(environ.get("HTTP_ACCEPT", ""),
+                                                       environ.get("HTTP_ACCEPT_ENCODING", ""))
+        chunks = render(open_metrics)
         first = next(chunks)  # before the status: a failure to read is a 500
         headers = [("Content-Type", content_type)]
         body: Iterable[bytes] = itertools.chain((first,), chunks)
-        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        if zipped:
             body = gzipped(body)
             headers.append(("Content-Encoding", "gzip"))
         start_response("200 OK", headers)
