@@ -58,7 +58,7 @@ class Target:
 
 
 _TARGET_KEYS = {"host", "hosts", "period", "interval", "timeout"}
-_TOP_KEYS = {"targets", "period", "interval", "timeout"}
+_TOP_KEYS = {"targets", "period", "interval", "timeout", "modules"}  # modules: /probe's
 
 
 def _period_of(entry: dict[str, Any], where: str) -> float | None:
@@ -131,6 +131,11 @@ def parse_config(document: object, source: str = "config") -> list[Target]:
 
 def load_config(path: str) -> list[Target]:
     """Targets from a YAML file (see parse_config); ConfigError if it cannot be used."""
+    return parse_config(read_document(path), path)
+
+
+def read_document(path: str) -> object:
+    """The YAML document in path; ConfigError if it cannot be read."""
     try:
         import yaml
     except ImportError:  # pragma: no cover - depends on the environment
@@ -143,7 +148,7 @@ def load_config(path: str) -> list[Target]:
         raise ConfigError(f"{path}: {error.strerror or error}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    return parse_config(document, path)
+    return document
 
 
 def hashmod(value: str, modulus: int) -> int:

@@ -10,12 +10,11 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -23,7 +22,8 @@ from prometheus_client.process_collector import ProcessCollector
 from .._common import MAX_INTERVAL, MAX_TIMEOUT, default_timeout
 from .._resolve import check_seconds
 from ..monitor import Monitor, MonitorEvent
-from . import blackbox, http
+from . import http
+from .blackbox import Prober
 from .collector import MonitorCollector
 from .config import (
     DEFAULT_BUCKETS,
@@ -33,7 +33,10 @@ from .config import (
     hashmod,
     host_name,
     load_config,
+    read_document,
 )
+from .modules import DEFAULT_MODULES, AllowedTargets, Module, parse_modules
+from .webconfig import BasicAuth, load_web_config
 
 # (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
 Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
@@ -91,6 +94,10 @@ class Exporter:
     A target without its own period or timeout gets ``period``/``timeout``.
     With ``shard=(k, n)`` only targets whose ``hashmod(host, n)`` is k are
     pinged, so n exporters can share one target list.
+
+    /probe: ``config`` may also hold blackbox's ``modules``; ``web_config`` is an
+    exporter-toolkit web configuration file (TLS, basic auth); ``probe_max_timeout`` caps
+    every probe, ``allowed_targets`` (networks and names, comma-separated) limits them.
     """
 
     targets: Sequence[str | Target] = ()
@@ -104,7 +111,10 @@ class Exporter:
     window: int = 32
     privileged: bool | None = None
     shard: tuple[int, int] | None = None
-    probe_limit: int = 16
+    probe_limit: int = 256
+    probe_max_timeout: float = 60.0
+    allowed_targets: str | None = None
+    web_config: str | None = None
     registry: CollectorRegistry = field(init=False)
     unresolved: dict[str, str] = field(init=False, default_factory=dict)
     last_reload_ok: bool = field(init=False, default=False)
@@ -132,11 +142,13 @@ class Exporter:
         self._apply_lock = threading.Lock()
         self._commands: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopped = threading.Event()
-        self._server: WSGIServer | None = None
+        self._server: http.Server | None = None
         self._threads: list[threading.Thread] = []
-        self._probes = threading.BoundedSemaphore(self.probe_limit)
+        self._prober = Prober(self._probe_monitor, max_timeout=check_seconds(
+            "probe_max_timeout", self.probe_max_timeout, maximum=MAX_TIMEOUT, allow_zero=False),
+            slots=self.probe_limit, privileged=self.privileged, allowed=None
+            if self.allowed_targets is None else AllowedTargets.parse(self.allowed_targets))
         self.registry = CollectorRegistry()
-        self._app = http.router(make_wsgi_app(self.registry), self._probe)
         self.registry.register(MonitorCollector(self))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -208,11 +220,19 @@ class Exporter:
         return {"down_after": self.down_after, "up_after": self.up_after, "window": self.window,
                 "privileged": self.privileged}
 
+    def _modules(self) -> Mapping[str, Module]:
+        """/probe's modules: the config file's, or fastping's icmp module; ConfigError."""
+        if self.config is None:
+            return DEFAULT_MODULES
+        return parse_modules(read_document(self.config), self.config) or DEFAULT_MODULES
+
     def reload(self) -> bool:
         """Re-read the config and apply it; on an error keep the targets as they are."""
         try:
             targets = self._wanted()
+            probe_modules = self._modules()
             self.apply(targets)
+            self._prober.modules = probe_modules
         except (ConfigError, OSError) as error:
             log.error("reload failed, keeping the targets as they were: %s", error)
             self.last_reload_ok = False
@@ -235,33 +255,38 @@ class Exporter:
     def start(self) -> None:
         """Load the targets, start pinging and serving; ConfigError or OSError if it cannot."""
         try:
+            web = load_web_config(self.web_config) if self.web_config is not None else None
+            self._prober.modules = self._modules()
             self.apply(self._wanted())
             self.last_reload_ok = True
             self.last_reload_time = time.time()
             log.info("pinging %d targets", len(self.hosts))
             host, port = self._listen_address
-            self._server = http.serve(host, port, self._app)
+            self._server = http.Server(
+                host, port, self.registry, {"/probe": self._prober.respond},
+                tls=web.tls if web else None, headers=web.headers if web else {},
+                gate=BasicAuth(web.users) if web and web.users else None)
+            self._server.start()
         except BaseException:
             self.close()
             raise
-        for target, name in ((self._server.serve_forever, "fastping-exporter-http"),
-                             (self._control, "fastping-exporter-control")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._control, name="fastping-exporter-control",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     @property
     def address(self) -> tuple[str, int]:
         """The (host, port) the server listens on (the real port when 0 was asked for)."""
         if self._server is None:
             raise RuntimeError("the exporter is not serving")
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._server.address
 
     @property
     def url(self) -> str:
         host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self._server is not None and self._server.tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def request_reload(self) -> None:
         """Ask for a reload on the control thread. Safe from a signal handler."""
@@ -288,8 +313,7 @@ class Exporter:
         """Stop serving and pinging; every descriptor is released. Idempotent."""
         self._commands.put("stop")
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
         for thread in self._threads:
             thread.join(10)
@@ -310,12 +334,7 @@ class Exporter:
 
     # ---- /probe ------------------------------------------------------------------
 
-    def _probe(self, environ: http.Environ,
-               start_response: http.StartResponse) -> Iterable[bytes]:
-        # A request without a timeout gets the exporter's, else its period up to 1 s.
-        default = self.timeout if self.timeout is not None else default_timeout(self.period)
-        # On the targets' own engine, not one opened per request.
+    def _probe_monitor(self) -> Monitor | None:
+        # Probes run on the targets' own engine, not one opened per request.
         with self._groups_lock:
-            monitor = None if self._group is None else self._group.monitor
-        return blackbox.respond(environ, start_response, default_timeout=default,
-                                privileged=self.privileged, slots=self._probes, monitor=monitor)
+            return None if self._group is None else self._group.monitor
