@@ -9,7 +9,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import run_isolated
+from debian import debian_commands
 
 pytest.importorskip("prometheus_client")
 pytest.importorskip("yaml")
@@ -541,34 +541,8 @@ def test_a_host_that_stops_answering_goes_down() -> None:
 
 def prometheus_binaries() -> tuple[str, str]:
     """prometheus and promtool; installed from Debian if missing and we may (root, apt)."""
-    def found() -> tuple[str, str] | None:
-        server, tool = shutil.which("prometheus"), shutil.which("promtool")
-        return (server, tool) if server and tool else None
-
-    if found() is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
-        # Keep Debian from starting the system service: this test runs its own.
-        policy = pathlib.Path("/usr/sbin/policy-rc.d")
-        own_policy = not policy.exists()
-        if own_policy:
-            policy.write_text("#!/bin/sh\nexit 101\n")
-            policy.chmod(0o755)
-        try:
-            done = subprocess.run(install, env=env, capture_output=True, timeout=900,
-                                  check=False)
-            if done.returncode != 0:
-                subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True,
-                               timeout=900, check=False)
-                subprocess.run(install, env=env, capture_output=True, timeout=900, check=False)
-        finally:
-            if own_policy:
-                policy.unlink()
-    binaries = found()
-    if binaries is None:
-        pytest.skip("needs Prometheus (Debian's prometheus package), and it could not be "
-                    "installed here (installing needs root and apt-get)")
-    return binaries
+    server, tool = debian_commands("prometheus", "prometheus", "promtool")
+    return server, tool
 
 
 def free_port() -> int:

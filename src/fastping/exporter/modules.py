@@ -13,7 +13,7 @@ parsed by the caller and each part reads its own keys.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .._common import MAX_SIZE
@@ -32,6 +32,11 @@ def excerpt(value: object) -> str:
         return f"a {type(value).__name__}"
     text = repr(value)
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+
+
+def listing(keys: Iterable[object]) -> str:
+    """Keys of user data for an error message, each quoted and short, in order."""
+    return ", ".join(sorted(map(excerpt, keys)))
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def _icmp(entry: Mapping[str, object], name: str, where: str) -> Module:
         raise ConfigError(f"{where}: icmp must be a mapping, not {excerpt(section)}")
     unknown = set(section) - _ICMP_KEYS
     if unknown:
-        raise ConfigError(f"{where}: icmp: unknown keys {sorted(map(excerpt, unknown))}; "
+        raise ConfigError(f"{where}: icmp: unknown keys {listing(unknown)}; "
                           f"expected {sorted(_ICMP_KEYS)}")
     protocol = section.get("preferred_ip_protocol") or "ip6"
     if protocol not in ("ip4", "ip6"):
@@ -128,7 +133,7 @@ def parse_modules(document: object, source: str = "config") -> dict[str, Module]
             raise ConfigError(f"{where}: expected a name and a mapping")
         unknown = set(entry) - _MODULE_KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(map(excerpt, unknown))}; "
+            raise ConfigError(f"{where}: unknown keys {listing(unknown)}; "
                               f"expected {sorted(_MODULE_KEYS)}")
         prober = entry.get("prober")
         if not isinstance(prober, str) or not prober:
