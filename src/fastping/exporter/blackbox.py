@@ -22,6 +22,7 @@ engine does not have: then on a Pinger of its own, in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import json  # its strings are quoted as Go's %q quotes them
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -152,7 +153,7 @@ class Prober:
         module = (DEFAULT_MODULES if name == DEFAULT_MODULE and name not in self.modules
                   else self.modules).get(name)
         if module is None:
-            return text(400, f"Unknown module {name!r}".replace("'", '"'))
+            return text(400, f"Unknown module {json.dumps(name)}")
         try:
             timeout = scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"),
                                      module, self._max_timeout)
@@ -164,8 +165,8 @@ class Prober:
         if len(query.getall("target")) > 1:
             return text(400, "give one target")
         if module.prober != "icmp":
-            return text(400, f"Unknown prober {module.prober!r}: fastping runs blackbox's "
-                        "icmp prober only")
+            return text(400, f"Unknown prober {json.dumps(module.prober)}: fastping runs "
+                        "blackbox's icmp prober only")
         try:
             count = int(query.get("count", "1"))
             if not 1 <= count <= MAX_PROBE_COUNT:
