@@ -1,7 +1,9 @@
 """/probe?target=HOST&module=NAME: blackbox_exporter's icmp prober, on the exporter's engine.
 
 What blackbox does, done the same (read from its prober/handler.go, icmp.go and utils.go):
-an unknown module is 400 ``Unknown module "x"``; a missing target 400; the probe's time is
+an unknown module is 400 ``Unknown module "x"`` (no module= means http_2xx, as in blackbox,
+when the config file has modules; fastping's own icmp module when it has none); a missing
+target 400; the probe's time is
 the X-Prometheus-Scrape-Timeout-Seconds header (120 s without one) less 0.5 s, or the
 module's timeout if that is shorter; the address is chosen by ``preferred_ip_protocol``
 (ip6 by default) and ``ip_protocol_fallback``; the metrics are blackbox's names, types,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 MAX_PROBE_COUNT = 100
 TIMEOUT_OFFSET = 0.5  # blackbox's --timeout-offset: time left for the answer to travel
 NO_HEADER_TIMEOUT = 120.0  # blackbox's timeout when Prometheus sends no header
+BLACKBOX_DEFAULT_MODULE = "http_2xx"
 
 
 class _Families(Collector):
@@ -149,9 +152,10 @@ class Prober:
     async def respond(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answers a /probe request (on the HTTP server's loop)."""
         query = request.query
-        name = query.get("module") or DEFAULT_MODULE
-        module = (DEFAULT_MODULES if name == DEFAULT_MODULE and name not in self.modules
-                  else self.modules).get(name)
+        # Without a module file, fastping's icmp module; with one, blackbox's default.
+        name = query.get("module") or (DEFAULT_MODULE if self.modules is DEFAULT_MODULES
+                                       else BLACKBOX_DEFAULT_MODULE)
+        module = self.modules.get(name)
         if module is None:
             return text(400, f"Unknown module {json.dumps(name)}")
         try:
