@@ -4,6 +4,7 @@ simulated network)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import pathlib
 import textwrap
@@ -95,6 +96,15 @@ def test_probe_timeouts(prober_url: str) -> None:
     assert timeout_of(prober_url, "target=127.0.0.1&module=icmp4_only", "30") == 8.0
     assert timeout_of(prober_url, "target=127.0.0.1&module=icmp4_only", None) == 8.0
     assert timeout_of(prober_url, "target=127.0.0.1&module=icmp4_only&timeout=1s", "30") == 1.0
+
+
+def test_many_distinct_timeouts_at_once(prober_url: str) -> None:
+    # Each its own scrape timeout, more than the engine's 32 distinct timeouts: all probed.
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda n: probe(prober_url, "target=127.0.0.1&module=icmp",
+                                                f"{3 + n / 1000}"), range(50)))
+    assert [status for status, _ in answers] == [200] * 50
+    assert all(one(parse(body), "probe_success") == 1 for _, body in answers)
 
 
 def test_scrape_timeout_is_blackboxs_get_timeout() -> None:

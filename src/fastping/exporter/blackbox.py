@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json  # its strings are quoted as Go's %q quotes them
+import math
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -115,6 +116,13 @@ def scrape_timeout(header: str | None, module: Module, max_timeout: float) -> fl
     if 0 < module.timeout < most or most < 0:
         most = module.timeout
     return min(max(most, 0.001), max_timeout, MAX_TIMEOUT)
+
+
+def engine_timeout(seconds: float) -> float:
+    """The engine's timeout for a probe that may take seconds: the next power of two (from
+    1/64 s), so that probes with deadlines a microsecond apart share one of the engine's
+    few distinct timeouts (_engine.MAX_TIMEOUTS); the handler keeps the exact deadline."""
+    return min(2.0 ** max(-6, math.ceil(math.log2(seconds))), MAX_TIMEOUT)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -278,17 +286,24 @@ class Prober:
             log.info("Writing out packet")
             return await loop.run_in_executor(None, self._ping_alone, address, count, timeout,
                                               options)
-        future = await loop.run_in_executor(None, lambda: monitor.submit_probe(
-            address, count=count, timeout=timeout))
+        try:
+            future = await loop.run_in_executor(None, lambda: monitor.submit_probe(
+                address, count=count, timeout=engine_timeout(timeout)))
+        except (ValueError, RuntimeError) as error:  # the engine is full or closing
+            log.error("Error writing to socket", err=str(error))
+            return []
         phases["setup"] = time.monotonic() - before
         log.info("Writing out packet")
         try:
             # Shielded: a cancelled request cancels the probe's future from a worker thread,
             # not from this loop (forgetting the probe waits for the monitor's loop).
-            return await asyncio.shield(asyncio.wrap_future(future))
-        except asyncio.CancelledError:
-            loop.run_in_executor(None, future.cancel)
-            raise
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)),
+                                          timeout * count)
+        except TimeoutError:
+            return []
+        finally:
+            if not future.done():
+                loop.run_in_executor(None, future.cancel)
 
     def _ping_alone(self, address: str, count: int, timeout: float,
                     options: dict[str, object]) -> list[Result]:
