@@ -213,3 +213,19 @@ def test_clients_that_give_up_free_their_probes() -> None:
     # Six quitters, two slots: before, every later probe waited for a slot and got 503.
     assert report == {"left": 0, "seconds": pytest.approx(report["seconds"]), "success": True}
     assert report["seconds"] < 1.0, json.dumps(report)
+
+
+def test_a_reload_replaces_the_modules(make_exporter: MakeExporter,  # noqa: F811
+                                       tmp_path: pathlib.Path) -> None:
+    config = tmp_path / "blackbox.yml"
+    config.write_text("targets: []\nmodules:\n  first: {prober: icmp}\n")
+    instance = make_exporter(config=str(config))
+    assert probe(instance.url, "target=127.0.0.1&module=first")[0] == 200
+    config.write_text("targets: []\nmodules:\n  second: {prober: icmp}\n")
+    assert instance.reload()
+    assert probe(instance.url, "target=127.0.0.1&module=first")[0] == 400
+    assert probe(instance.url, "target=127.0.0.1&module=second")[0] == 200
+    # A module blackbox would refuse: the reload fails and the modules stay as they were.
+    config.write_text("targets: []\nmodules:\n  third: {prober: icmp, icmp: {ttl: 999}}\n")
+    assert not instance.reload()
+    assert probe(instance.url, "target=127.0.0.1&module=second")[0] == 200
