@@ -13,7 +13,7 @@ parsed by the caller and each part reads its own keys.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .._common import MAX_SIZE
@@ -34,9 +34,12 @@ def excerpt(value: object) -> str:
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
 
 
-def listing(keys: Iterable[object]) -> str:
-    """Keys of user data for an error message, each quoted and short, in order."""
-    return ", ".join(sorted(map(excerpt, keys)))
+def check_keys(mapping: Mapping[object, object], known: set[str], where: str) -> None:
+    """ConfigError naming mapping's keys that are not known (each quoted short)."""
+    unknown = set(mapping) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(map(excerpt, unknown)))}; "
+                          f"expected {', '.join(sorted(known))}")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,7 @@ def _icmp(entry: Mapping[str, object], name: str, where: str) -> Module:
     section = entry.get("icmp") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: icmp must be a mapping, not {excerpt(section)}")
-    unknown = set(section) - _ICMP_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: icmp: unknown keys {listing(unknown)}; "
-                          f"expected {sorted(_ICMP_KEYS)}")
+    check_keys(section, _ICMP_KEYS, f"{where}: icmp")
     protocol = section.get("preferred_ip_protocol") or "ip6"
     if protocol not in ("ip4", "ip6"):
         raise ConfigError(f"{where}: preferred_ip_protocol must be ip4 or ip6, "
@@ -131,10 +131,7 @@ def parse_modules(document: object, source: str = "config") -> dict[str, Module]
         where = f"{source}: module {excerpt(name)}"
         if not isinstance(name, str) or not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a name and a mapping")
-        unknown = set(entry) - _MODULE_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {listing(unknown)}; "
-                              f"expected {sorted(_MODULE_KEYS)}")
+        check_keys(entry, _MODULE_KEYS, where)
         prober = entry.get("prober")
         if not isinstance(prober, str) or not prober:
             raise ConfigError(f"{where}: give its prober (icmp)")

@@ -31,7 +31,7 @@ from aiohttp import web
 
 from .config import ConfigError
 from .http import text
-from .modules import excerpt, listing
+from .modules import check_keys, excerpt
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS_KEYS = {"cert", "key", "client_ca", "cert_file", "key_file", "client_auth_type",
@@ -65,9 +65,7 @@ def _section(document: Mapping[str, object], key: str, known: set[str],
     section = document.get(key) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: {key} must be a mapping")
-    unknown = set(section) - known
-    if unknown:
-        raise ConfigError(f"{where}: {key}: unknown keys {listing(unknown)}")
+    check_keys(section, known, f"{where}: {key}")
     return section
 
 
@@ -118,10 +116,7 @@ def load_web_config(path: str) -> WebConfig:
         raise ConfigError(f"{path}: not valid YAML: {excerpt(str(error))}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of {sorted(_TOP_KEYS)}")
-    unknown = set(document) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys {listing(unknown)}; "
-                          f"expected {sorted(_TOP_KEYS)}")
+    check_keys(document, _TOP_KEYS, path)
     if document.get("rate_limit"):
         raise ConfigError(f"{path}: rate_limit is not supported by fastping")
     http_section = _section(document, "http_server_config", _HTTP_KEYS, path)
