@@ -21,9 +21,10 @@ from __future__ import annotations
 # The one optional dependency every part needs: a missing one is said once, here, as what to
 # install (an import of any submodule runs this first).
 try:
+    import aiohttp  # noqa: F401
     import prometheus_client  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("fastping's exporter needs prometheus-client: "
+    raise ImportError(f"fastping's exporter needs {error.name}: "
                       "pip install 'fastping[exporter]'") from error
 
 from .blackbox import probe

@@ -128,6 +128,12 @@ def load_web_config(path: str) -> WebConfig:
             isinstance(user, str) and isinstance(hashed, str) and hashed.startswith("$2")
             for user, hashed in users.items()):
         raise ConfigError(f"{path}: basic_auth_users: expected user: bcrypt hash ($2...)")
+    if users:
+        try:
+            import bcrypt  # noqa: F401
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ConfigError(f"{path}: basic_auth_users needs bcrypt: "
+                              "pip install 'fastping[exporter]'") from None
     tls = _tls(_section(document, "tls_server_config", _TLS_KEYS, path),
                os.path.dirname(os.path.abspath(path)), path)
     return WebConfig(tls, {user: hashed.encode() for user, hashed in users.items()},
