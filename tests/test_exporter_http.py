@@ -10,6 +10,7 @@ import http.client
 import pathlib
 import resource
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -219,6 +220,22 @@ def test_tls_and_basic_auth_with_curl(make_exporter: MakeExporter,  # noqa: F811
     # Plain HTTP to the TLS port, and TLS without trusting the certificate: no answer.
     assert curl("-u", "prometheus:s3cret", url.replace("https", "http") + "/metrics")[0] != 200
     assert curl("-u", "prometheus:s3cret", url + "/metrics")[0] == 0
+
+
+def test_a_stalled_tls_handshake_is_dropped(serve: MakeServer, tmp_path: pathlib.Path) -> None:
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = serve(tls=context, idle_timeout=1.0)
+    with socket.create_connection(server.address) as stalled:
+        stalled.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and no more
+        dropped = closed_within(stalled, 5.0)
+        assert dropped is not None and dropped < 2.5
+    client = ssl.create_default_context(cafile=str(cert))
+    with socket.create_connection(server.address) as raw, \
+            client.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(GET + b"Connection: close\r\n\r\n")
+        assert tls.recv(4096).startswith(b"HTTP/1.1 200 ")
 
 
 @pytest.mark.parametrize(("text", "message"), [
