@@ -36,12 +36,16 @@ GET = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 @pytest.fixture
 def serve() -> Iterator[MakeServer]:
-    """A maker of servers on 127.0.0.1 (a free port) with one test gauge; all closed after."""
+    """A maker of servers on 127.0.0.1 (a free port) with one test gauge and as many series
+    of padding as asked; all closed after."""
     servers: list[exporter_http.Server] = []
 
-    def make(**options: Any) -> exporter_http.Server:
+    def make(series: int = 0, **options: Any) -> exporter_http.Server:
         registry = CollectorRegistry()
         Gauge("fastping_test_value", "A value for the tests.", registry=registry).set(7)
+        padding = Gauge("fastping_test_padding", "Bulk.", ["name"], registry=registry)
+        for number in range(series):
+            padding.labels(f"{number:0200d}").set(number)
         servers.append(exporter_http.Server("127.0.0.1", 0, registry, {}, **options))
         servers[-1].start()
         return servers[-1]
@@ -93,6 +97,32 @@ def test_slow_and_silent_clients_are_dropped(serve: MakeServer) -> None:
         assert dropped is not None and 0.8 < dropped < 2.5
         assert closed_within(silent, 5.0) is not None
     assert get(server.address)[0] == 200  # others were served all along
+
+
+def test_a_client_that_does_not_read_is_dropped(serve: MakeServer) -> None:
+    # About 5 MB of text that a client with a 4 KiB receive buffer never reads.
+    server = serve(idle_timeout=1.0, max_connections=1, series=25_000)
+    with socket.socket() as sluggard:
+        sluggard.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sluggard.connect(server.address)
+        sluggard.sendall(GET + b"\r\n")
+        time.sleep(3.0)  # the server renders, sends what fits, then gives up on it
+        received, started = 0, time.monotonic()
+        while time.monotonic() - started < 5:
+            try:
+                chunk = sluggard.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += len(chunk)
+        assert time.monotonic() - started < 5, "the connection is still open"
+        assert received < 5_000_000
+    # Its slot (the only one) is free again.
+    deadline = time.monotonic() + 5
+    while get(server.address, "/")[0] != 200:
+        assert time.monotonic() < deadline, "the dropped connection was never counted back"
+        time.sleep(0.05)
 
 
 def test_connections_past_the_limit_get_503(serve: MakeServer) -> None:

@@ -192,7 +192,7 @@ class Prober:
             self._slots = asyncio.Semaphore(self._slot_count)
         try:
             await asyncio.wait_for(self._slots.acquire(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return text(503, "too many probes at once")
         log = ProbeLog(name, target)
         try:
@@ -219,7 +219,7 @@ class Prober:
         resolving = loop.run_in_executor(None, choose, target, module, log)
         try:
             chosen = await asyncio.wait_for(resolving, timeout)
-        except (OSError, TimeoutError) as error:
+        except (OSError, asyncio.TimeoutError) as error:
             log.error("Error resolving address", err=str(error) or "timeout")
         else:
             self._check_allowed(target, chosen.address)
@@ -299,7 +299,7 @@ class Prober:
             # not from this loop (forgetting the probe waits for the monitor's loop).
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)),
                                           timeout * count)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return []
         finally:
             if not future.done():

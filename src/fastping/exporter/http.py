@@ -12,8 +12,8 @@ What aiohttp leaves to us, done here:
 - one idle timeout for all of a connection's waiting: aiohttp arms its keep-alive timer when
   a connection opens and re-arms it after each response, and closes a connection whose
   request has not fully arrived by then, so a client that trickles its headers (slowloris)
-  is dropped after ``idle_timeout`` like one that sends nothing; the TLS handshake gets the
-  same bound;
+  is dropped after ``idle_timeout`` like one that sends nothing; the TLS handshake and the
+  sending of a response (to a client that does not read) get the same bound;
 - /metrics rendered by prometheus_client in a small executor of its own (the text of many
   thousand targets takes long, and two at a time bound the memory of concurrent scrapes),
   negotiated (OpenMetrics or text) and gzipped as prometheus_client's own server does.
@@ -177,7 +177,19 @@ class Server:
             response = (await route(request) if route is not None else
                         text(404, "not found: try /metrics or /probe?target=HOST&module=icmp"))
         response.headers.update(self._headers)
+        # Sent here, under the idle timeout, rather than by aiohttp after we return: it has no
+        # write timeout, and a client that never reads would hold its connection for ever.
+        try:
+            await asyncio.wait_for(self._send(request, response), self.idle_timeout)
+        except asyncio.TimeoutError:
+            if request.transport is not None:
+                request.transport.abort()
         return response
+
+    @staticmethod
+    async def _send(request: web.BaseRequest, response: web.StreamResponse) -> None:
+        await response.prepare(request)
+        await response.write_eof()
 
     async def _landing(self, request: web.BaseRequest) -> web.StreamResponse:
         return web.Response(text=_LANDING, content_type="text/html")
