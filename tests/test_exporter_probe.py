@@ -37,6 +37,9 @@ MODULES = textwrap.dedent("""\
       big:
         prober: icmp
         icmp: {payload_size: 1000, ttl: 32, dont_fragment: true}
+      elsewhere:
+        prober: icmp
+        icmp: {source_ip_address: 192.0.2.7}
       http_2xx:
         prober: http
         http: {valid_status_codes: [200]}
@@ -80,6 +83,10 @@ def test_modules_and_blackbox_answers(prober_url: str) -> None:
     # A module with its own payload size and TTL pings on an engine of its own.
     samples = parse(probe(prober_url, "target=127.0.0.1&module=big")[1])
     assert one(samples, "probe_success") == 1
+    # A source address this host does not have: a failed probe that says why, not a 500.
+    status, text = probe(prober_url, "target=127.0.0.1&module=elsewhere&debug=true")
+    assert status == 200 and 'msg="Error listening to socket"' in text
+    assert "probe_success 0.0" in text
 
 
 def timeout_of(url: str, query: str, header: str | None) -> float:

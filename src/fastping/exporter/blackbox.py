@@ -197,7 +197,7 @@ class Prober:
         log = ProbeLog(name, target)
         try:
             families = await self.run(target, module, timeout, count, log,
-                                         extras="count" in query)
+                                      extras="count" in query)
         except Refused as refused:
             return text(403, str(refused))
         finally:
@@ -284,8 +284,12 @@ class Prober:
                 "source": module.source_ip_address or None}
             phases["setup"] = time.monotonic() - before
             log.info("Writing out packet")
-            return await loop.run_in_executor(None, self._ping_alone, address, count, timeout,
-                                              options)
+            try:
+                return await loop.run_in_executor(None, self._ping_alone, address, count,
+                                                  timeout, options)
+            except (OSError, ValueError) as error:  # e.g. a source address not of this host
+                log.error("Error listening to socket", err=str(error))
+                return []
         try:
             future = await loop.run_in_executor(None, lambda: monitor.submit_probe(
                 address, count=count, timeout=engine_timeout(timeout)))
