@@ -61,11 +61,11 @@ def get(url, header=True):
         request.add_header("X-Prometheus-Scrape-Timeout-Seconds", "3")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
+            return response.status, response.read().decode(), response.headers["Content-Type"]
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        return error.code, error.read().decode(), error.headers["Content-Type"]
 
-def families(text):
+def families(text):  # name: [type, help, label names]
     return {f.name: [f.type, f.documentation, sorted({k for s in f.samples for k in s.labels})]
             for f in text_string_to_metric_families(text)}
 
@@ -88,8 +88,8 @@ try:
         for target, module in spec["cases"]:
             answers = {}
             for name, url in urls.items():
-                status, text = get(url + "/probe?target=%s&module=%s" % (target, module))
-                answers[name] = {"status": status, "families": families(text),
+                status, text, kind = get(url + "/probe?target=%s&module=%s" % (target, module))
+                answers[name] = {"status": status, "type": kind, "families": families(text),
                                  "success": "probe_success 1" in text}
             report["cases"].append({"target": target, "module": module, **answers})
         for query in spec["bad"]:
@@ -116,6 +116,7 @@ def test_probe_matches_blackbox_exporter(tmp_path: pathlib.Path) -> None:
     for case in report["cases"]:
         where = f"{case['target']} with {case['module']}"
         assert case["blackbox"]["status"] == case["fastping"]["status"] == 200, where
+        assert case["blackbox"]["type"] == case["fastping"]["type"], where
         assert case["fastping"]["families"] == case["blackbox"]["families"], where
         assert case["fastping"]["success"] == case["blackbox"]["success"], where
     # The answers differ where they should: the live host's probe succeeds, the silent one's not.

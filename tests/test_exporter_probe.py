@@ -73,6 +73,8 @@ def test_modules_and_blackbox_answers(prober_url: str) -> None:
     status, text = probe(prober_url, "target=127.0.0.1&module=icmp", scrape_timeout="soon")
     assert status == 500 and "Failed to parse timeout from Prometheus header" in text
 
+    with urllib.request.urlopen(prober_url + "/probe?target=::1&module=icmp") as answer:
+        assert answer.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     samples = parse(probe(prober_url, "target=::1&module=icmp")[1])
     assert one(samples, "probe_success") == 1 and one(samples, "probe_ip_protocol") == 6
     assert one(samples, "probe_ip_addr_hash") == 1751717746  # as blackbox 0.23 said for ::1

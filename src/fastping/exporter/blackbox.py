@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from .._common import MAX_TIMEOUT
@@ -202,10 +202,13 @@ class Prober:
             return text(403, str(refused))
         finally:
             self._slots.release()
-        body = generate_latest(_Families(families))
         if query.get("debug") == "true":
-            return web.Response(text=debug_page(log, body.decode(), module.settings))
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            text_format = generate_latest(_Families(families)).decode()
+            return web.Response(text=debug_page(log, text_format, module.settings))
+        # Negotiated as /metrics is (blackbox's promhttp does the same): text 0.0.4 by default.
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(_Families(families)),
+                            headers={"Content-Type": content_type})
 
     async def run(self, target: str, module: Module, timeout: float, count: int,
                   log: ProbeLog, *, extras: bool) -> list[Metric]:
