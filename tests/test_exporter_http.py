@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import http.client
+import os
 import pathlib
 import resource
 import socket
@@ -250,6 +251,28 @@ def test_tls_and_basic_auth_with_curl(make_exporter: MakeExporter,  # noqa: F811
     # Plain HTTP to the TLS port, and TLS without trusting the certificate: no answer.
     assert curl("-u", "prometheus:s3cret", url.replace("https", "http") + "/metrics")[0] != 200
     assert curl("-u", "prometheus:s3cret", url + "/metrics")[0] == 0
+
+    # A new certificate and password, written as configuration tools do: in force at once.
+    (tmp_path / "new").mkdir()
+    new_cert, _ = self_signed(tmp_path / "new")
+    rehashed = bcrypt.hashpw(b"n3w", bcrypt.gensalt(rounds=4)).decode()
+    replace(web, f"tls_server_config:\n  cert_file: new/cert.pem\n  key_file: new/key.pem\n"
+            f"basic_auth_users:\n  prometheus: '{rehashed}'\n")
+    new_tls = ["--cacert", str(new_cert)]
+    assert curl(*new_tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 200
+    assert curl(*new_tls, "-u", "prometheus:s3cret", url + "/metrics")[0] == 401
+    assert curl(*tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 0  # the old certificate
+    # A file that has become unusable changes nothing.
+    replace(web, "basic_auth_users: [nobody]\n")
+    assert curl(*new_tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 200
+    assert curl(*new_tls, url + "/metrics")[0] == 401
+
+
+def replace(path: pathlib.Path, content: str) -> None:
+    """Writes path anew, as a whole (a new file renamed over it)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(content)
+    os.replace(partial, path)
 
 
 def test_a_stalled_tls_handshake_is_dropped(serve: MakeServer, tmp_path: pathlib.Path) -> None:

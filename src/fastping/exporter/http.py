@@ -47,8 +47,8 @@ IDLE_TIMEOUT = 30.0  # seconds a connection may take for a request's headers, or
 METRICS_WORKERS = 2
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-# Checks a request before it is routed: None to go on, or the response that ends it.
-Gate = Callable[[web.BaseRequest], Awaitable[web.StreamResponse | None]]
+# Wraps the routing of every request (the web configuration's basic auth and headers).
+Gate = Callable[[web.BaseRequest, Handler], Awaitable[web.StreamResponse]]
 
 _LANDING = """<html><head><title>fastping exporter</title></head><body>
 <h1>fastping exporter</h1>
@@ -115,14 +115,17 @@ class Server:
     """An HTTP(S) server on its own thread and asyncio loop: registry's metrics at /metrics,
     routes (path: handler) and a landing page at /.
 
-    ``gate`` (the web configuration's basic auth) sees every request first. start() binds
+    ``gate`` (the web configuration) wraps the routing of every request, and
+    ``on_connection`` is called as each connection opens, before its TLS handshake (for the
+    web configuration to load a new certificate). start() binds
     (OSError in the caller's thread) and serves; close() stops it; both from any thread.
     """
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry,
                  routes: Mapping[str, Handler], *,
                  tls: ssl.SSLContext | None = None, gate: Gate | None = None,
-                 headers: Mapping[str, str] | None = None, max_connections: int = MAX_CONNECTIONS,
+                 on_connection: Callable[[], None] | None = None,
+                 max_connections: int = MAX_CONNECTIONS,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._bind = host, port
         self._metrics_executor = ThreadPoolExecutor(METRICS_WORKERS, "fastping-exporter-metrics")
@@ -131,7 +134,7 @@ class Server:
         self._routes.update(routes)
         self.tls = tls
         self._gate = gate
-        self._headers = dict(headers or {})
+        self._on_connection = on_connection
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self._loop = asyncio.new_event_loop()
@@ -167,16 +170,14 @@ class Server:
         assert self._web is not None
         if len(self._web.connections) >= self.max_connections:
             return _Busy()
+        if self._on_connection is not None:
+            self._on_connection()
         handler: RequestHandler = self._web()
         return handler
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        response = await self._gate(request) if self._gate is not None else None
-        if response is None:
-            route = self._routes.get(request.path)
-            response = (await route(request) if route is not None else
-                        text(404, "not found: try /metrics or /probe?target=HOST&module=icmp"))
-        response.headers.update(self._headers)
+        response = await (self._route(request) if self._gate is None
+                          else self._gate(request, self._route))
         # Sent here, under the idle timeout, rather than by aiohttp after we return: it has no
         # write timeout, and a client that never reads would hold its connection for ever.
         try:
@@ -185,6 +186,12 @@ class Server:
             if request.transport is not None:
                 request.transport.abort()
         return response
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        route = self._routes.get(request.path)
+        if route is None:
+            return text(404, "not found: try /metrics or /probe?target=HOST&module=icmp")
+        return await route(request)
 
     @staticmethod
     async def _send(request: web.BaseRequest, response: web.StreamResponse) -> None:

@@ -36,7 +36,7 @@ from .config import (
     read_document,
 )
 from .modules import DEFAULT_MODULES, AllowedTargets, Module, parse_modules
-from .webconfig import BasicAuth, load_web_config
+from .webconfig import WebGate
 
 # (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
 Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
@@ -255,7 +255,7 @@ class Exporter:
     def start(self) -> None:
         """Load the targets, start pinging and serving; ConfigError or OSError if it cannot."""
         try:
-            web = load_web_config(self.web_config) if self.web_config is not None else None
+            web = WebGate(self.web_config) if self.web_config is not None else None
             self._prober.modules = self._modules()
             self.apply(self._wanted())
             self.last_reload_ok = True
@@ -264,8 +264,8 @@ class Exporter:
             host, port = self._listen_address
             self._server = http.Server(
                 host, port, self.registry, {"/probe": self._prober.respond},
-                tls=web.tls if web else None, headers=web.headers if web else {},
-                gate=BasicAuth(web.users) if web and web.users else None)
+                tls=web.tls if web else None, gate=web,
+                on_connection=web.refresh if web else None)
             self._server.start()
         except BaseException:
             self.close()

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import ssl
 import threading
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .config import ConfigError
-from .http import text
+from .http import Handler, text
 from .modules import check_keys, excerpt
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
@@ -50,14 +51,18 @@ _CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CE
 _FAKE_HASH = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 _CACHE_SIZE = 100
 
+log = logging.getLogger(__package__)
+
 
 @dataclass(frozen=True)
 class WebConfig:
-    """What a web configuration file asks for: TLS (or None), users, extra headers."""
+    """What a web configuration file asks for: TLS (or None) and the certificate and key
+    files it was made of, users, extra headers."""
 
     tls: ssl.SSLContext | None
     users: Mapping[str, bytes]
     headers: Mapping[str, str]
+    certificate: tuple[str, str] = ("", "")
 
 
 def _section(document: Mapping[str, object], key: str, known: set[str],
@@ -69,13 +74,14 @@ def _section(document: Mapping[str, object], key: str, known: set[str],
     return section
 
 
-def _tls(section: dict[str, object], directory: str, where: str) -> ssl.SSLContext | None:
+def _tls(section: dict[str, object], directory: str,
+         where: str) -> tuple[ssl.SSLContext | None, tuple[str, str]]:
     unsupported = (set(section) & _TLS_UNSUPPORTED) - {k for k, v in section.items() if not v}
     if unsupported:
         raise ConfigError(f"{where}: tls_server_config: {sorted(unsupported)} not supported "
                           "by fastping (give cert_file and key_file)")
     if not section:
-        return None
+        return None, ("", "")
     paths = {}
     for key in ("cert_file", "key_file", "client_ca_file"):
         value = section.get(key) or ""
@@ -100,7 +106,7 @@ def _tls(section: dict[str, object], directory: str, where: str) -> ssl.SSLConte
         raise ConfigError(f"{where}: tls_server_config: {error}") from None
     if context.verify_mode != ssl.CERT_NONE and not paths["client_ca_file"]:
         raise ConfigError(f"{where}: client_auth_type needs client_ca_file")
-    return context
+    return context, (paths["cert_file"], paths["key_file"])
 
 
 def load_web_config(path: str) -> WebConfig:
@@ -134,15 +140,14 @@ def load_web_config(path: str) -> WebConfig:
         except ImportError:  # pragma: no cover - depends on the environment
             raise ConfigError(f"{path}: basic_auth_users needs bcrypt: "
                               "pip install 'fastping[exporter]'") from None
-    tls = _tls(_section(document, "tls_server_config", _TLS_KEYS, path),
-               os.path.dirname(os.path.abspath(path)), path)
+    tls, certificate = _tls(_section(document, "tls_server_config", _TLS_KEYS, path),
+                            os.path.dirname(os.path.abspath(path)), path)
     return WebConfig(tls, {user: hashed.encode() for user, hashed in users.items()},
-                     {str(k): str(v) for k, v in headers.items()})
+                     {str(k): str(v) for k, v in headers.items()}, certificate)
 
 
 class BasicAuth:
-    """The server's gate when there are users: 401 with WWW-Authenticate unless a request
-    carries a user's password."""
+    """401 with WWW-Authenticate unless a request carries a user's password."""
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
         self._users = dict(users)
@@ -167,7 +172,8 @@ class BasicAuth:
         self._cache[key] = matches and hashed is not None
         return self._cache[key]
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse | None:
+    async def refusal(self, request: web.BaseRequest) -> web.StreamResponse | None:
+        """None if the request may go on, else its 401."""
         scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "basic":
             try:
@@ -181,4 +187,56 @@ class BasicAuth:
                 return None
         response = text(401, "Unauthorized")
         response.headers["WWW-Authenticate"] = "Basic"
+        return response
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size, status.st_ino
+
+
+class WebGate:
+    """The server's gate for ``--web.config.file``: basic auth and headers on every request.
+
+    exporter-toolkit reads the file on every request, so new users, passwords and
+    certificates apply at once; here a stat per request and per new connection (before its
+    TLS handshake) notices a change, and the file is read again. A file that has become
+    unusable is logged and the last good one stays in force. The certificate and key are
+    loaded into the running TLS context (rotating them needs no restart); turning TLS on or
+    off, or changing its other settings, needs one.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._stamp = _stamp(path)
+        self.config = load_web_config(path)
+        self.tls = self.config.tls
+        self._auth = BasicAuth(self.config.users)
+
+    def refresh(self) -> None:
+        """Reads the file again if it changed (a stat when it did not)."""
+        stamp = _stamp(self._path)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            config = load_web_config(self._path)
+            if (config.tls is None) != (self.tls is None):
+                raise ConfigError(f"{self._path}: turning TLS on or off needs a restart")
+            if self.tls is not None:
+                self.tls.load_cert_chain(*config.certificate)
+        except (ConfigError, OSError, ssl.SSLError) as error:
+            log.error("keeping the web configuration as it was: %s", error)
+            return
+        self.config = config
+        self._auth = BasicAuth(config.users)
+
+    async def __call__(self, request: web.BaseRequest, route: Handler) -> web.StreamResponse:
+        self.refresh()
+        refusal = await self._auth.refusal(request) if self.config.users else None
+        response = refusal or await route(request)
+        response.headers.update(self.config.headers)
         return response
