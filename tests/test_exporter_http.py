@@ -268,6 +268,25 @@ def test_tls_and_basic_auth_with_curl(make_exporter: MakeExporter,  # noqa: F811
     assert curl(*new_tls, url + "/metrics")[0] == 401
 
 
+def test_client_certificates(make_exporter: MakeExporter,  # noqa: F811
+                             tmp_path: pathlib.Path) -> None:
+    cert, key = self_signed(tmp_path)
+    (tmp_path / "client").mkdir()
+    client_cert, client_key = self_signed(tmp_path / "client")
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {cert.name}\n  key_file: {key.name}\n"
+                   "  client_auth_type: RequireAndVerifyClientCert\n"
+                   "  client_ca_file: client/cert.pem\n  min_version: TLS13\n")
+    url = make_exporter([], web_config=str(web)).url + "/metrics"
+    status, answer = curl("--cacert", str(cert), "--cert", str(client_cert), "--key",
+                          str(client_key), url)
+    assert status == 200 and "process_cpu_seconds_total" in answer
+    assert curl("--cacert", str(cert), url)[0] == 0  # no client certificate: no handshake
+    # Below min_version: no handshake either.
+    assert curl("--cacert", str(cert), "--cert", str(client_cert), "--key", str(client_key),
+                "--tls-max", "1.2", url)[0] == 0
+
+
 def replace(path: pathlib.Path, content: str) -> None:
     """Writes path anew, as a whole (a new file renamed over it)."""
     partial = path.with_suffix(".partial")
