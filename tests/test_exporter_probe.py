@@ -19,7 +19,7 @@ pytest.importorskip("aiohttp")
 from test_exporter import MakeExporter, fetch, make_exporter, one, parse  # noqa: F401
 
 from fastping import Monitor
-from fastping.exporter import ConfigError
+from fastping.exporter import ConfigError, main
 from fastping.exporter.blackbox import ip_hash, scrape_timeout
 from fastping.exporter.modules import Module, parse_modules
 
@@ -238,3 +238,14 @@ def test_a_reload_replaces_the_modules(make_exporter: MakeExporter,  # noqa: F81
     config.write_text("targets: []\nmodules:\n  third: {prober: icmp, icmp: {ttl: 999}}\n")
     assert not instance.reload()
     assert probe(instance.url, "target=127.0.0.1&module=second")[0] == 200
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--probe.max-timeout", "abc"], "--probe.max-timeout: not a duration"),
+    (["--probe.allowed-targets", "a b"], "neither a network nor a host name"),
+    (["--probe.allowed-targets", ","], "give networks or host names"),
+])
+def test_probe_flag_errors(flags: list[str], message: str,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--listen", "127.0.0.1:0", "127.0.0.1", *flags]) == 3
+    assert message in capsys.readouterr().err
