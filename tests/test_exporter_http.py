@@ -312,8 +312,8 @@ def test_a_stalled_tls_handshake_is_dropped(serve: MakeServer, tmp_path: pathlib
 
 @pytest.mark.parametrize(("text", "message"), [
     ("tls_server_config:\n  cert_file: a\n", "needs cert_file and key_file"),
-    ("tls_config:\n  cert_file: a\n", "unknown keys 'tls_config'"),
-    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  colour: red\n", "unknown keys"),
+    ("tls_config:\n  cert_file: a\n", "unknown key 'tls_config'"),
+    ("tls_server_config:\n  cert_file: a\n  key_file: b\n  colour: red\n", "unknown key 'colour'"),
     ("tls_server_config:\n  cert: PEM\n", "not supported"),
     ("basic_auth_users:\n  prometheus: plain\n", "bcrypt hash"),
     ("rate_limit:\n  interval: 1s\n  burst: 5\n", "not supported"),

@@ -27,6 +27,7 @@ import asyncio
 import json  # its strings are quoted as Go's %q quotes them
 import math
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from .._common import MAX_TIMEOUT
 from .._results import Result
 from ..pinger import Pinger
 from .config import ConfigError, parse_duration
-from .http import text
+from .http import in_thread, text
 from .modules import DEFAULT_MODULE, DEFAULT_MODULES, DEFAULT_TTL, AllowedTargets, Module
 from .probelog import ProbeLog, debug_page
 
@@ -218,10 +219,8 @@ class Prober:
         phases = {"resolve": 0.0, "rtt": 0.0, "setup": 0.0}
         chosen = Chosen("", 0, 0.0)
         results: list[Result] = []
-        loop = asyncio.get_running_loop()
-        resolving = loop.run_in_executor(None, choose, target, module, log)
         try:
-            chosen = await asyncio.wait_for(resolving, timeout)
+            chosen = await asyncio.wait_for(in_thread(choose, target, module, log), timeout)
         except (OSError, asyncio.TimeoutError) as error:
             log.error("Error resolving address", err=str(error) or "timeout")
         else:
@@ -274,7 +273,6 @@ class Prober:
 
     async def _ping(self, address: str, module: Module, count: int, timeout: float,
                     phases: dict[str, float], log: ProbeLog) -> list[Result]:
-        loop = asyncio.get_running_loop()
         log.info("Creating socket")
         before = time.monotonic()
         monitor = self._monitor()
@@ -288,13 +286,12 @@ class Prober:
             phases["setup"] = time.monotonic() - before
             log.info("Writing out packet")
             try:
-                return await loop.run_in_executor(None, self._ping_alone, address, count,
-                                                  timeout, options)
+                return await in_thread(self._ping_alone, address, count, timeout, options)
             except (OSError, ValueError) as error:  # e.g. a source address not of this host
                 log.error("Error listening to socket", err=str(error))
                 return []
         try:
-            future = await loop.run_in_executor(None, lambda: monitor.submit_probe(
+            future = await in_thread(lambda: monitor.submit_probe(
                 address, count=count, timeout=engine_timeout(timeout)))
         except (ValueError, RuntimeError) as error:  # the engine is full or closing
             log.error("Error writing to socket", err=str(error))
@@ -310,7 +307,7 @@ class Prober:
             return []
         finally:
             if not future.done():
-                loop.run_in_executor(None, future.cancel)
+                threading.Thread(target=future.cancel, daemon=True).start()
 
     def _ping_alone(self, address: str, count: int, timeout: float,
                     options: dict[str, object]) -> list[Result]:

@@ -14,7 +14,7 @@ What aiohttp leaves to us, done here:
   request has not fully arrived by then, so a client that trickles its headers (slowloris)
   is dropped after ``idle_timeout`` like one that sends nothing; the TLS handshake and the
   sending of a response (to a client that does not read) get the same bound;
-- /metrics rendered by prometheus_client in a small executor of its own (the text of many
+- /metrics rendered by prometheus_client on a thread, two at a time (the text of many
   thousand targets takes long, and two at a time bound the memory of concurrent scrapes),
   negotiated (OpenMetrics or text) and gzipped as prometheus_client's own server does.
 """
@@ -30,7 +30,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -44,7 +44,8 @@ log = logging.getLogger(__package__)
 MAX_CONNECTIONS = 1024
 BACKLOG = 1024
 IDLE_TIMEOUT = 30.0  # seconds a connection may take for a request's headers, or sit idle
-METRICS_WORKERS = 2
+METRICS_WORKERS = 2  # /metrics rendered at once, at most
+T = TypeVar("T")
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # Wraps the routing of every request (the web configuration's basic auth and headers).
@@ -89,9 +90,36 @@ class _Busy(asyncio.Protocol):
         transport.close()
 
 
-def _metrics_page(registry: CollectorRegistry, executor: ThreadPoolExecutor) -> Handler:
-    """/metrics: the registry's exposition, rendered in executor (prometheus_client's own
-    content negotiation, ``name[]`` filter and gzip)."""
+async def in_thread(work: Callable[..., T], *args: object) -> T:
+    """work(*args) on a daemon thread of its own, awaited. Not an executor's: the interpreter
+    joins executor threads when it exits, so a long scrape (seconds at 100,000 hosts) or a
+    slow name lookup would hold up a stop; a daemon thread goes with the process."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: T | None, error: BaseException | None) -> None:
+        if not done.done():
+            if error is None:
+                done.set_result(outcome)  # type: ignore[arg-type]
+            else:
+                done.set_exception(error)
+
+    def run() -> None:
+        try:
+            outcome, error = work(*args), None
+        except BaseException as raised:  # handed to the awaiting coroutine
+            outcome, error = None, raised
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=run, name="fastping-exporter-work", daemon=True).start()
+    return await done
+
+
+def _metrics_page(registry: CollectorRegistry) -> Handler:
+    """/metrics: the registry's exposition, rendered on a thread, METRICS_WORKERS at a time
+    (prometheus_client's own content negotiation, ``name[]`` filter and gzip)."""
+    renders: list[asyncio.Semaphore] = []  # made on the server's loop, at the first scrape
 
     def render(accept: str, accept_encoding: str, names: list[str]) -> tuple[bytes, str, bool]:
         encoder, content_type = choose_encoder(accept)
@@ -100,9 +128,12 @@ def _metrics_page(registry: CollectorRegistry, executor: ThreadPoolExecutor) -> 
         return (gzip.compress(body) if zipped else body), content_type, zipped
 
     async def page(request: web.BaseRequest) -> web.StreamResponse:
-        body, content_type, zipped = await asyncio.get_running_loop().run_in_executor(
-            executor, render, request.headers.get("Accept", ""),
-            request.headers.get("Accept-Encoding", ""), request.query.getall("name[]", []))
+        if not renders:
+            renders.append(asyncio.Semaphore(METRICS_WORKERS))
+        async with renders[0]:
+            body, content_type, zipped = await in_thread(
+                render, request.headers.get("Accept", ""),
+                request.headers.get("Accept-Encoding", ""), request.query.getall("name[]", []))
         response = web.Response(body=body, headers={"Content-Type": content_type})
         if zipped:
             response.headers["Content-Encoding"] = "gzip"
@@ -128,9 +159,7 @@ class Server:
                  max_connections: int = MAX_CONNECTIONS,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._bind = host, port
-        self._metrics_executor = ThreadPoolExecutor(METRICS_WORKERS, "fastping-exporter-metrics")
-        self._routes = {"/": self._landing, "/metrics": _metrics_page(registry,
-                                                                     self._metrics_executor)}
+        self._routes = {"/": self._landing, "/metrics": _metrics_page(registry)}
         self._routes.update(routes)
         self.tls = tls
         self._gate = gate
@@ -217,4 +246,3 @@ class Server:
             thread.join(5)
         if not self._loop.is_closed() and not self._loop.is_running():
             self._loop.close()
-        self._metrics_executor.shutdown(wait=False, cancel_futures=True)

@@ -17,29 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .._common import MAX_SIZE
-from .config import ConfigError, parse_duration
+from .config import ConfigError, check_keys, excerpt, parse_duration
 
 DEFAULT_TTL = 64  # blackbox's DefaultICMPTTL
 _MODULE_KEYS = {"prober", "timeout", "http", "tcp", "icmp", "dns", "grpc", "unix", "websocket"}
 _ICMP_KEYS = {"preferred_ip_protocol", "ip_protocol_fallback", "source_ip_address",
               "payload_size", "dont_fragment", "ttl"}
-_EXCERPT = 60  # characters of user data an error message quotes at most
-
-
-def excerpt(value: object) -> str:
-    """A short repr of user data for an error message (a YAML document may be huge)."""
-    if isinstance(value, (dict, list)):
-        return f"a {type(value).__name__}"
-    text = repr(value)
-    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
-
-
-def check_keys(mapping: Mapping[object, object], known: set[str], where: str) -> None:
-    """ConfigError naming mapping's keys that are not known (each quoted short)."""
-    unknown = set(mapping) - known
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(map(excerpt, unknown)))}; "
-                          f"expected {', '.join(sorted(known))}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ credentials every time pays for bcrypt once.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -30,9 +29,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .config import ConfigError
-from .http import Handler, text
-from .modules import check_keys, excerpt
+from .config import ConfigError, check_keys, excerpt
+from .http import Handler, in_thread, text
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS_KEYS = {"cert", "key", "client_ca", "cert_file", "key_file", "client_auth_type",
@@ -181,8 +179,7 @@ class BasicAuth:
                 name = user.decode()
             except (binascii.Error, UnicodeDecodeError):
                 name, password = "", b""
-            allowed: bool = name != "" and await asyncio.get_running_loop().run_in_executor(
-                None, self._check, name, password)
+            allowed = name != "" and await in_thread(self._check, name, password)
             if allowed:
                 return None
         response = text(401, "Unauthorized")
