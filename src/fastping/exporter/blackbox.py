@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -48,6 +47,8 @@ from .modules import DEFAULT_MODULE, DEFAULT_MODULES, DEFAULT_TTL, AllowedTarget
 from .probelog import ProbeLog, debug_page
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from ..monitor import Monitor
 
 MAX_PROBE_COUNT = 100
@@ -160,6 +161,8 @@ class Prober:
 
     async def respond(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answers a /probe request (on the HTTP server's loop)."""
+        from aiohttp import web
+
         query = request.query
         # Without a module file, fastping's icmp module; with one, blackbox's default.
         name = query.get("module") or (DEFAULT_MODULE if self.modules is DEFAULT_MODULES

@@ -30,10 +30,8 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
@@ -47,9 +45,14 @@ IDLE_TIMEOUT = 30.0  # seconds a connection may take for a request's headers, or
 METRICS_WORKERS = 2  # /metrics rendered at once, at most
 T = TypeVar("T")
 
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-# Wraps the routing of every request (the web configuration's basic auth and headers).
-Gate = Callable[[web.BaseRequest, Handler], Awaitable[web.StreamResponse]]
+# aiohttp is imported where it is used, not with this module: it takes longer to import than
+# the rest of the exporter, and the command installs its signal handlers only once imported.
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+    # Wraps the routing of every request (the web configuration's basic auth and headers).
+    Gate = Callable[[web.BaseRequest, Handler], Awaitable[web.StreamResponse]]
 
 _LANDING = """<html><head><title>fastping exporter</title></head><body>
 <h1>fastping exporter</h1>
@@ -77,6 +80,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 def text(status: int, body: str) -> web.Response:
     """A plain-text answer, as Go's http.Error writes them (blackbox's 400s, 401, 403, 503)."""
+    from aiohttp import web
+
     return web.Response(status=status, text=body + "\n", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
@@ -128,6 +133,8 @@ def _metrics_page(registry: CollectorRegistry) -> Handler:
         return (gzip.compress(body) if zipped else body), content_type, zipped
 
     async def page(request: web.BaseRequest) -> web.StreamResponse:
+        from aiohttp import web
+
         if not renders:
             renders.append(asyncio.Semaphore(METRICS_WORKERS))
         async with renders[0]:
@@ -188,6 +195,8 @@ class Server:
             raise
 
     async def _listen(self, sock: socket.socket) -> None:
+        from aiohttp import web
+
         # Cancelled handlers are what frees a disconnected client's probe (see blackbox.py).
         self._web = web.Server(self._handle, handler_cancellation=True,
                                keepalive_timeout=self.idle_timeout, access_log=None)
@@ -201,8 +210,7 @@ class Server:
             return _Busy()
         if self._on_connection is not None:
             self._on_connection()
-        handler: RequestHandler = self._web()
-        return handler
+        return self._web()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         response = await (self._route(request) if self._gate is None
@@ -228,6 +236,8 @@ class Server:
         await response.write_eof()
 
     async def _landing(self, request: web.BaseRequest) -> web.StreamResponse:
+        from aiohttp import web
+
         return web.Response(text=_LANDING, content_type="text/html")
 
     async def _stop(self) -> None:

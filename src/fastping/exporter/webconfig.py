@@ -26,11 +26,15 @@ import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from .config import ConfigError, check_keys, excerpt
-from .http import Handler, in_thread, text
+from .http import in_thread, text
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .http import Handler
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS_KEYS = {"cert", "key", "client_ca", "cert_file", "key_file", "client_auth_type",
