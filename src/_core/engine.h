@@ -80,7 +80,13 @@ typedef struct fp_event {
     uint8_t icmp_code;
     uint8_t ttl;          /* REPLY: TTL / hop limit of the reply, 0 if unknown */
     uint8_t from_family;  /* ICMP_ERROR: AF_INET or AF_INET6 of the reporter */
-    uint8_t from[16];     /* ICMP_ERROR: the reporting router's address */
+    union {
+        uint8_t from[16]; /* ICMP_ERROR: the reporting router's address */
+        /* REPLY, DUPLICATE to a timestamp request: milliseconds since midnight UTC
+         * of our send (our clock, not the wire's), the target's receive and
+         * transmit times (as it sent them), and our receipt. */
+        uint32_t times[4];
+    };
     uint8_t cause;        /* HEALTH: the outcome kind that changed it; the
                              fields above are that outcome's */
     uint8_t health;       /* when tracking: the host's fp_health after this */

@@ -10,7 +10,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._results import Health, Result, Status, Tally
+from ._results import Health, Result, Status, Tally, Timestamps
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "Result",
     "Status",
     "Tally",
+    "Timestamps",
     "async_multiping",
     "async_ping",
     "multiping",

@@ -18,11 +18,15 @@ TAG_LEN: int
 COOKIE_LEN: int
 SIPHASH_KEY_LEN: int
 MAX_PAYLOAD: int
+TIMESTAMP_DATA_LEN: int
 TRACK_MAX_BUCKETS: int
 MAX_TIMEOUTS: int
 PERMISSION_HELP: str
 FORKED_HELP: str
 RAW_PERMISSION_HELP: str
+TIMESTAMP_PERMISSION_HELP: str
+TIMESTAMP_DATAGRAM_HELP: str
+TIMESTAMP_IPV6_HELP: str
 
 class Engine:
     def __init__(
@@ -36,6 +40,7 @@ class Engine:
         source4: bytes | None = ...,
         source6: bytes | None = ...,
         interface: str | None = ...,
+        icmp_timestamp: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property
@@ -94,10 +99,12 @@ def new_untracked(cls: type[_TupleT], values: tuple[Any, ...]) -> _TupleT: ...
 def monotonic_ns() -> int: ...
 def checksum(data: bytes | bytearray | memoryview) -> int: ...
 def build_echo(ipv6: bool, ident: int, serial: int, cookie: bytes, payload_size: int) -> bytes: ...
+def build_timestamp(ident: int, serial: int, cookie: bytes) -> bytes: ...
 def siphash24(key: bytes, data: bytes | bytearray | memoryview) -> int: ...
 def probe_cookie(key: bytes, serial: int, address: bytes) -> bytes: ...
 def parse(
     layer: Literal["ipv4", "icmp4", "icmp6"], data: bytes | bytearray | memoryview
 ) -> tuple[
-    int, int | None, int | None, int | None, int | None, int | None, bytes | None, bytes | None
+    int, int | None, int | None, int | None, int | None, int | None, bytes | None, bytes | None,
+    int | None, tuple[int, int, int] | None,
 ]: ...
