@@ -19,7 +19,8 @@ from libc.string cimport memset, memcpy, strerror
 from fastping._core cimport *
 
 import os
-import socket
+# The C module itself: socket.py would build its enums on import, 2 ms of a command's start.
+import _socket as socket
 import time
 import warnings
 from types import MappingProxyType

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import math
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -96,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
 def _network_hosts(cidr: str) -> tuple[int, Iterator[str]]:
     """How many host addresses a network has, and them; like fping, skips network and
     broadcast addresses."""
+    import ipaddress  # only for -g: 1.3 ms of every other start
+
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
@@ -109,6 +110,8 @@ def _network_hosts(cidr: str) -> tuple[int, Iterator[str]]:
 
 
 def _range_hosts(start: str, end: str) -> tuple[int, Iterator[str]]:
+    import ipaddress
+
     try:
         first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)
     except ValueError as error:

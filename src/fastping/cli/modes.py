@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import _socket as socket  # not socket.py: see fastping._resolve
 import math
-import socket
 import time
 from typing import TYPE_CHECKING
 
