@@ -57,8 +57,11 @@ def sweep(run: Run, options: EngineKeywords) -> None:
                     run.tallies[target] = pinger.tally(target)
                     pinger.remove(target)
             pending = len(pinger.hosts)
-            run.progress(len(alive) + (0 if pending and attempt < settings.retries else
-                                       pending), len(run.known))
+            retrying = pending and attempt < settings.retries
+            # While targets are retried, the line says which try comes and for how many.
+            run.progress(len(alive) + (0 if retrying else pending), len(run.known),
+                         detail=(f"try {attempt + 2} of {settings.retries + 1}: {pending:,} "
+                                 "waiting") if retrying else "")
         run.finish_counting(pinger)
     for target in run.known:
         answer = alive.get(target)

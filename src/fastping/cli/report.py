@@ -115,17 +115,20 @@ class Run:
         if not counter.closed:
             self.tallies.update(counter.tallies())
 
-    def progress(self, done: int, total: int, unit: str = "targets") -> None:
-        """On a terminal, a long run shows how far it is, on one line of stderr."""
+    def progress(self, done: int, total: int, unit: str = "targets", detail: str = "") -> None:
+        """On a terminal, a long run shows how far it is, on one line of stderr (with detail
+        after it, if any: it moves while the count does not)."""
         if self.args.quiet or self.args.json or not self.stderr.isatty():
             return
         now = time.monotonic()
-        if now - self.last_progress < PROGRESS_EVERY and done < total:
+        if now - self.last_progress < PROGRESS_EVERY and done < total and not detail:
             return
         self.last_progress = now
         end = "\n" if done >= total else ""
-        print(f"\rfastping: {done:,}/{total:,} {unit} done", end=end, file=self.stderr,
-              flush=True)
+        detail = f" ({detail})" if detail else ""
+        # Cleared to the end of the line: a shorter line leaves none of the last behind.
+        print(f"\rfastping: {done:,}/{total:,} {unit} done{detail}\x1b[K", end=end,
+              file=self.stderr, flush=True)
 
     # summaries
 
