@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import shutil
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import icmp_reference as ref
@@ -321,3 +323,33 @@ def test_simulated_counters(report: dict[str, Any]) -> None:
     assert counters["icmp_errors"] == ROUNDS * (statuses.count("unreachable")
                                                 + statuses.count("ttl_exceeded"))
     assert counters["timeouts"] == ROUNDS * statuses.count("timeout")
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+COMMAND = str(Path(sys.executable).with_name("fastping"))
+TIMESTAMP_LINE = re.compile(
+    r"^127\.0\.0\.1 : \[(\d)\], 20 bytes, \d+\.\d{3} ms \(\d+\.\d{3} avg, 0% loss\), "
+    r"timestamps: Originate=(\d+) Receive=(\d+) Transmit=(\d+) Localreceive=(\d+)$")
+
+
+@needs_raw
+def test_command_prints_the_times_as_fping_does() -> None:
+    done = subprocess.run([COMMAND, "--icmp-timestamp", "-c", "2", "-p", "20", "127.0.0.1"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, lines
+    for number, line in enumerate(lines):
+        match = TIMESTAMP_LINE.match(line)
+        assert match is not None, line
+        assert int(match.group(1)) == number
+        originate, receive, transmit, local = map(int, match.group(2, 3, 4, 5))
+        assert near_ms(receive, originate, 50) and near_ms(local, transmit, 50)
+
+
+def test_command_refuses_ipv6_with_timestamps() -> None:
+    done = subprocess.run([COMMAND, "--icmp-timestamp", "-6", "-c", "1", "::1"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 3
+    assert "IPv4 only" in done.stderr and "Traceback" not in done.stderr

@@ -87,6 +87,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", metavar="FILE",
                         help="with -c, -C or -l: draw a SmokePing-style chart of the run "
                         "(.png, .svg or .pdf; needs matplotlib)")
+    parser.add_argument("--icmp-timestamp", action="store_true",
+                        help="ICMP timestamp requests instead of echo (IPv4, raw sockets)")
     return parser
 
 
@@ -235,4 +237,5 @@ def settings(args: argparse.Namespace) -> Settings:
 
 def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywords:
     return {"size": args.size, "ttl": args.ttl, "tos": args.tos, "source": args.src,
-            "interface": args.iface, "family": args.family, "gap": settings.gap}
+            "interface": args.iface, "family": args.family, "gap": settings.gap,
+            "icmp_timestamp": args.icmp_timestamp}

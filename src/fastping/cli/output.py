@@ -33,6 +33,11 @@ def probe_line(result: Result, tally: Tally, number: int, size: int) -> str:
     prefix = f"{result.host} : [{number}]"
     average = "NaN" if tally.avg is None else ms(tally.avg)
     so_far = f"({average} avg, {loss_percent(tally)}% loss)"
+    stamps = result.timestamps
+    if result.ok and result.rtt is not None and stamps is not None:  # 20 bytes, as fping's
+        return (f"{prefix}, 20 bytes, {ms(result.rtt)} ms {so_far}, timestamps: "
+                f"Originate={stamps.originate} Receive={stamps.receive} "
+                f"Transmit={stamps.transmit} Localreceive={stamps.local_receive}")
     if result.ok and result.rtt is not None:
         return f"{prefix}, {size + 8} bytes, {ms(result.rtt)} ms {so_far}"
     if result.status.value == "timeout":
