@@ -78,11 +78,11 @@ def test_fits_the_terminal_and_counts_what_it_hides(columns: int, rows: int) -> 
 
 
 def pty_run(argv: list[str], columns: int, rows: int, seconds: float) -> tuple[str, int]:
-    """The command under a pseudo-terminal of that size for that long, then Ctrl-C: all it
-    wrote (stdout and stderr) and its exit status."""
+    """A command under a pseudo-terminal of that size until it exits, or for that long and
+    then Ctrl-C: all it wrote (stdout and stderr) and its exit status."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    child = subprocess.Popen([COMMAND, *argv], stdin=secondary, stdout=secondary,
+    child = subprocess.Popen(argv, stdin=secondary, stdout=secondary,
                              stderr=secondary, start_new_session=True, close_fds=True)
     os.close(secondary)
     chunks: list[bytes] = []
@@ -122,8 +122,8 @@ def pty_run(argv: list[str], columns: int, rows: int, seconds: float) -> tuple[s
 def test_the_table_in_a_small_terminal() -> None:
     columns, rows = 50, 8
     targets = [f"127.0.9.{n}" for n in range(1, 21)]
-    output, status = pty_run(["-l", "--table", "-p", "200", "999.1.1.1", *targets], columns,
-                             rows, seconds=3.5)
+    output, status = pty_run([COMMAND, "-l", "--table", "-p", "200", "999.1.1.1", *targets],
+                             columns, rows, seconds=3.5)
     assert status == 2, output[-500:]  # fping's status when a name was unknown
     assert output.count(ENTER) == 1, output[:300]  # entered once, left once, at the end
     assert LEAVE in output
@@ -155,46 +155,34 @@ def test_the_table_in_a_small_terminal() -> None:
 
 
 def _progress_client() -> None:
-    """Runs in the simulated network's namespace: a sweep of silent hosts with its stderr on
-    a pseudo-terminal; prints what the terminal got, as JSON."""
+    """Runs in the simulated network's namespace, after pty_run's source: a sweep of silent
+    hosts on a pseudo-terminal; prints what the terminal got, as JSON."""
     import json
-    import os
-    import pty
-    import subprocess
     import sys
 
     spec = json.loads(sys.argv[1])
-    leader, follower = pty.openpty()
-    done = subprocess.run([spec["command"], "-r", "2", "-t", "300", "-B", "1", *spec["hosts"]],
-                          stdout=subprocess.PIPE, stderr=follower, timeout=60, check=False)
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
-    print(json.dumps({"status": done.returncode, "shown": shown.decode(errors="replace")}))
+    shown, status = pty_run([spec["command"], "-r", "2", "-t", "300", "-B", "1", *spec["hosts"]],
+                            80, 24, seconds=30)
+    print(json.dumps({"status": status, "shown": shown}))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a network namespace (root)")
 def test_sweep_progress_moves_while_targets_are_retried() -> None:
     silent = [f"198.18.50.{n}" for n in range(1, 5)]
-    source = f"{inspect.getsource(_progress_client)}\n_progress_client()\n"
+    imports = "import fcntl, os, pty, select, signal, struct, subprocess, termios, time\n"
+    source = (f"{imports}{inspect.getsource(pty_run)}\n{inspect.getsource(_progress_client)}\n"
+              "_progress_client()\n")
     try:
         with netsim.SimulatedNetwork({host: {"silent": True} for host in silent}) as network:
             report = network.run(source, {"command": COMMAND, "hosts": silent})
     except netsim.NetsimUnavailable as reason:
         pytest.skip(f"no simulated network here: {reason}")
     assert report["status"] == 1  # none answered
-    updates = [ESCAPES.sub("", part).strip() for part in report["shown"].split("\r")]
-    updates = [update for update in updates if update]
+    parts = [ESCAPES.sub("", part).strip() for part in re.split(r"[\r\n]+", report["shown"])]
+    updates = [part for part in parts if part.startswith("fastping:")]
     # Each try's round ends with a line that says which comes next; the count stays 0 until
     # the last try has given up on them.
     assert "fastping: 0/4 targets done (try 2 of 3: 4 waiting)" in updates, updates
     assert "fastping: 0/4 targets done (try 3 of 3: 4 waiting)" in updates, updates
     assert updates[-1] == "fastping: 4/4 targets done", updates
+    assert "198.18.50.1 is unreachable" in parts

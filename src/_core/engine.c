@@ -794,12 +794,6 @@ static void remember_unverified(fp_engine *e, fp_probe *probe, const fp_event *o
     probe->unverified = 1;
 }
 
-/* An error report about one of our probes: from a raw socket's ICMP error
- * (the quote is in the packet) or a datagram socket's error queue (the
- * kernel hands back the quoted request). outcome holds what is known of the
- * error (an ICMP error's type and code, or a send error's errno). A quote
- * with our tag must carry the cookie of its serial and destination, and
- * resolves the probe; one too short for a tag is unverified (fp_unverified). */
 /* The serial a quoted request names: 1 when the quote proves it (our tag, or a
  * timestamp request's originate field, checked as a reply's are), 0 when it is too
  * short to prove anything and only its sequence names the newest probe ending in it,
@@ -842,8 +836,9 @@ static int quoted_serial(fp_engine *e, int fi, const fp_packet *quoted, uint64_t
  * (the quote is in the packet) or a datagram socket's error queue (the
  * kernel hands back the quoted request). outcome holds what is known of the
  * error (an ICMP error's type and code, or a send error's errno). A quote
- * with our tag must carry the cookie of its serial and destination, and
- * resolves the probe; one too short for a tag is unverified (fp_unverified). */
+ * with our tag (or a timestamp request's originate field) must carry the
+ * cookie of its serial and destination, and resolves the probe; one too short
+ * for it is unverified (fp_unverified). */
 static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event *outcome,
                         const received *r, run_context *ctx) {
     uint64_t serial;

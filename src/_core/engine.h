@@ -21,7 +21,10 @@
  * serial and the destination. So a reply identifies its probe exactly,
  * across any number of sequence wrap-arounds; what a target sees of its own
  * probes lets it forge nothing for another host; and anything that does not
- * agree is dropped and counted (fp_counters says where).
+ * agree is dropped and counted (fp_counters says where). An engine opened
+ * with icmp_timestamp sends ICMPv4 timestamp requests instead (raw sockets,
+ * IPv4 hosts only), with no room for the tag: the sequence and 31 bits of
+ * the cookie, in the originate field, name the probe (icmp.h).
  *
  * Timeouts. A probe times out after its host's own timeout, or the engine's
  * (fp_engine_set_timeout; a round may change it). Each distinct timeout has a
