@@ -206,8 +206,7 @@ class EngineOwner:
 
     def _read_tallies(self) -> dict[str, Tally]:
         """Every host's Tally, in the order added (the caller sees to threads)."""
-        engine = self._live_engine()
-        return {name: engine.track_tally(index) for name, index in engine.hosts.items()}
+        return self._live_engine().track_tallies()
 
     def _delete(self, host: object) -> str:
         """Removes a host by name (ValueError if there is none); the name."""
