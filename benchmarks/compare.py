@@ -38,6 +38,7 @@ Run it from the environment fastping is installed in, ideally on a quiet machine
     python benchmarks/compare.py --with-100k
     nice -n -5 python benchmarks/compare.py --heartbeat --duration 60
     python benchmarks/compare.py --processes --with-100k           # start to exit, vs fping
+    python benchmarks/compare.py --icmplib --repetitions 3     # see compare_icmplib.py
 
 Pings loopback addresses only.
 """
@@ -723,6 +724,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--processes", action="store_true",
                         help="whole processes, start-up included: fastping -C1 -q against "
                              "fping (benchmarks/processes.py)")
+    parser.add_argument("--icmplib", action="store_true",
+                        help="compare icmplib and fastping.icmplib instead (compare_icmplib.py)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -747,6 +750,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("compare.py: run as root: the C reference, fping and oping use raw sockets",
               file=sys.stderr)
         return 2
+    if args.icmplib:
+        import compare_icmplib
+
+        return compare_icmplib.main(["--sizes", *map(str, args.sizes), "--repetitions",
+                                     str(args.repetitions), *(["--json"] if args.json else [])])
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

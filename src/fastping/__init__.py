@@ -11,6 +11,7 @@
 from typing import TYPE_CHECKING, Any
 
 from ._results import Health, Result, Status, Tally, Timestamps
+from ._version import __version__
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
@@ -45,9 +46,9 @@ __all__ = [
     "Status",
     "Tally",
     "Timestamps",
+    "__version__",
     "async_multiping",
     "async_ping",
     "multiping",
     "ping",
 ]
-__version__ = "0.1.0"

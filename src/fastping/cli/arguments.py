@@ -11,7 +11,9 @@ from typing import NamedTuple, TextIO
 
 from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, EngineKeywords, UsageParser
 from .._resolve import MIN_SECONDS, check_int, check_seconds
+from .._version import __version__
 
+VERSION_LINE = f"fastping: Version {__version__}"  # what fping -v prints, in its words
 MAX_GENERATED = 1 << 20  # per -g
 MAX_TARGETS = 1 << 20  # per run: -g, -f and arguments together (the engine handles a million)
 MAX_LINE = 4096  # characters in a line of -f (fping reads names of up to 255 bytes)
@@ -33,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
         "3 bad arguments, 4 system error.",
     )
     parser.add_argument("targets", nargs="*", metavar="HOST", help="host names or IP addresses")
+    parser.add_argument("-v", "--version", action="version", version=VERSION_LINE)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("-c", "--count", type=int, metavar="N",
                       help="send N probes to each target and summarise")
