@@ -40,6 +40,7 @@ Run it from the environment fastping is installed in, ideally on a quiet machine
     python benchmarks/compare.py --sizes 1000 --repetitions 3 --json
     python benchmarks/compare.py --with-100k
     nice -n -5 python benchmarks/compare.py --heartbeat --duration 60
+    python benchmarks/compare.py --processes --with-100k           # start to exit, vs fping
     python benchmarks/compare.py --icmplib --repetitions 3     # see compare_icmplib.py
 
 Pings loopback addresses only.
@@ -726,6 +727,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--exporter", action="store_true",
                         help="compare fastping's exporter with prometheus-smokeping-prober "
                         "(compare_exporter.py); --duration is each one's CPU window")
+    parser.add_argument("--processes", action="store_true",
+                        help="whole processes, start-up included: fastping -C1 -q against "
+                             "fping (benchmarks/processes.py)")
     parser.add_argument("--icmplib", action="store_true",
                         help="compare icmplib and fastping.icmplib instead (compare_icmplib.py)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
@@ -775,6 +779,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             entries, tables = compare_exporters(Path(directory), args.duration, progress)
             report.update(entries)
             skipped: list[str] = []
+        elif args.processes:
+            import processes
+
+            rows, skipped = processes.compare_processes(
+                args.sizes, args.repetitions, fastping_command(), str(int(TIMEOUT_S * 1000)),
+                lambda size: write_host_file(Path(directory), size), run_command, progress)
+            report["processes"] = rows
+            tables = [processes.processes_table(rows)]
         elif args.heartbeat:
             rows, skipped = compare_heartbeats(args.heartbeat_hosts, args.duration,
                                                Path(directory), progress)

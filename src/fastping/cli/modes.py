@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import _socket as socket  # not socket.py: see fastping._resolve
 import math
-import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,9 @@ def sweep(run: Run, options: EngineKeywords) -> None:
         for attempt in range(settings.retries + 1):
             if not pinger.hosts or run.signals.finish:
                 break
+            # Which try goes out, and for how many: the line moves while the count cannot.
+            run.progress(len(alive), len(run.known), detail=f"try {attempt + 1} of "
+                         f"{settings.retries + 1}: {len(pinger.hosts):,} waiting")
             timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
             # A round of run() ends early at stop(), which is how a Ctrl-C ends it.
             results = next(pinger.run(1, timeout=timeout), {})
@@ -56,9 +59,8 @@ def sweep(run: Run, options: EngineKeywords) -> None:
                     alive[target] = result
                     run.tallies[target] = pinger.tally(target)
                     pinger.remove(target)
-            pending = len(pinger.hosts)
-            run.progress(len(alive) + (0 if pending and attempt < settings.retries else
-                                       pending), len(run.known))
+        if not run.signals.finish:  # those still waiting are done with: unreachable
+            run.progress(len(alive) + len(pinger.hosts), len(run.known))
         run.finish_counting(pinger)
     for target in run.known:
         answer = alive.get(target)

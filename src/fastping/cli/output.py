@@ -1,14 +1,12 @@
 """The command's text output, in fping's formats: probe lines, sweep lines, summaries,
-the -s block, and the live table of -l --table."""
+the -s block."""
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._results import Result, Tally
-    from ..monitor import Monitor
     from .tallies import Totals
 
 
@@ -35,6 +33,11 @@ def probe_line(result: Result, tally: Tally, number: int, size: int) -> str:
     prefix = f"{result.host} : [{number}]"
     average = "NaN" if tally.avg is None else ms(tally.avg)
     so_far = f"({average} avg, {loss_percent(tally)}% loss)"
+    stamps = result.timestamps
+    if result.ok and result.rtt is not None and stamps is not None:  # 20 bytes, as fping's
+        return (f"{prefix}, 20 bytes, {ms(result.rtt)} ms {so_far}, timestamps: "
+                f"Originate={stamps.originate} Receive={stamps.receive} "
+                f"Transmit={stamps.transmit} Localreceive={stamps.local_receive}")
     if result.ok and result.rtt is not None:
         return f"{prefix}, {size + 8} bytes, {ms(result.rtt)} ms {so_far}"
     if result.status.value == "timeout":
@@ -83,24 +86,3 @@ def stats_block(totals: Totals) -> list[str]:
     lines.append(f" {totals.elapsed:12.3f} sec (elapsed real time)")
     return lines
 
-
-class LiveTable:
-    """A table of targets redrawn in place on a terminal, about once a second."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.next_draw = 0.0
-
-    def draw(self, monitor: Monitor) -> None:
-        now = time.monotonic()
-        if now < self.next_draw:
-            return
-        self.next_draw = now + 1.0
-        states = monitor.states()
-        lines = [f"{'target':<40} {'state':<8} {'last ms':>9} {'loss':>6} {'sent':>8}"]
-        for target, state in list(states.items())[:60]:
-            last = "-" if state.last_rtt is None else ms(state.last_rtt)
-            lines.append(f"{target:<40} {state.health!s:<8} {last:>9} "
-                         f"{state.loss * 100:5.1f}% {state.sent:>8}")
-        self.stream.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
-        self.stream.flush()

@@ -22,14 +22,12 @@ copy's memory, and all answer the same numbers.
 from __future__ import annotations
 
 import bisect
-import itertools
 import threading
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -263,27 +261,3 @@ def negotiate(accept: str, accept_encoding: str) -> tuple[bool, str, bool]:
     _, content_type = choose_encoder(accept)
     return (content_type.startswith("application/openmetrics-text"), content_type,
             gzip_accepted(accept_encoding))
-
-
-def wsgi_app(render: Callable[[bool], Iterator[bytes]],
-             fallback: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """A WSGI /metrics from render(open_metrics), in chunks, gzipped if the client takes it;
-    fallback (prometheus_client's app) for what render does not do: other methods, name[]."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., object]) -> Iterable[bytes]:
-        if (environ.get("REQUEST_METHOD") != "GET"
-                or "name[]" in parse_qs(environ.get("QUERY_STRING", ""))):
-            return fallback(environ, start_response)
-        open_metrics, content_type, zipped = negotiate(environ.get("HTTP_ACCEPT", ""),
-                                                       environ.get("HTTP_ACCEPT_ENCODING", ""))
-        chunks = render(open_metrics)
-        first = next(chunks)  # before the status: a failure to read is a 500
-        headers = [("Content-Type", content_type)]
-        body: Iterable[bytes] = itertools.chain((first,), chunks)
-        if zipped:
-            body = gzipped(body)
-            headers.append(("Content-Encoding", "gzip"))
-        start_response("200 OK", headers)
-        return body
-
-    return app
