@@ -42,7 +42,8 @@ log = logging.getLogger(__package__)
 MAX_CONNECTIONS = 1024
 BACKLOG = 1024
 IDLE_TIMEOUT = 30.0  # seconds a connection may take for a request's headers, or sit idle
-METRICS_WORKERS = 2  # /metrics rendered at once, at most
+METRICS_WORKERS = 2  # /metrics rendered at once, at most (name[] requests)
+AHEAD = 2  # chunks of /metrics made ahead of the sending
 T = TypeVar("T")
 
 # aiohttp is imported where it is used, not with this module: it takes longer to import than
@@ -150,20 +151,63 @@ def _metrics_page(render: Callable[[bool], Iterator[bytes]] | None,
             chunks = render(open_metrics)
         if zipped:
             chunks = gzipped(chunks)
-        first = await in_thread(next, chunks, None)  # before the status: a failure is a 500
-
-        async def body() -> AsyncIterator[bytes]:
-            chunk = first
-            while chunk is not None:
-                yield chunk
-                chunk = await in_thread(next, chunks, None)
-
-        response = web.Response(body=body(), headers={"Content-Type": content_type})
+        body = _made_ahead(chunks)
+        first = await anext(body, None)  # before the status: a failure to render is a 500
+        response = web.Response(body=_after(first, body), headers={"Content-Type": content_type})
         if zipped:
             response.headers["Content-Encoding"] = "gzip"
         return response
 
     return page
+
+
+async def _made_ahead(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """chunks, made on a thread of their own at most AHEAD ahead of the sending: the next
+    ones are rendered while one is sent (one at a time, rendering and sending took turns:
+    45 MB in 0.17 s, not 0.05), and memory holds AHEAD chunks, not the text."""
+    loop = asyncio.get_running_loop()
+    made: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+    room = threading.Semaphore(AHEAD)
+    gone = threading.Event()  # the client is: the thread stops
+
+    def make() -> None:
+        outcome: BaseException | None = None
+        try:
+            for chunk in chunks:
+                while not room.acquire(timeout=1.0):
+                    if gone.is_set():
+                        return
+                if gone.is_set():
+                    return
+                loop.call_soon_threadsafe(made.put_nowait, chunk)
+        except BaseException as error:  # handed to the sending coroutine
+            outcome = error
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a scrape's shared reading is let go of here, not at collection
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(made.put_nowait, outcome)
+
+    threading.Thread(target=make, name="fastping-exporter-metrics", daemon=True).start()
+    try:
+        while True:
+            item = await made.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            room.release()
+            yield item
+    finally:
+        gone.set()
+
+
+async def _after(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield first
+        async for chunk in rest:
+            yield chunk
 
 
 class Server:
