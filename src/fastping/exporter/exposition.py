@@ -137,6 +137,8 @@ class Scrapes:
         self.readings += 1
         snapshot = self._exporter.snapshot()
         names = label_names(self._exporter, snapshot)
+        if any(key[2] != tuple(sorted(names)) for key in self._samples):
+            self._samples = {}  # of label names no longer in use: reloads do not pile them up
         engine_events: dict[str, int] = {}
         plans: dict[int, _Plan] = {}
         for group in snapshot.groups:
