@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .._common import EXIT_SYSTEM, EXIT_USAGE, EngineOptions
-from . import arguments, modes
+from . import arguments, modes, targets
 from .arguments import UsageError
-from .report import Run
+from .report import EXIT_UNKNOWN, EXIT_UNREACHABLE, Run
 from .signals import Interrupted, Signals
 
 if TYPE_CHECKING:
@@ -86,41 +86,36 @@ def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr:
              stdin: TextIO) -> int:
     try:
         settings = arguments.settings(args)
-        targets = arguments.targets(args, stdin)
         options = arguments.engine_keywords(args, settings)
         # Check every option now, without opening anything, so that a bad one is a usage
         # error, not a traceback.
         EngineOptions.check(settings.timeout, options)
+        if args.plot is not None:  # checked before the first probe, not after -c 100000
+            _check_plot(args.plot)
+        names = targets.targets(args, stdin)
     except (UsageError, ValueError, TypeError) as error:
         print(f"fastping: {error}", file=stderr)
         return EXIT_USAGE
-    if args.plot is not None:
-        # Checked before the first probe, not after a run of -c 100000.
-        try:
-            _check_plot(args.plot)
-        except UsageError as error:
-            print(f"fastping: {error}", file=stderr)
-            return EXIT_USAGE
-        except OSError as error:
-            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
-            return EXIT_SYSTEM
+    except targets.SystemFailure as error:
+        print(f"fastping: {error}", file=stderr)
+        return EXIT_SYSTEM
+    except OSError as error:
+        print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
+        return EXIT_SYSTEM
     signals.reading = False
     signals.snapshot = False  # nothing to report yet
-    state = Run(args, settings, targets, stdout, stderr, signals)
+    state = Run(args, settings, names, stdout, stderr, signals)
     mode = modes.loop if args.loop else modes.count if settings.rounds is not None else modes.sweep
     try:
         mode(state, options)
     except OSError as error:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
+    if not state.names:  # as fping: nothing probed, nothing to report
+        return EXIT_UNKNOWN if state.unknown else EXIT_UNREACHABLE
     if mode is not modes.sweep:
         state.summaries(state.tallies, interval=False)
-    # (In JSON, the per-target summary records say who answered.)
-    if (args.alive or args.unreach) and mode is not modes.sweep and not args.json:
-        for target in state.known:
-            if state.alive(target) == args.alive:
-                print(target, file=stdout)
-    if args.stats or args.json:
+    if args.stats or args.json:  # (fastping's JSON always ends with its total record)
         state.final_stats()
     if state.plotted:
         from .. import plot
