@@ -59,9 +59,11 @@ def _addresses(name: str, family: int | None) -> list[str]:
 
 
 def _resolver_words(error: Exception) -> str:
-    """The resolver's own message: fastping's errors add the name before it."""
-    text = str(error.strerror if isinstance(error, socket.gaierror) else error)
-    return text.rpartition(": ")[2] or NOT_KNOWN
+    """The resolver's own message (fastping's errors add the name before it); a name the
+    resolver would not take (one too long for DNS, say) is one it does not know."""
+    if isinstance(error, socket.gaierror):
+        return str(error.strerror).rpartition(": ")[2] or NOT_KNOWN
+    return NOT_KNOWN
 
 
 def add_targets(owner: Pinger | Monitor, run: Run, names: list[str]) -> None:

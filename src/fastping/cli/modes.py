@@ -47,7 +47,9 @@ def sweep(run: Run, options: EngineKeywords) -> None:
             pending = len(pinger.hosts)
             run.progress(len(alive) + (0 if pending and attempt < settings.retries else
                                        pending), len(run.known))
-            if settings.fast_reachable and len(alive) >= settings.min_reachable:
+            # (-X stops the round at the reply that makes enough: its results are lost, the
+            # engine's counts are not.)
+            if settings.fast_reachable and len(run.answered) >= settings.min_reachable:
                 break
         run.finish_counting(pinger)
     if run.args.json:
