@@ -1,16 +1,16 @@
-"""The fastping command, with fping's letters and output: sweeps, counts and heartbeats.
+"""The fastping command: fping's options and fping's output, byte for byte but for RTTs.
 
 Modes, as in fping: by default every target is probed until it answers or
 its retries run out, and reported alive or unreachable; ``-c N`` sends N
 probes to each and summarises; ``-C N`` does the same and prints every RTT;
 ``-l`` loops (a heartbeat: every target once per period, spread evenly) until
 Ctrl-C, with ``-Q`` summaries. Per-probe lines go to stdout and summaries to
-stderr, as fping's do; ``--json`` writes one JSON object per line to stdout
-instead (the schema is in the README).
+stderr, as fping's do; ``-J`` writes fping's JSON, ``--json`` fastping's own
+(the schema is in the README).
 
 Exit status, as fping's: 0 every target answered, 1 some did not, 2 some
 name could not be resolved, 3 bad arguments, 4 a system error (e.g. no
-permission to open an ICMP socket).
+permission to open an ICMP socket); with -x/-X, 0 if enough answered, else 1.
 """
 
 from __future__ import annotations
@@ -82,6 +82,16 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
                 signal.signal(signum, handler)
 
 
+def _failed(error: Exception, plot_path: str | None, stderr: TextIO) -> int:
+    """Says why the command cannot go on; its exit status: 4 for a file that cannot be
+    opened or a chart that cannot be written, else 3 (a bad argument)."""
+    if isinstance(error, OSError):
+        print(f"fastping: cannot write {plot_path!r}: {error.strerror}", file=stderr)
+        return EXIT_SYSTEM
+    print(f"fastping: {error}", file=stderr)
+    return EXIT_SYSTEM if isinstance(error, targets.SystemFailure) else EXIT_USAGE
+
+
 def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr: TextIO,
              stdin: TextIO) -> int:
     try:
@@ -93,15 +103,8 @@ def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr:
         if args.plot is not None:  # checked before the first probe, not after -c 100000
             _check_plot(args.plot)
         names = targets.targets(args, stdin)
-    except (UsageError, ValueError, TypeError) as error:
-        print(f"fastping: {error}", file=stderr)
-        return EXIT_USAGE
-    except targets.SystemFailure as error:
-        print(f"fastping: {error}", file=stderr)
-        return EXIT_SYSTEM
-    except OSError as error:
-        print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
-        return EXIT_SYSTEM
+    except (UsageError, ValueError, TypeError, targets.SystemFailure, OSError) as error:
+        return _failed(error, args.plot, stderr)
     signals.reading = False
     signals.snapshot = False  # nothing to report yet
     state = Run(args, settings, names, stdout, stderr, signals)
@@ -122,12 +125,8 @@ def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr:
 
         try:
             plot.draw(state.plotted, args.plot)
-        except plot.PlotError as error:
-            print(f"fastping: {error}", file=stderr)
-            return EXIT_USAGE
-        except OSError as error:
-            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
-            return EXIT_SYSTEM
+        except (plot.PlotError, OSError) as error:
+            return _failed(error, args.plot, stderr)
     return state.exit_status()
 
 

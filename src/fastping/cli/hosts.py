@@ -73,8 +73,11 @@ def add_targets(owner: Pinger | Monitor, run: Run, names: list[str]) -> None:
     args = run.args
     family = args.family or args.family6
     run.signals.owner = owner
-    for name in names:
+    for number, name in enumerate(names):
         if run.signals.finish:
+            # A Ctrl-C while names are resolved: the rest are reported too, never probed.
+            for rest in names[number:]:
+                run.add_name(rest.strip(), rest.strip(), rest.strip())
             return
         # Surrounding whitespace is no part of a name (fping would not resolve it).
         name = name.strip()

@@ -71,34 +71,42 @@ def _read(path: str, stdin: TextIO) -> list[str]:
     """As fping reads a file: the first word of each line, skipping lines whose first word
     starts with '#'; a name longer than 255 bytes is refused. Read a line at a time, each
     bounded, and at most MAX_TARGETS names: /dev/zero is refused, not read into memory."""
-    names: list[str] = []
     with ExitStack() as opened:
         try:
             file = stdin if path == "-" else opened.enter_context(
                 open(path, encoding="utf-8", errors="surrogateescape"))
         except OSError as error:
             raise SystemFailure(f"fopen : {error.strerror}") from None
-        while line := file.readline(MAX_NAME + 1):
-            # A long line: enough of it to see a first word too long, the rest skipped.
-            while not line.endswith("\n") and len(line) <= MAX_NAME + 1:
-                more = file.readline(MAX_NAME + 1)
-                if not more:
-                    break
-                line += more
-            words = line.split(None, 1)
-            if words and len(words[0].encode("utf-8", "surrogateescape")) > MAX_NAME:
-                raise UsageError("target name too long")
-            skipped, length = line, len(line)
-            while skipped and not skipped.endswith("\n"):
-                if length > MAX_LINE:
-                    raise UsageError(f"a line of more than {MAX_LINE} characters")
-                skipped = file.readline(MAX_NAME + 1)
-                length += len(skipped)
-            if not words or words[0].startswith("#"):
-                continue
-            if len(names) == MAX_TARGETS:
-                raise UsageError(f"more than {MAX_TARGETS} targets")
-            names.append(words[0])
+        try:
+            return _names(file)
+        except OSError as error:  # (a read that fails: EIO, a directory)
+            raise SystemFailure(f"read : {error.strerror}") from None
+
+
+def _names(file: TextIO) -> list[str]:
+    """The targets of an open file (see _read)."""
+    names: list[str] = []
+    while line := file.readline(MAX_NAME + 1):
+        # A long line: enough of it to see a first word too long, the rest skipped.
+        while not line.endswith("\n") and len(line) <= MAX_NAME + 1:
+            more = file.readline(MAX_NAME + 1)
+            if not more:
+                break
+            line += more
+        words = line.split(None, 1)
+        if words and len(words[0].encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise UsageError("target name too long")
+        skipped, length = line, len(line)
+        while skipped and not skipped.endswith("\n"):
+            if length > MAX_LINE:
+                raise UsageError(f"a line of more than {MAX_LINE} characters")
+            skipped = file.readline(MAX_NAME + 1)
+            length += len(skipped)
+        if not words or words[0].startswith("#"):
+            continue
+        if len(names) == MAX_TARGETS:
+            raise UsageError(f"more than {MAX_TARGETS} targets")
+        names.append(words[0])
     return names
 
 
