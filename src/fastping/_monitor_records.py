@@ -4,9 +4,11 @@ state (HostState, which the engine fills in from its per-host track)."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._results import Health, Result
+from . import _engine
+from ._results import Event, Health, Result
 
 
 class EventKind(str, enum.Enum):
@@ -68,3 +70,20 @@ class HostState:
     lifetime_min: float | None
     lifetime_avg: float | None
     lifetime_max: float | None
+
+
+def monitor_events(events: Sequence[Event], now: float) -> list[MonitorEvent]:
+    """The engine's events of one turn as the Monitor reports them (duplicates are not
+    events to it), all stamped with the turn's wall-clock time."""
+    converted = []
+    for event in events:
+        result = event.result  # the outcome, or for HEALTH the one that changed it
+        if event.kind == _engine.DUPLICATE or result is None or event.health is None:
+            continue
+        if event.kind == _engine.HEALTH:
+            kind = EventKind.UP if event.health is Health.UP else EventKind.DOWN
+        else:
+            kind = EventKind.REPLY if result.ok else EventKind.LOSS
+        converted.append(MonitorEvent(kind, event.host, result.address, now, event.health,
+                                      event.previous, result))
+    return converted

@@ -36,7 +36,7 @@ from ._common import (
 )
 from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
-from ._monitor_records import EventKind, HostState, MonitorEvent
+from ._monitor_records import EventKind, HostState, MonitorEvent, monitor_events
 from ._resolve import check_callback, check_hosts, check_int, check_seconds
 from ._results import Health, Result, Tally
 
@@ -53,10 +53,6 @@ _GOLDEN = (math.sqrt(5) - 1) / 2
 _REQUEST_TIMEOUT = 30.0
 _HOLDUP = 0.1  # seconds of replies the receive buffers hold beyond a wake-up's
 EventCallback = Callable[[MonitorEvent], object]
-
-
-
-
 Request = tuple[Callable[[], Any], "Future[Any]"]
 
 
@@ -430,18 +426,7 @@ class Monitor(EngineOwner):
         events = self._on_demand.take(engine, events)
         if not events:
             return []
-        now = time.time()
-        converted = []
-        for event in events:
-            result = event.result  # the outcome, or for HEALTH the one that changed it
-            if event.kind == _engine.DUPLICATE or result is None or event.health is None:
-                continue
-            if event.kind == _engine.HEALTH:
-                kind = EventKind.UP if event.health is Health.UP else EventKind.DOWN
-            else:
-                kind = EventKind.REPLY if result.ok else EventKind.LOSS
-            converted.append(MonitorEvent(kind, event.host, result.address, now, event.health,
-                                          event.previous, result))
+        converted = monitor_events(events, time.time())
         if self.on_event is not None:
             for monitor_event in converted:
                 self.on_event(monitor_event)
