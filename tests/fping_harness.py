@@ -12,14 +12,17 @@ import dataclasses
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 FASTPING = str(Path(sys.executable).with_name("fastping"))
 RUN_TIMEOUT = 30.0
+HANDLERS_TIMEOUT = 3.0  # for both programs to have their signal handlers in place
 
 # What differs between two runs of one tool: RTTs and clock times. Each is replaced by a mark.
 _MASKS = [
@@ -111,3 +114,47 @@ def compare(case: Case, theirs: Outcome, ours: Outcome) -> None:
         mask(theirs.stdout).splitlines(), context
     assert mask(ours.stderr).splitlines() == \
         mask(theirs.stderr).splitlines(), context
+
+
+def shape(text: str) -> list[str]:
+    """text masked, every number too, each distinct line once in order of its first
+    appearance: what two runs of different lengths print alike (for runs a signal ends)."""
+    lines = re.sub(r"( [R-])+$", " R...", re.sub(r"\d+", "N", mask(text)),
+                   flags=re.MULTILINE).splitlines()  # (-C's lists of RTTs, of any length)
+    return list(dict.fromkeys(lines))
+
+
+def _catches_sigquit(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone: nothing to wait for
+    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) & (1 << (signal.SIGQUIT - 1)))
+
+
+def run_both_signalled(fping: str, arguments: tuple[str, ...],
+                       signals: list[tuple[float, int]]) -> tuple[Outcome, Outcome]:
+    """Starts both programs with arguments, side by side; once both handle SIGQUIT, sends
+    both each signal after its delay (seconds); their outcomes once they end."""
+    processes = [subprocess.Popen([program, *arguments], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, cwd="/")
+                 for program in (fping, FASTPING)]
+    try:
+        deadline = time.monotonic() + HANDLERS_TIMEOUT
+        while time.monotonic() < deadline and not all(
+                _catches_sigquit(process.pid) for process in processes):
+            time.sleep(0.005)
+        for delay, signum in signals:
+            time.sleep(delay)
+            for process in processes:
+                process.send_signal(signum)
+        outcomes = []
+        for process in processes:
+            out, err = process.communicate(timeout=RUN_TIMEOUT)
+            outcomes.append(Outcome(process.returncode, out, err))
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    return outcomes[0], outcomes[1]

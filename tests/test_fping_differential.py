@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import signal
+
 import pytest
-from fping_harness import Case, compare, fping_binary, run_both
+from fping_harness import Case, compare, fping_binary, run_both, run_both_signalled, shape
 from netsim import NetsimUnavailable, SimulatedNetwork
 
 LOOP, LOOP2, LOOP6 = "127.0.0.1", "127.0.0.2", "::1"
@@ -129,3 +131,29 @@ def test_loopback_as_fping(fping: str, case: Case) -> None:
 @pytest.mark.parametrize("case", SIMULATED, ids=lambda case: case.label)
 def test_simulated_network_as_fping(fping: str, network: SimulatedNetwork, case: Case) -> None:
     compare(case, *run_both(fping, case, ("ip", "netns", "exec", network.name)))
+
+
+SIGNALLED = [
+    # (arguments, [(seconds, signal), ...]): runs a signal ends, or interrupts with a report
+    (("-l", "-p", "100", LOOP, LOOP6), [(0.45, signal.SIGQUIT), (0.3, signal.SIGINT)]),
+    (("-l", "-q", "-p", "100", LOOP), [(0.35, signal.SIGINT)]),
+    (("-l", "-p", "50", "-Q", "0.3", LOOP, LOOP6), [(0.8, signal.SIGINT)]),
+    (("-l", "-p", "50", "-Q", "0.3,cumulative", LOOP), [(0.8, signal.SIGINT)]),
+    (("-c", "30", "-p", "50", "-q", LOOP, LOOP6), [(0.4, signal.SIGQUIT), (0.3, signal.SIGINT)]),
+    (("-C", "30", "-p", "50", LOOP), [(0.4, signal.SIGQUIT), (0.3, signal.SIGINT)]),
+    (("-N", "-l", "-Q", "0.3", "-p", "50", LOOP), [(0.8, signal.SIGINT)]),
+    (("-s", "-l", "-p", "100", LOOP), [(0.35, signal.SIGINT)]),
+]
+
+
+@pytest.mark.parametrize(("arguments", "signals"), SIGNALLED,
+                         ids=[" ".join(arguments) for arguments, _ in SIGNALLED])
+def test_signalled_runs_print_as_fping(fping: str, arguments: tuple[str, ...],
+                                       signals: list[tuple[float, int]]) -> None:
+    # How many probes each sent depends on when each started: the lines' shapes, numbers
+    # masked, are compared, each distinct one once, in order.
+    theirs, ours = run_both_signalled(fping, arguments, signals)
+    context = f"\n--- fping\n{theirs}\n--- fastping\n{ours}"
+    assert ours.status == theirs.status, context
+    assert shape(ours.stdout) == shape(theirs.stdout), context
+    assert shape(ours.stderr) == shape(theirs.stderr), context
