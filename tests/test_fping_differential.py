@@ -6,10 +6,9 @@ where hosts answer late, never, or with ICMP errors from a router."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
-
-import signal
 
 import pytest
 from fping_harness import Case, compare, fping_binary, run_both, run_both_signalled, shape
@@ -57,6 +56,12 @@ LOOPBACK = [
     Case(("-H", "5", "-O", "0x10", "-c", "1", LOOP)),
     Case(("-c", "1", "nosuch.invalid", LOOP)),
     Case(("-c", "1", "--ipv4", "--period=50", "--count=2", LOOP)),
+    Case(("-x", "1", "-c", "1", "-q", LOOP, "nosuch.invalid")),
+    Case(("-e", "-c", "1", LOOP)),
+    Case(("-a", "-s", LOOP, LOOP6)),
+    Case(("-n", "-i", "10", "-c", "1", LOOP6, "localhost")),  # (fping's -i: v6 first)
+    Case(("-A", "-C", "2", "-p", "50", "localhost", LOOP6)),
+    Case(("--stats", "--quiet", "--vcount=2", "--period=50", "--addr", LOOP)),
     # bad arguments
     Case(("-c", "1", "-l", LOOP), usage=True, same_message=True),
     Case(("-a", "-u", LOOP), usage=True, same_message=True),

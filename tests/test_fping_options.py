@@ -67,6 +67,10 @@ def test_json_output_follows_fpings_schema() -> None:
     assert set(stats) >= {"unreachable", "unknownAddresses", "timeouts", "otherIcmpReceived",
                           "rttMin", "rttAvg", "rttMax", "elapsed"}
     assert done.stderr == ""
+    # -D adds the time as the first field, in -D's format.
+    done = fastping("-J", "-D", "--timestamp-format=rfc3339", "-c", "1", "127.0.0.1")
+    assert re.match(r'\{"resp": \{"timestamp": "\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "host": ',
+                    done.stdout), done.stdout
 
 
 def test_json_vcount_and_interval_records() -> None:
