@@ -133,11 +133,12 @@ def _catches_sigquit(pid: int) -> bool:
     return bool(int(caught, 16) & (1 << (signal.SIGQUIT - 1)))
 
 
-def run_both_signalled(fping: str, arguments: tuple[str, ...],
-                       signals: list[tuple[float, int]]) -> tuple[Outcome, Outcome]:
+def run_both_signalled(fping: str, arguments: tuple[str, ...], signals: list[tuple[float, int]],
+                       prefix: tuple[str, ...] = ()) -> tuple[Outcome, Outcome]:
     """Starts both programs with arguments, side by side; once both handle SIGQUIT, sends
-    both each signal after its delay (seconds); their outcomes once they end."""
-    processes = [subprocess.Popen([program, *arguments], stdout=subprocess.PIPE,
+    both each signal after its delay (seconds); their outcomes once they end. (prefix: ip
+    netns exec NAME, which execs the program in the same process.)"""
+    processes = [subprocess.Popen([*prefix, program, *arguments], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, cwd="/")
                  for program in (fping, FASTPING)]
     try:

@@ -151,6 +151,13 @@ SIGNALLED = [
 ]
 
 
+SIGNALLED_SIMULATED = [
+    (("-l", "-p", "200", "-t", "100", ALIVE, UNREACHABLE, SILENT), [(0.7, signal.SIGINT)]),
+    (("-l", "-p", "200", "-t", "100", "-q", EXPIRED), [(0.5, signal.SIGINT)]),
+    (("-l", "-p", "100", "-Q", "0.4", ALIVE, SILENT), [(1.0, signal.SIGINT)]),
+]
+
+
 @pytest.mark.parametrize(("arguments", "signals"), SIGNALLED,
                          ids=[" ".join(arguments) for arguments, _ in SIGNALLED])
 def test_signalled_runs_print_as_fping(fping: str, arguments: tuple[str, ...],
@@ -158,6 +165,19 @@ def test_signalled_runs_print_as_fping(fping: str, arguments: tuple[str, ...],
     # How many probes each sent depends on when each started: the lines' shapes, numbers
     # masked, are compared, each distinct one once, in order.
     theirs, ours = run_both_signalled(fping, arguments, signals)
+    context = f"\n--- fping\n{theirs}\n--- fastping\n{ours}"
+    assert ours.status == theirs.status, context
+    assert shape(ours.stdout) == shape(theirs.stdout), context
+    assert shape(ours.stderr) == shape(theirs.stderr), context
+
+
+@pytest.mark.parametrize(("arguments", "signals"), SIGNALLED_SIMULATED,
+                         ids=[" ".join(arguments) for arguments, _ in SIGNALLED_SIMULATED])
+def test_signalled_runs_in_the_simulated_network_print_as_fping(
+        fping: str, network: SimulatedNetwork, arguments: tuple[str, ...],
+        signals: list[tuple[float, int]]) -> None:
+    theirs, ours = run_both_signalled(fping, arguments, signals,
+                                      ("ip", "netns", "exec", network.name))
     context = f"\n--- fping\n{theirs}\n--- fastping\n{ours}"
     assert ours.status == theirs.status, context
     assert shape(ours.stdout) == shape(theirs.stdout), context
