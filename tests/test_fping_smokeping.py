@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
 from fping_harness import FASTPING
 
 # new(): `$binary -C 1 $testhost 2>&1`, $testhost "localhost"; pingfactor = 1000 * $2 / $1
@@ -38,8 +39,10 @@ def test_the_start_up_probe_finds_milliseconds() -> None:
     assert match is not None, done.stdout
     first, summary = float(match[1]), float(match[2])
     assert first > 0
-    # The probe's unit: 1000 * $2 / $1, which must be 1000 (milliseconds) exactly.
-    assert 1000 * summary / first == 1000
+    # The probe's unit: 1000 * $2 / $1, which must be 1000 (milliseconds): the same RTT,
+    # printed alike in the reply's line and the summary.
+    assert match[1] == match[2]
+    assert 1000 * summary / first == pytest.approx(1000)
 
 
 def test_the_probe_parses_every_rtt_with_packetsize_12() -> None:

@@ -28,7 +28,11 @@ def sweep(run: Run, options: EngineKeywords) -> None:
     # One engine for every attempt, each name resolved once: a target that answers leaves it
     # (its counts kept first), and each retry's round waits backoff times longer than the
     # one before.
-    with Pinger(timeout=settings.timeout, on_recv=run.sweep_reply, **options) as pinger:
+    # A reply is handed up as it comes only if its line is printed then, or -X counts it.
+    as_it_comes = (settings.verbose or settings.alive_only or settings.fast_reachable) and \
+        not run.args.json
+    with Pinger(timeout=settings.timeout, on_recv=run.sweep_reply if as_it_comes else None,
+                **options) as pinger:
         run.counter = pinger
         add_targets(pinger, run, run.targets)
         for attempt in range(settings.retries + 1):

@@ -124,21 +124,20 @@ class Run:
             print(self._probe_line(result, number), file=self.stdout, flush=True)
 
     def _probe_line(self, result: Result, number: int) -> str:
-        key, args, stamp = result.host, self.args, self.settings.timestamps
-        name = self.names.get(key, key)
-        if args.J:
+        """fping's line for a probe's outcome (its number-th), as text or -J's JSON."""
+        key, stamp, size = result.host, self.settings.timestamps, self.settings.size
+        if self.args.J:
+            name = self.names.get(key, key)
             if result.ok:
-                return fping_json.reply(name, number, self.settings.size, result, stamp,
-                                        args.print_ttl)
+                return fping_json.reply(name, number, size, result, stamp, self.args.print_ttl)
             return fping_json.timeout(name, number, stamp)
+        # The average and loss so far: the engine has counted this outcome already.
         tally = NO_PROBES if self.counter is None else self.counter.tally(key)
-        line = text.timestamp(stamp, time.time())
+        prefix = text.timestamp(stamp, time.time())
         if result.ok and result.rtt is not None:
-            return line + text.reply_line(self._padded(key), number, self.settings.size,
-                                          result.rtt, tally) + text.extras(result,
-                                                                           args.print_ttl,
-                                                                           False)
-        return line + text.timeout_line(self._padded(key), number, tally)
+            line = text.reply_line(self._padded(key), number, size, result.rtt, tally)
+            return prefix + line + text.extras(result, self.args.print_ttl, elapsed=False)
+        return prefix + text.timeout_line(self._padded(key), number, tally)
 
     def warn(self, result: Result) -> None:
         """fping's warning on stderr for an ICMP error (but with -q or -Q)."""
