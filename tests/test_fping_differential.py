@@ -39,8 +39,10 @@ LOOPBACK = [
     Case(("-r", "0", "-t", "100", LOOP)),
     Case(("-q", "nosuch.invalid", LOOP)),
     # counts
-    Case(("-c", "2", "-p", "100", LOOP, LOOP6)),
-    Case(("-C", "2", "-p", "100", LOOP, LOOP6)),
+    # Two targets' lines come in the order of their replies: -i 10 (fping's default) sends
+    # each 10 ms after the one before, where fastping's -i 0 sends both at once.
+    Case(("-c", "2", "-p", "100", "-i", "10", LOOP, LOOP6)),
+    Case(("-C", "2", "-p", "100", "-i", "10", LOOP, LOOP6)),
     Case(("-C", "3", "-q", "-p", "50", LOOP, LOOP2)),
     Case(("-c", "1", "-q", LOOP)),
     Case(("-c", "2", "-p", "50", "-s", LOOP)),
@@ -60,7 +62,7 @@ LOOPBACK = [
     Case(("-e", "-c", "1", LOOP)),
     Case(("-a", "-s", LOOP, LOOP6)),
     Case(("-n", "-i", "10", "-c", "1", LOOP6, "localhost")),  # (fping's -i: v6 first)
-    Case(("-A", "-C", "2", "-p", "50", "localhost", LOOP6)),
+    Case(("-A", "-C", "2", "-p", "50", "-i", "10", "localhost", LOOP6)),
     Case(("--stats", "--quiet", "--vcount=2", "--period=50", "--addr", LOOP)),
     # bad arguments
     Case(("-c", "1", "-l", LOOP), usage=True, same_message=True),
@@ -106,7 +108,7 @@ SIMULATED = [
     Case(("-s", "-c", "2", "-p", "200", "-t", "100", ALIVE, SILENT)),
     Case(("-c", "2", "-p", "200", "-t", "100", "-D", ALIVE, SILENT)),
     Case(("-l", "-Q", "1", "-c", "1", ALIVE), usage=True, same_message=True),
-    Case(("-C", "2", "-p", "100", ALIVE6, ALIVE)),
+    Case(("-C", "2", "-p", "100", "-i", "10", ALIVE6, ALIVE)),
 ]
 
 
