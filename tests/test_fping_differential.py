@@ -157,6 +157,8 @@ SIGNALLED_SIMULATED = [
     (("-l", "-p", "200", "-t", "100", ALIVE, UNREACHABLE, SILENT), [(0.7, signal.SIGINT)]),
     (("-l", "-p", "200", "-t", "100", "-q", EXPIRED), [(0.5, signal.SIGINT)]),
     (("-l", "-p", "100", "-Q", "0.4", ALIVE, SILENT), [(1.0, signal.SIGINT)]),
+    # a sweep goes on after SIGQUIT's block (fastping's comes at the end of an attempt)
+    (("-r", "3", "-t", "300", ALIVE, SILENT), [(0.5, signal.SIGQUIT)]),
 ]
 
 

@@ -48,6 +48,9 @@ def sweep(run: Run, options: EngineKeywords) -> None:
                     pinger.remove(key)
                 else:
                     run.warn(result)
+            if run.interim_due(math.inf):  # SIGQUIT: fping's interim block, here too
+                run.interval_report({key: run.tallies.get(key) or pinger.tally(key)
+                                     for key in run.known})
             pending = len(pinger.hosts)
             run.progress(len(alive) + (0 if pending and attempt < settings.retries else
                                        pending), len(run.known))

@@ -217,7 +217,7 @@ class Run:
                     lines.append(fping_json.summary(name, tally, outage))
             self._write(self.stdout, lines)
             return
-        if self.settings.per_probe:
+        if self.settings.per_probe or self.settings.verbose:
             lines.append("")
         if interval:
             lines.append(time.strftime("[%H:%M:%S]"))
