@@ -58,6 +58,7 @@ LOOPBACK = [
     Case(("-H", "5", "-O", "0x10", "-c", "1", LOOP)),
     Case(("-c", "1", "nosuch.invalid", LOOP)),
     Case(("-c", "1", "--ipv4", "--period=50", "--count=2", LOOP)),
+    Case((LOOP, "-c", "1", "-i", "10", LOOP6, "-q")),
     Case(("-x", "1", "-c", "1", "-q", LOOP, "nosuch.invalid")),
     Case(("-e", "-c", "1", LOOP)),
     Case(("-a", "-s", LOOP, LOOP6)),

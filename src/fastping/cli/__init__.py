@@ -67,7 +67,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         exporter = importlib.import_module("..exporter", __package__)
         status: int = exporter.main(argv_list[1:])
         return status
-    args = arguments.parser().parse_args(argv_list)
+    # Options may come after targets, as fping takes them.
+    args = arguments.parser().parse_intermixed_args(argv_list)
     signals = Signals()
     previous = signals.install()
     try:
