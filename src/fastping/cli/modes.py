@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .._common import MAX_TIMEOUT
+from .._results import Status
 from ..pinger import Pinger
 from . import records
 from .hosts import add_targets
@@ -44,10 +45,13 @@ def sweep(run: Run, options: EngineKeywords) -> None:
             for key, result in results.items():
                 if result.ok:
                     alive[key] = result
-                    run.tallies[key] = pinger.tally(key)
-                    pinger.remove(key)
                 else:
                     run.warn(result)
+                # fping retries a probe when it times out: one it could not send has no
+                # timeout, and its target is given up.
+                if result.ok or result.status is Status.SEND_ERROR:
+                    run.tallies[key] = pinger.tally(key)
+                    pinger.remove(key)
             if run.interim_due(math.inf):  # SIGQUIT: fping's interim block, here too
                 run.interval_report({key: run.tallies.get(key) or pinger.tally(key)
                                      for key in run.known})

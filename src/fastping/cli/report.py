@@ -4,11 +4,12 @@ JSON (-J) or fastping's own JSON (--json). Every count is the engine's (a Tally 
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from .._results import Tally
+from .._results import Status, Tally
 from . import fping_formats as text
 from . import fping_json, records
 from .signals import Signals
@@ -128,7 +129,9 @@ class Run:
             return
         if not result.ok:
             self.warn(result)
-        if self.settings.per_probe and not self.args.table:
+        # (fping prints nothing for a probe it could not send: it never times out.)
+        if (self.settings.per_probe and not self.args.table
+                and result.status is not Status.SEND_ERROR):
             print(self._probe_line(result, number), file=self.stdout, flush=True)
 
     def _probe_line(self, result: Result, number: int) -> str:
@@ -148,10 +151,14 @@ class Run:
         return prefix + text.timeout_line(self._padded(key), number, tally)
 
     def warn(self, result: Result) -> None:
-        """fping's warning on stderr for an ICMP error (but with -q or -Q)."""
+        """fping's warning on stderr for an ICMP error (but with -q or -Q), or in a sweep's
+        default output for a probe that could not be sent."""
         if self.settings.quiet or self.args.json:
             return
-        warning = text.icmp_warning(result, self.names.get(result.host, result.host))
+        name = self.names.get(result.host, result.host)
+        warning = text.icmp_warning(result, name)
+        if warning is None and result.errno is not None and self.settings.verbose:
+            warning = f"{name}: error while sending ping: {os.strerror(result.errno)}"
         if warning is not None:
             print(warning, file=self.stderr, flush=True)
 
