@@ -83,6 +83,7 @@ LOOPBACK = [
 
 ALIVE, ALIVE2, SILENT = "198.18.0.10", "198.18.0.11", "198.18.0.20"
 UNREACHABLE, EXPIRED, ALIVE6 = "198.18.0.30", "198.18.0.31", "2001:db8:5::10"
+DOUBLING = "198.18.0.40"  # every reply twice
 NO_ROUTE = "192.0.2.1"  # TEST-NET-1: the namespace routes only 198.18.0.0/15 (and 2001:db8:5::)
 SIMULATED_HOSTS = {
     ALIVE: {"delay_ms": 2.0},
@@ -91,6 +92,7 @@ SIMULATED_HOSTS = {
     UNREACHABLE: {"error": [3, 1], "router": "198.18.0.254"},
     EXPIRED: {"error": [11, 0], "router": "198.18.0.253"},
     ALIVE6: {"delay_ms": 2.0},
+    DOUBLING: {"delay_ms": 2.0, "copies": 2},
 }
 SIMULATED = [
     Case((ALIVE, ALIVE2)),
@@ -104,6 +106,8 @@ SIMULATED = [
     # no route in the namespace: each send fails there, and nothing leaves it
     Case(("-s", "-r", "1", "-t", "100", ALIVE, NO_ROUTE)),
     Case(("-s", "-C", "2", "-p", "200", "-t", "100", NO_ROUTE, ALIVE)),
+    # duplicates: not replies in the summaries, but in -s's "ICMP Echo Replies received"
+    Case(("-s", "-c", "3", "-p", "100", DOUBLING)),
     Case(("-x", "1", "-r", "0", "-t", "100", ALIVE, SILENT)),
     Case(("-c", "3", "-p", "100", ALIVE, ALIVE2)),
     # A timeout well before the next round: with -t equal to -p, fping itself prints a
