@@ -37,6 +37,7 @@ Run it from the environment fastping is installed in, ideally on a quiet machine
     python benchmarks/compare.py --sizes 1000 --repetitions 3 --json
     python benchmarks/compare.py --with-100k
     nice -n -5 python benchmarks/compare.py --heartbeat --duration 60
+    python benchmarks/compare.py --icmplib --repetitions 3     # see compare_icmplib.py
 
 Pings loopback addresses only.
 """
@@ -719,6 +720,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="heartbeat seconds per contender (default 60)")
     parser.add_argument("--heartbeat-hosts", type=int, default=1_000, metavar="N",
                         help="hosts in the heartbeat (default 1000)")
+    parser.add_argument("--icmplib", action="store_true",
+                        help="compare icmplib and fastping.icmplib instead (compare_icmplib.py)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -743,6 +746,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("compare.py: run as root: the C reference, fping and oping use raw sockets",
               file=sys.stderr)
         return 2
+    if args.icmplib:
+        import compare_icmplib
+
+        return compare_icmplib.main(["--sizes", *map(str, args.sizes), "--repetitions",
+                                     str(args.repetitions), *(["--json"] if args.json else [])])
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

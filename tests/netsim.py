@@ -26,6 +26,7 @@ import ctypes
 import dataclasses
 import fcntl
 import heapq
+import inspect
 import ipaddress
 import json
 import os
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 DEVICE = "fpsim0"
@@ -58,6 +60,7 @@ IFF_NO_PI = 0x1000
 PR_SET_PDEATHSIG = 1
 
 ICMP4_ECHO_REPLY, ICMP4_ECHO_REQUEST = 0, 8
+TIME_EXCEEDED = {4: (11, 0), 6: (3, 0)}  # (type, code): TTL / hop limit exceeded in transit
 ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
 PROTO_ICMP4, PROTO_ICMP6, PROTO_UDP = 1, 58, 17
 TAG_LEN = 16  # cookie (payload bytes 0..7) and serial (8..15), tests/../src/_core/icmp.h
@@ -92,6 +95,9 @@ class Behaviour:
     forge_for: str = ""
     forge_span: int = 0
     forge_kind: str = "reply"
+    # The routers between us and this host, nearest first ("" for one that stays silent): a
+    # probe whose TTL runs out at one gets Time Exceeded from it (quoting the whole probe).
+    hops: tuple[str, ...] = ()
     # ICMP unreachables per second, from router, each quoting (8 bytes) an echo request with
     # the identifier of this host's last probe, a random sequence and another destination.
     error_flood: int = 0
@@ -103,6 +109,8 @@ class Behaviour:
             raise ValueError(f"unknown behaviour fields: {sorted(unknown)}")
         if fields.get("error") is not None:
             fields = {**fields, "error": tuple(fields["error"])}
+        if "hops" in fields:  # a list, from JSON
+            fields = {**fields, "hops": tuple(fields["hops"])}
         behaviour = cls(**fields)
         if (behaviour.forge not in FORGERIES or behaviour.quote not in QUOTES
                 or behaviour.forge_kind not in ("reply", "error")):
@@ -170,6 +178,11 @@ class Probe:
     @property
     def icmp(self) -> bytes:
         return self.packet[self.header_len:]
+
+    @property
+    def ttl(self) -> int:
+        """The TTL (hop limit) it arrived with: we are its first hop."""
+        return self.packet[8] if self.version == 4 else self.packet[7]
 
 
 def parse_probe(packet: bytes) -> Probe | None:
@@ -398,6 +411,12 @@ class Responder:
         probe = parse_probe(packet)
         behaviour = self.behaviours.get(probe.destination) if probe else None
         if probe is None or behaviour is None or behaviour.silent:
+            return
+        if probe.ttl <= len(behaviour.hops):
+            hop = behaviour.hops[probe.ttl - 1]
+            if hop:
+                exceeded = Behaviour(error=TIME_EXCEEDED[probe.version], router=hop)
+                self.send_at(now, icmp_error(probe, exceeded))
             return
         if behaviour.loss > 0:
             rng = self.loss_rngs.setdefault(
@@ -675,6 +694,24 @@ class SimulatedNetwork:
         assert done.returncode == 0, f"client failed:\n{done.stderr}"
         report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
         return report
+
+
+def client_source(client: Callable[[], None]) -> str:
+    """The source of a client function (standard library and fastping only), run by run()."""
+    return f"from __future__ import annotations\n{inspect.getsource(client)}\n{client.__name__}()\n"
+
+
+def network_or_skip(hosts: dict[str, dict[str, Any]]) -> Iterator[SimulatedNetwork]:
+    """A test module's network fixture: the network while the tests run, checked to have
+    kept its responder; the tests skip where no network can be made."""
+    import pytest
+
+    try:
+        with SimulatedNetwork(hosts) as simulated:
+            yield simulated
+            assert simulated.responder_alive(), "the responder died during the tests"
+    except NetsimUnavailable as reason:
+        pytest.skip(f"no simulated network here: {reason}")
 
 
 def write_control(path: str, overrides: dict[str, dict[str, Any]]) -> None:

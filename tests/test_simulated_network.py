@@ -11,7 +11,6 @@ fastping runs in a child process in that namespace, as in tests/test_netns.py.
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import json
 import math
@@ -287,17 +286,12 @@ def _client() -> None:
     print(json.dumps(report))
 
 
-CLIENT_SOURCE = f"from __future__ import annotations\n{inspect.getsource(_client)}\n_client()\n"
+CLIENT_SOURCE = netsim.client_source(_client)
 
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[netsim.SimulatedNetwork]:
-    try:
-        with netsim.SimulatedNetwork(HOSTS) as simulated:
-            yield simulated
-            assert simulated.responder_alive(), "the responder died during the tests"
-    except netsim.NetsimUnavailable as reason:
-        pytest.skip(f"no simulated network here: {reason}")
+    yield from netsim.network_or_skip(HOSTS)
 
 
 def group(hosts: list[str], *, rounds: int = 1, interval: float = 0.0, settle: float = 0.0,

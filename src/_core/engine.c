@@ -453,6 +453,20 @@ int fp_engine_set_timeout(fp_engine *e, uint64_t timeout_ns) {
     return 0;
 }
 
+int fp_engine_set_ttl(fp_engine *e, int ttl) {
+    if (ttl != -1 && (ttl < 1 || ttl > 255))
+        return -EINVAL;
+    for (int fi = 0; fi < 2; fi++) {
+        if (e->sockets[fi].fd < 0)
+            continue;
+        int rc = fp_socket_set_ttl(e->sockets[fi].fd, fi == FAMILY_V4 ? AF_INET : AF_INET6, ttl);
+        if (rc != 0)
+            return rc;
+    }
+    e->config.ttl = ttl;
+    return 0;
+}
+
 int fp_engine_set_host_timeout(fp_engine *e, uint32_t index, uint64_t timeout_ns) {
     fp_host *host = live_host(e, index);
     if (!host)

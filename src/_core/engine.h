@@ -164,6 +164,11 @@ int fp_engine_set_timeout(fp_engine *engine, uint64_t timeout_ns);
 /* The host's own timeout, for probes sent to it from now on; 0 to follow the
  * engine's. Returns 0, -ENOENT, or -ENOSPC as fp_engine_set_timeout. */
 int fp_engine_set_host_timeout(fp_engine *engine, uint32_t host, uint64_t timeout_ns);
+/* The TTL / hop limit (1-255, or -1 for the system's) of probes sent from now
+ * on, on every socket, open or opened later (a traceroute's TTL-limited
+ * rounds). Probes already in flight keep theirs. Returns 0, -EINVAL for a
+ * value out of range, or the negative errno of setting it on a socket. */
+int fp_engine_set_ttl(fp_engine *engine, int ttl);
 /* Whether a tracking engine reports the host's every outcome as an event, as it
  * does for all hosts when tracking with report_outcomes (a probe on demand
  * among heartbeats). Returns 0 or -ENOENT. */

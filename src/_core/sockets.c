@@ -69,7 +69,7 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
         if (rc == 0 && !raw)
             rc = set_int_option(fd, IPPROTO_IP, IP_RECVTTL, 1);
         if (rc == 0 && c->ttl >= 0)
-            rc = set_int_option(fd, IPPROTO_IP, IP_TTL, c->ttl);
+            rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)
             rc = set_int_option(fd, IPPROTO_IP, IP_TOS, c->tos);
         /* The kernel's default sets DF on our probes too, but still draws each one an IP ID
@@ -84,7 +84,7 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
         if (rc == 0)
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
         if (rc == 0 && c->ttl >= 0)
-            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
+            rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_TCLASS, c->tos);
     }
@@ -185,6 +185,13 @@ static int attach_identifier_filter(int fd, int af, uint16_t ident) {
     while (recv(fd, discard, sizeof discard, MSG_DONTWAIT | MSG_TRUNC) >= 0)
         ;
     return 0;
+}
+
+int fp_socket_set_ttl(int fd, int af, int ttl) {
+    /* Both options take -1 for the system's default. */
+    if (af == AF_INET)
+        return set_int_option(fd, IPPROTO_IP, IP_TTL, ttl);
+    return set_int_option(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl);
 }
 
 int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out) {

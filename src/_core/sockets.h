@@ -23,6 +23,10 @@ typedef struct fp_socket {
  * socket is permitted, -EPERM when raw sockets were required and refused. */
 int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out);
 
+/* Sets the TTL / hop limit of the socket's sends from now on (af AF_INET or
+ * AF_INET6); -1 for the system's. Returns 0 or a negative errno. */
+int fp_socket_set_ttl(int fd, int af, int ttl);
+
 /* Sets SO_RCVBUF, past net.core.rmem_max when permitted. */
 int fp_socket_set_receive_buffer(int fd, int bytes);
 

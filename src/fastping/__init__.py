@@ -11,6 +11,7 @@
 from typing import TYPE_CHECKING, Any
 
 from ._results import Health, Result, Status, Tally
+from ._version import __version__
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
@@ -44,9 +45,9 @@ __all__ = [
     "Result",
     "Status",
     "Tally",
+    "__version__",
     "async_multiping",
     "async_ping",
     "multiping",
     "ping",
 ]
-__version__ = "0.1.0"

@@ -173,6 +173,7 @@ cdef extern from "engine.h":
     int fp_engine_cancel_all(fp_engine *engine)
     int fp_engine_set_timeout(fp_engine *engine, uint64_t timeout_ns)
     int fp_engine_set_host_timeout(fp_engine *engine, uint32_t host, uint64_t timeout_ns)
+    int fp_engine_set_ttl(fp_engine *engine, int ttl)
     int fp_engine_set_host_reporting(fp_engine *engine, uint32_t host, int report_outcomes)
     int fp_engine_run(fp_engine *engine, uint64_t until, int flags, fp_event *events,
                       uint32_t capacity, uint32_t *count) nogil

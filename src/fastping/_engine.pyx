@@ -367,6 +367,14 @@ cdef class Engine:
         if rc < 0:
             raise _os_error(rc, "cannot set the timeout")
 
+    def set_ttl(self, ttl):
+        """The TTL / hop limit (1-255) of probes sent from now on; None for the system's."""
+        if ttl is not None and not 1 <= ttl <= 255:
+            raise ValueError(f"ttl must be from 1 to 255 or None, not {ttl!r}")
+        cdef int rc = fp_engine_set_ttl(self._live(), -1 if ttl is None else ttl)
+        if rc < 0:
+            raise _os_error(rc, "cannot set the TTL")
+
     def set_host_timeout(self, unsigned int index, timeout):
         """The host's own timeout (seconds) from its next probe on; None to follow the engine's."""
         cdef uint64_t ns = 0 if timeout is None else _nanoseconds(timeout)

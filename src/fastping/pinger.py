@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from . import _engine
@@ -414,20 +414,28 @@ def ping(
     return multiping([host], count, interval, timeout, **options)[host]
 
 
+async def async_rounds(pinger: Pinger, count: int,
+                       interval: float) -> AsyncIterator[dict[str, Result]]:
+    """count rounds of aping(), started interval seconds apart (none without hosts): run()
+    for the async conveniences, here and in fastping.icmplib."""
+    import asyncio  # here, not at the top: only asyncio users pay its import
+
+    loop = asyncio.get_running_loop()
+    for number in range(count if pinger.hosts else 0):
+        started = loop.time()
+        yield await pinger.aping()
+        if number + 1 < count:
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+
 async def async_multiping(hosts: Iterable[str], count: int = 1, interval: float = 1.0,
                           timeout: float = 1.0,
                           **options: Unpack[EngineKeywords]) -> dict[str, HostStats]:
     """multiping() for asyncio, with no thread; cancelling it leaves nothing open."""
-    import asyncio  # here, not at the top: only asyncio users pay its import
-
     job = _ManyHosts(hosts, count, interval, timeout, options)
-    loop = asyncio.get_running_loop()
     with job.pinger as pinger:
-        for number in range(count if pinger.hosts else 0):
-            started = loop.time()
-            job.add_round(await pinger.aping())
-            if number + 1 < count:
-                await asyncio.sleep(max(0.0, started + interval - loop.time()))
+        async for results in async_rounds(pinger, count, interval):
+            job.add_round(results)
         return job.stats()
 
 

@@ -63,8 +63,13 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
 
         return plot.main(argv_list[1:], stdin=stdin, stderr=stderr)
     if argv_list[:1] == ["exporter"]:
-        # Imported only when asked for: it needs the optional prometheus_client.
-        exporter = importlib.import_module("..exporter", __package__)
+        # Imported only when asked for: it needs the optional prometheus_client and PyYAML,
+        # and says which one is missing and how to install it.
+        try:
+            exporter = importlib.import_module("..exporter", __package__)
+        except ImportError as error:
+            print(f"fastping exporter: {error}", file=stderr)
+            return EXIT_SYSTEM
         status: int = exporter.main(argv_list[1:])
         return status
     # Options may come after targets, as fping takes them.

@@ -9,7 +9,9 @@ from typing import NamedTuple
 
 from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, EngineKeywords, UsageParser
 from .._resolve import MIN_SECONDS, check_seconds
+from .._version import __version__
 
+VERSION_LINE = f"fastping: Version {__version__}"  # what fping -v prints, in its words
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
 MAX_RETRIES = 1000
 MAX_COUNT = 2**31
@@ -95,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
         help="as -q, and a summary every SECS seconds (since the start with ,cumulative)")
     _flag(parser, "-s", "--stats", "print final statistics")
     _flag(parser, "-u", "--unreach", "show targets that are unreachable")
+    add("-v", "--version", action="version", version=VERSION_LINE)
     add("-x", "--reachable", type=int, metavar="N", help="exit 0 if at least N are alive")
     add("-X", "--fast-reachable", type=int, metavar="N",
         help="as -x, and stop once N are alive")

@@ -18,13 +18,14 @@ counts that never reset: a scrape copies them, no probe costs Python.
 
 from __future__ import annotations
 
-# The one optional dependency every part needs: a missing one is said once, here, as what to
-# install (an import of any submodule runs this first).
+# The optional dependencies of the exporter: a missing one is said once, here, as what to
+# install (an import of any submodule runs this first; the command says it in one line).
 try:
     import prometheus_client  # noqa: F401
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("fastping's exporter needs prometheus-client: "
-                      "pip install 'fastping[exporter]'") from error
+    import yaml  # noqa: F401
+except ImportError as error:
+    raise ImportError(f"fastping's exporter needs prometheus-client and PyYAML ({error.name} is "
+                      "missing): pip install 'fastping[exporter]'") from error
 
 from .blackbox import probe
 from .command import main
@@ -32,8 +33,10 @@ from .config import (
     DEFAULT_BUCKETS,
     ConfigError,
     Target,
+    excerpt,
     hashmod,
     load_config,
+    load_document,
     parse_config,
     parse_duration,
 )
@@ -45,8 +48,10 @@ __all__ = [
     "ConfigError",
     "Exporter",
     "Target",
+    "excerpt",
     "hashmod",
     "load_config",
+    "load_document",
     "main",
     "parse_config",
     "parse_duration",

@@ -1,18 +1,24 @@
-"""The Exporter: one Monitor for every target, whatever its period and timeout (one engine,
-one loop thread), reloads that keep the hosts that stay, and the collector and HTTP server
-over them."""
+"""The Exporter: its targets (targets.py), reloads that change nothing unless the whole new
+configuration is good, a control thread that cannot die, and the collector and HTTP server
+over them.
+
+Reloads run on the control thread, one after the other, asked for by SIGHUP (through
+``request_reload``, safe in a signal handler). A reload reads and validates the whole file
+first (config.py), then applies it (``Targets.apply``); any exception at all, of any type,
+leaves the running targets and their history as they were and sets
+``..._config_last_reload_successful`` to 0. Stopping never waits for a reload: ``close()``
+closes the engines under it, and the reload meets them closed.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -22,75 +28,39 @@ from prometheus_client.process_collector import ProcessCollector
 
 from .._common import MAX_INTERVAL, MAX_TIMEOUT, default_timeout
 from .._resolve import check_seconds
-from ..monitor import Monitor, MonitorEvent
 from . import blackbox, http
-from .collector import MonitorCollector
+from .collector import SMOKEPING_VERSIONS, MonitorCollector
 from .config import (
     DEFAULT_BUCKETS,
     DEFAULT_LISTEN,
     ConfigError,
     Target,
+    excerpt,
     hashmod,
     host_name,
     load_config,
 )
-
-# (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
-Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
+from .targets import DEFAULT_ENGINE, Snapshot, Targets
 
 # One logger for the whole exporter, "fastping.exporter": main() gives it its handler.
 log = logging.getLogger(__package__)
 
-
-class _Group:
-    """The one Monitor of every target (each with its own period and timeout), and the
-    targets' state changes."""
-
-    def __init__(self, period: float, timeout: float, buckets: Sequence[float],
-                 monitor_options: dict[str, Any]) -> None:
-        self.period = period
-        self.timeout = timeout
-        self.buckets = tuple(buckets)
-        self._changes: dict[str, dict[str, int]] = {}
-        self._changes_lock = threading.Lock()
-        options = dict(monitor_options, period=period, timeout=timeout,
-                       on_event=self._on_health)
-        self.monitor = Monitor(buckets=self.buckets, **options)
-
-    def _on_health(self, event: MonitorEvent) -> None:
-        # Called on the monitor's thread for up and down events only: per change, not per probe.
-        with self._changes_lock:
-            changes = self._changes.setdefault(event.host, {"up": 0, "down": 0})
-            changes[event.health.value] += 1
-
-    def add(self, host: str, period: float, timeout: float) -> None:
-        self.monitor.add(host, period=period, timeout=timeout)
-
-    def remove(self, host: str) -> None:
-        self.monitor.remove(host)
-        with self._changes_lock:
-            self._changes.pop(host, None)
-
-    def changes(self) -> dict[str, dict[str, int]]:
-        with self._changes_lock:
-            return {host: dict(counts) for host, counts in self._changes.items()}
-
-    def histograms(self) -> dict[str, Histogram]:
-        return self.monitor.histograms()
-
-    def close(self) -> None:
-        self.monitor.close()
+# How long close() waits for a reload under way (say, resolving names) before it goes on
+# without it: the control thread is a daemon, and what it then touches is closed.
+_CONTROL_JOIN = 1.0
 
 
 @dataclass
 class Exporter:
-    """One Monitor for all the targets, a collector over it, and an HTTP server.
+    """Monitors for the targets, a collector over them, and an HTTP server.
 
     ``targets`` are pinged always; ``config`` is a YAML file read at start and
     on every reload (SIGHUP in ``main``, or ``reload()``/``request_reload()``).
     A target without its own period or timeout gets ``period``/``timeout``.
     With ``shard=(k, n)`` only targets whose ``hashmod(host, n)`` is k are
-    pinged, so n exporters can share one target list.
+    pinged, so n exporters can share one target list. ``smokeping_version``
+    ("0.11" or "0.6") is the smokeping_prober whose metrics /metrics shows;
+    ``fastping_metrics=False`` leaves out fastping's own.
     """
 
     targets: Sequence[str | Target] = ()
@@ -105,11 +75,11 @@ class Exporter:
     privileged: bool | None = None
     shard: tuple[int, int] | None = None
     probe_limit: int = 16
+    smokeping_version: str = "0.11"
+    fastping_metrics: bool = True
     registry: CollectorRegistry = field(init=False)
-    unresolved: dict[str, str] = field(init=False, default_factory=dict)
     last_reload_ok: bool = field(init=False, default=False)
     last_reload_time: float = field(init=False, default=0.0)
-    source_label: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.period = check_seconds("period", self.period, maximum=MAX_INTERVAL,
@@ -125,96 +95,60 @@ class Exporter:
             index, modulus = self.shard
             if not 0 <= index < modulus:
                 raise ConfigError(f"shard {index}/{modulus}: need 0 <= {index} < {modulus}")
+        if self.smokeping_version not in SMOKEPING_VERSIONS:
+            raise ConfigError(f"smokeping_version: one of {', '.join(SMOKEPING_VERSIONS)}, "
+                              f"not {excerpt(self.smokeping_version)}")
         self._listen_address = http.parse_listen(self.listen)
-        self._group: _Group | None = None
-        self._settings: dict[str, tuple[float, float]] = {}  # host: its (period, timeout)
-        self._groups_lock = threading.Lock()
-        self._apply_lock = threading.Lock()
+        self._targets = Targets(self.period, self.timeout, self.buckets, {
+            "down_after": self.down_after, "up_after": self.up_after, "window": self.window,
+            "privileged": self.privileged})
         self._commands: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopped = threading.Event()
+        self._closing = False
         self._server: WSGIServer | None = None
         self._threads: list[threading.Thread] = []
         self._probes = threading.BoundedSemaphore(self.probe_limit)
         self.registry = CollectorRegistry()
         self._app = http.router(make_wsgi_app(self.registry), self._probe)
         self.registry.register(MonitorCollector(self))
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
+        if self.fastping_metrics:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
 
     # ---- targets ---------------------------------------------------------------
 
     def _wanted(self) -> list[Target]:
-        """Every target, config file's then command line's; raises ConfigError."""
+        """Every target, the config file's then the command line's; raises ConfigError."""
         targets = list(load_config(self.config)) if self.config is not None else []
         targets.extend(t if isinstance(t, Target) else Target(host_name(t, "target"))
                        for t in self.targets)
+        if self.smokeping_version == "0.6" and any(target.labels for target in targets):
+            raise ConfigError("custom labels need --smokeping-version 0.11 (smokeping_prober "
+                              "0.6 has none)")
         if self.shard is not None:
             index, modulus = self.shard
             targets = [t for t in targets if hashmod(t.host, modulus) == index]
         return targets
 
-    def _key(self, target: Target) -> tuple[float, float]:
-        period = self.period if target.period is None else target.period
-        timeout = target.timeout if target.timeout is not None else self.timeout
-        return period, default_timeout(period) if timeout is None else timeout
-
     def apply(self, targets: Sequence[Target]) -> None:
         """Ping exactly these targets from now on; the hosts kept keep their state.
 
-        The first target of a host name wins. A host whose period or timeout
-        changed starts afresh.
+        The first target of a host name wins. A host whose period, timeout or engine
+        options changed starts afresh. Raises with nothing changed if an engine cannot be
+        opened.
         """
-        wanted: dict[str, tuple[float, float]] = {}
-        for target in targets:
-            if target.host in wanted:
-                log.warning("target %s given more than once; the first one counts", target.host)
-                continue
-            wanted[target.host] = self._key(target)
-        with self._apply_lock:
-            group = self._group or self._open_group()
-            settings = self._settings
-            for host, key in list(settings.items()):
-                if wanted.get(host) != key:
-                    group.remove(host)
-                    del settings[host]
-            unresolved: dict[str, str] = {}
-            for host, key in wanted.items():
-                if host in settings:
-                    continue
-                try:
-                    group.add(host, *key)
-                except (ValueError, TypeError, socket.gaierror) as error:
-                    unresolved[host] = str(error)
-                    log.warning("cannot ping %s: %s", host, error)
-                else:
-                    settings[host] = key
-            self.unresolved = unresolved
-
-    def _open_group(self) -> _Group:
-        """The one Monitor, started; its own period and timeout are the defaults'."""
-        group = _Group(self.period, self.timeout or default_timeout(self.period), self.buckets,
-                       self._monitor_options())
-        try:
-            group.monitor.start()
-        except BaseException:
-            group.close()
-            raise
-        with self._groups_lock:
-            self._group = group
-        return group
-
-    def _monitor_options(self) -> dict[str, Any]:
-        return {"down_after": self.down_after, "up_after": self.up_after, "window": self.window,
-                "privileged": self.privileged}
+        self._targets.apply(targets, lambda: self._closing)
 
     def reload(self) -> bool:
-        """Re-read the config and apply it; on an error keep the targets as they are."""
+        """Re-read the config and apply it; on any error keep the targets as they are."""
         try:
-            targets = self._wanted()
-            self.apply(targets)
-        except (ConfigError, OSError) as error:
-            log.error("reload failed, keeping the targets as they were: %s", error)
+            self.apply(self._wanted())
+        except Exception as error:  # any type: a reload must never end the control thread
+            message = (error.strerror if isinstance(error, OSError) and error.strerror
+                       else str(error))
+            log.error("reload failed, keeping the %d targets as they were: %s",
+                      len(self.hosts), message[:300])
             self.last_reload_ok = False
             return False
         self.last_reload_ok = True
@@ -222,13 +156,18 @@ class Exporter:
         log.info("pinging %d targets", len(self.hosts))
         return True
 
-    def _snapshot(self) -> list[_Group]:
-        with self._groups_lock:
-            return [] if self._group is None else [self._group]
+    def snapshot(self) -> Snapshot:
+        """The engines and the hosts' labels, as a scrape reads them."""
+        return self._targets.snapshot()
 
     @property
     def hosts(self) -> list[str]:
-        return [host for group in self._snapshot() for host in group.monitor.hosts]
+        return self._targets.hosts
+
+    @property
+    def unresolved(self) -> dict[str, str]:
+        """Targets that could not be added (a name that does not resolve), and why."""
+        return self._targets.unresolved
 
     # ---- lifetime --------------------------------------------------------------
 
@@ -272,34 +211,29 @@ class Exporter:
         self._commands.put("stop")
 
     def _control(self) -> None:
-        while True:
-            command = self._commands.get()
-            if command == "stop":
-                self._stopped.set()
-                return
-            if command == "reload":
-                self.reload()
+        # reload() lets no Exception out, so this loop ends only when asked to.
+        while self._commands.get() != "stop":
+            self.reload()
+        self._stopped.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until stopped (request_stop()); True if it was."""
         return self._stopped.wait(timeout)
 
     def close(self) -> None:
-        """Stop serving and pinging; every descriptor is released. Idempotent."""
+        """Stop serving and pinging; every descriptor is released. Idempotent.
+
+        Never waits long for a reload under way: the engines are closed under it."""
+        self._closing = True
         self._commands.put("stop")
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._targets.close()
         for thread in self._threads:
-            thread.join(10)
+            thread.join(_CONTROL_JOIN)
         self._threads = []
-        with self._apply_lock:
-            with self._groups_lock:
-                group, self._group = self._group, None
-            self._settings = {}
-            if group is not None:
-                group.close()
 
     def __enter__(self) -> Exporter:
         self.start()
@@ -314,8 +248,9 @@ class Exporter:
                start_response: http.StartResponse) -> Iterable[bytes]:
         # A request without a timeout gets the exporter's, else its period up to 1 s.
         default = self.timeout if self.timeout is not None else default_timeout(self.period)
-        # On the targets' own engine, not one opened per request.
-        with self._groups_lock:
-            monitor = None if self._group is None else self._group.monitor
+        # On the targets' own engine (the default options' if open), not one opened per
+        # request.
+        groups = sorted(self.snapshot().groups, key=lambda group: group.key != DEFAULT_ENGINE)
+        monitor = groups[0].monitor if groups else None
         return blackbox.respond(environ, start_response, default_timeout=default,
                                 privileged=self.privileged, slots=self._probes, monitor=monitor)

@@ -1,0 +1,244 @@
+"""The targets being pinged: one Monitor (one engine, one loop thread) for each distinct set of
+engine options (payload size, TOS, source address, address family), and which host is pinged
+by which, with its period, timeout and labels.
+
+``Targets.apply`` makes the running set what a validated configuration asks for. It first
+opens every engine the new set needs and not yet open: if one cannot be opened (a source
+address this machine does not have), they are closed again and nothing has changed. Only then
+are hosts added and removed, and a host that cannot be added (a name that does not resolve)
+is counted in ``unresolved``, never an error of the whole: so a reload either changes nothing
+or leaves every host it could ping pinged. Hosts kept with the same settings keep their
+history; one whose engine, period or timeout changed starts afresh; a change of labels alone
+is only a change of labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._common import ENGINE_DEFAULTS, default_timeout
+from ..monitor import Monitor, MonitorEvent
+from .config import ConfigError, Target
+
+# (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
+Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
+# What chooses a host's engine: (payload size, tos, source address, family), None the default.
+EngineKey = tuple[int | None, int | None, str | None, int | None]
+DEFAULT_ENGINE: EngineKey = (None, None, None, None)
+
+log = logging.getLogger(__package__)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """How one host is pinged: by which engine, how often, how long it waits; its labels."""
+
+    engine: EngineKey
+    period: float
+    timeout: float
+    labels: tuple[tuple[str, str], ...]
+
+    def restarts(self, other: Setting) -> bool:
+        """Whether going from this setting to other needs the host pinged afresh."""
+        return (self.engine, self.period, self.timeout) != (other.engine, other.period,
+                                                             other.timeout)
+
+
+def _check_source(source: str) -> None:
+    """ConfigError unless this machine has the address: an engine binds its sockets only as
+    hosts are added, too late to refuse a reload."""
+    family = socket.AF_INET6 if ":" in source else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe_socket:
+        try:
+            probe_socket.bind((source, 0))
+        except OSError as error:
+            raise ConfigError(f"source {source}: {error.strerror or error}") from None
+
+
+class Group:
+    """One Monitor: every host of one set of engine options, and their state changes. Made
+    stopped, so that its first hosts are added directly (about 100 times faster than through
+    a running loop: 100,000 hosts in 2 s, not 20), then started."""
+
+    def __init__(self, key: EngineKey, period: float, timeout: float,
+                 buckets: Sequence[float], monitor_options: dict[str, Any]) -> None:
+        self.key = key
+        self.buckets = tuple(buckets)
+        size, tos, source, family = key
+        self.source_label = source or ""
+        self.tos_label = str(tos or 0)
+        self._changes: dict[str, dict[str, int]] = {}
+        self._changes_lock = threading.Lock()
+        engine = {"size": size, "tos": tos, "source": source, "family": family}
+        options = dict(monitor_options, period=period, timeout=timeout, on_event=self._on_health,
+                       **{name: value for name, value in engine.items() if value is not None})
+        self.monitor = Monitor(buckets=self.buckets, **options)
+
+    def _on_health(self, event: MonitorEvent) -> None:
+        # Called on the monitor's thread for up and down events only: per change, not per probe.
+        with self._changes_lock:
+            changes = self._changes.setdefault(event.host, {"up": 0, "down": 0})
+            changes[event.health.value] += 1
+
+    def remove(self, host: str) -> None:
+        self.monitor.remove(host)
+        with self._changes_lock:
+            self._changes.pop(host, None)
+
+    def changes(self) -> dict[str, dict[str, int]]:
+        with self._changes_lock:
+            return {host: dict(counts) for host, counts in self._changes.items()}
+
+    def histograms(self) -> dict[str, Histogram]:
+        return self.monitor.histograms()
+
+    def close(self) -> None:
+        self.monitor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a scrape reads: the engines, and each host's custom label values in the order of
+    ``label_names`` (every custom label name of the configuration, sorted)."""
+
+    groups: tuple[Group, ...]
+    label_names: tuple[str, ...]
+    label_values: dict[str, tuple[str, ...]]
+
+
+class Targets:
+    """The hosts being pinged, by engine; see the module's docstring."""
+
+    def __init__(self, period: float, timeout: float | None, buckets: Sequence[float],
+                 monitor_options: dict[str, Any]) -> None:
+        self._period = period
+        self._timeout = timeout
+        self._buckets = tuple(buckets)
+        self._monitor_options = monitor_options
+        self._groups: dict[EngineKey, Group] = {}
+        self._settings: dict[str, Setting] = {}
+        self._snapshot = Snapshot((), (), {})
+        self._lock = threading.Lock()  # guards _groups' membership, _snapshot and _closed
+        self._applying = threading.Lock()  # one apply() at a time; close() never waits for it
+        self._closed = False
+        self.unresolved: dict[str, str] = {}
+
+    def setting(self, target: Target) -> Setting:
+        period = self._period if target.period is None else target.period
+        timeout = target.timeout if target.timeout is not None else self._timeout
+        # The engine's defaults said outright (smokeping_prober's example says size: 56) are
+        # the defaults: the same engine.
+        size = None if target.size == ENGINE_DEFAULTS["size"] else target.size
+        tos = target.tos or None
+        return Setting((size, tos, target.source, target.family), period,
+                       default_timeout(period) if timeout is None else timeout, target.labels)
+
+    def apply(self, targets: Sequence[Target], stopping: Callable[[], bool]) -> None:
+        """Ping exactly these targets from now on (the first target of a host name counts).
+
+        Raises (ConfigError, OSError) with nothing changed if an engine cannot be opened;
+        ``stopping()`` true ends the work early (the exporter is closing).
+        """
+        with self._applying:
+            self._apply(targets, stopping)
+
+    def _apply(self, targets: Sequence[Target], stopping: Callable[[], bool]) -> None:
+        wanted: dict[str, Setting] = {}
+        for target in targets:
+            wanted.setdefault(target.host, self.setting(target))
+        if len(wanted) < len(targets):
+            log.warning("%d targets name a host given before; the first of each counts",
+                        len(targets) - len(wanted))
+        opened = self._open_engines({setting.engine for setting in wanted.values()})
+        old = self._settings
+        for host, setting in old.items():
+            if host not in wanted or setting.restarts(wanted[host]):
+                self._remove(host, setting)
+        settings: dict[str, Setting] = {}
+        unresolved: dict[str, str] = {}
+        for host, setting in wanted.items():
+            if stopping():
+                return
+            if host in old and not old[host].restarts(setting):
+                settings[host] = setting
+                continue
+            try:
+                self._groups[setting.engine].monitor.add(host, period=setting.period,
+                                                         timeout=setting.timeout)
+            except Exception as error:  # any type: one host never fails the whole
+                unresolved[host] = str(error)[:200]
+                log.warning("cannot ping %s: %s", host, unresolved[host])
+            else:
+                settings[host] = setting
+        self._settings, self.unresolved = settings, unresolved
+        for group in opened:
+            group.monitor.start()
+        self._close_unused()
+        self._publish(targets)
+
+    def _open_engines(self, keys: set[EngineKey]) -> list[Group]:
+        """Opens (not yet started) the engines of keys that are not open; all or none."""
+        new = keys - set(self._groups)
+        for source in {key[2] for key in new if key[2] is not None}:
+            _check_source(source)
+        opened: list[Group] = []
+        try:
+            for key in new:
+                opened.append(Group(key, self._period, self._timeout or default_timeout(
+                    self._period), self._buckets, self._monitor_options))
+        except BaseException:
+            for group in opened:
+                group.close()
+            raise
+        with self._lock:
+            if self._closed:
+                for group in opened:
+                    group.close()
+                raise ValueError("the exporter is closed")
+            self._groups.update((group.key, group) for group in opened)
+        return opened
+
+    def _remove(self, host: str, setting: Setting) -> None:
+        group = self._groups.get(setting.engine)
+        if group is not None:
+            with contextlib.suppress(KeyError, ValueError):  # never added, or closed meanwhile
+                group.remove(host)
+
+    def _close_unused(self) -> None:
+        used = {setting.engine for setting in self._settings.values()}
+        with self._lock:
+            unused = [group for key, group in self._groups.items() if key not in used]
+            for group in unused:
+                del self._groups[group.key]
+        for group in unused:
+            group.close()
+
+    def _publish(self, targets: Sequence[Target]) -> None:
+        names = tuple(sorted({name for target in targets for name, _ in target.labels}))
+        values = {host: tuple(dict(setting.labels).get(name, "") for name in names)
+                  for host, setting in self._settings.items()}
+        with self._lock:
+            self._snapshot = Snapshot(tuple(self._groups.values()), names, values)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    @property
+    def hosts(self) -> list[str]:
+        return [host for group in self.snapshot().groups for host in group.monitor.hosts]
+
+    def close(self) -> None:
+        """Close every engine; an apply() under way meets closed monitors. Idempotent."""
+        with self._lock:
+            self._closed = True
+            groups, self._groups = list(self._groups.values()), {}
+            self._snapshot = Snapshot((), (), {})
+        for group in groups:
+            group.close()
