@@ -60,6 +60,7 @@ LOOPBACK = [
     Case(("-c", "1", "--ipv4", "--period=50", "--count=2", LOOP)),
     Case((LOOP, "-c", "1", "-i", "10", LOOP6, "-q")),
     Case(("-x", "1", "-c", "1", "-q", LOOP, "nosuch.invalid")),
+    Case(("-x", "1", "-c", "2", "-p", "50", LOOP)),  # (-x silences -c's per-probe lines)
     Case(("-e", "-c", "1", LOOP)),
     Case(("-a", "-s", LOOP, LOOP6)),
     Case(("-n", "-i", "10", "-c", "1", LOOP6, "localhost")),  # (fping's -i: v6 first)
@@ -159,6 +160,7 @@ SIGNALLED = [
     (("-C", "30", "-p", "50", LOOP), [(0.4, signal.SIGQUIT), (0.3, signal.SIGINT)]),
     (("-N", "-l", "-Q", "0.3", "-p", "50", LOOP), [(0.8, signal.SIGINT)]),
     (("-s", "-l", "-p", "100", LOOP), [(0.35, signal.SIGINT)]),
+    (("-a", "-l", "-p", "100", LOOP), [(0.35, signal.SIGINT)]),  # (-l overrides -a)
 ]
 
 
