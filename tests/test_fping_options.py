@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from fping_harness import FASTPING
@@ -173,10 +174,10 @@ def test_generate_takes_ipv6_and_caps_at_131072() -> None:
     assert fastping("-a", "-g", "::1/128").stdout == "::1\n"
 
 
-def test_target_names_of_255_bytes_at_most(tmp_path: pytest.TempPathFactory) -> None:
+def test_target_names_of_255_bytes_at_most(tmp_path: Path) -> None:
     for length, status, words in ((255, 2, "Name or service not known"),
                                   (256, 3, "fastping: target name too long")):
-        names = tmp_path / f"names{length}.txt"  # type: ignore[operator]
+        names = tmp_path / f"names{length}.txt"
         names.write_text("a" * length + " rest of the line\n127.0.0.1\n")
         done = fastping("-f", str(names))
         assert done.returncode == status and words in done.stderr, done.stderr
