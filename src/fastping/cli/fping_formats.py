@@ -51,9 +51,14 @@ def loss_percent(sent: int, received: int) -> int:
     return (sent - received) * 100 // sent if sent else 0
 
 
+def byte_length(name: str) -> int:
+    """The bytes of name, as C's strlen counts them."""
+    return len(name) if name.isascii() else len(name.encode("utf-8", "surrogateescape"))
+
+
 def pad(name: str, width: int) -> str:
     """name left-justified to width bytes, as printf's %-*s."""
-    return name + " " * (width - len(name.encode("utf-8", "surrogateescape")))
+    return name + " " * (width - byte_length(name))
 
 
 def clock(style: str, when: float) -> str:

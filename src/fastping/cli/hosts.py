@@ -81,7 +81,8 @@ def add_targets(owner: Pinger | Monitor, run: Run, names: list[str]) -> None:
             return
         # Surrounding whitespace is no part of a name (fping would not resolve it).
         name = name.strip()
-        problem = _literal_error(name, family)
+        # (Without -4 or -6, a bad literal fails to be added, as any name that is not known.)
+        problem = None if family is None else _literal_error(name, family)
         if problem is not None or not name:
             run.note_unknown(name, problem or NOT_KNOWN)
             continue
@@ -90,6 +91,7 @@ def add_targets(owner: Pinger | Monitor, run: Run, names: list[str]) -> None:
             for key in keys:
                 if key not in run.names:
                     address = owner.add(key)
-                    run.add_name(key, name, shown_name(name, address, args))
+                    renamed = args.addr or args.name or args.rdns
+                    run.add_name(key, name, shown_name(name, address, args) if renamed else name)
         except (ValueError, socket.gaierror, UnicodeError) as error:
             run.note_unknown(name, _resolver_words(error))

@@ -83,7 +83,7 @@ class Run:
     def add_name(self, key: str, given: str, shown: str) -> None:
         self.names[key] = shown
         self.given[key] = given
-        self.width = max(self.width, len(shown.encode("utf-8", "surrogateescape")))
+        self.width = max(self.width, text.byte_length(shown))
 
     def emit(self, record: dict[str, object]) -> None:
         print(_dumps(record), file=self.stdout, flush=True)
