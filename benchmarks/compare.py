@@ -37,6 +37,7 @@ Run it from the environment fastping is installed in, ideally on a quiet machine
     python benchmarks/compare.py --sizes 1000 --repetitions 3 --json
     python benchmarks/compare.py --with-100k
     nice -n -5 python benchmarks/compare.py --heartbeat --duration 60
+    python benchmarks/compare.py --processes --with-100k           # start to exit, vs fping
     python benchmarks/compare.py --icmplib --repetitions 3     # see compare_icmplib.py
 
 Pings loopback addresses only.
@@ -720,6 +721,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="heartbeat seconds per contender (default 60)")
     parser.add_argument("--heartbeat-hosts", type=int, default=1_000, metavar="N",
                         help="hosts in the heartbeat (default 1000)")
+    parser.add_argument("--processes", action="store_true",
+                        help="whole processes, start-up included: fastping -C1 -q against "
+                             "fping (benchmarks/processes.py)")
     parser.add_argument("--icmplib", action="store_true",
                         help="compare icmplib and fastping.icmplib instead (compare_icmplib.py)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
@@ -763,7 +767,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"compare.py: cannot build the measure launcher: {measure}", file=sys.stderr)
             return 2
         MEASURE_BINARY = measure
-        if args.heartbeat:
+        if args.processes:
+            import processes
+
+            rows, skipped = processes.compare_processes(
+                args.sizes, args.repetitions, fastping_command(), str(int(TIMEOUT_S * 1000)),
+                lambda size: write_host_file(Path(directory), size), run_command, progress)
+            report["processes"] = rows
+            tables = [processes.processes_table(rows)]
+        elif args.heartbeat:
             rows, skipped = compare_heartbeats(args.heartbeat_hosts, args.duration,
                                                Path(directory), progress)
             report["heartbeat"] = rows

@@ -11,6 +11,7 @@
  * - the kind is one of fp_packet_kind, and its fields agree with it;
  * - the checksum check only ever turns a verdict into MALFORMED;
  * - fp_read_tag accepts exactly the payloads that hold a tag;
+ * - a timestamp reply holds its three times, read back as they are on the wire;
  * - a probe's cookie (fp_probe_cookie) depends on its key, serial and
  *   address alone, and the tag of the echo it goes in reads back whole.
  * It also fixes up the ICMPv4 checksum of a copy, so that the mutator's
@@ -53,9 +54,18 @@ static fp_packet_kind parse(enum layer layer, const uint8_t *data, size_t size,
 }
 
 /* The fields a verdict defines; the others are left as they were. */
+static int has_fields(fp_packet_kind kind) {
+    return kind == FP_PACKET_ECHO_REPLY || kind == FP_PACKET_ERROR ||
+           kind == FP_PACKET_TIMESTAMP_REPLY;
+}
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void check_same(fp_packet_kind kind, enum layer layer, const fp_packet *a,
                        const fp_packet *b) {
-    if (kind != FP_PACKET_ECHO_REPLY && kind != FP_PACKET_ERROR)
+    if (!has_fields(kind))
         return;
     CHECK(a->type == b->type && a->code == b->code);
     CHECK(a->ident == b->ident && a->seq == b->seq);
@@ -63,7 +73,10 @@ static void check_same(fp_packet_kind kind, enum layer layer, const fp_packet *a
     if (layer == LAYER_IPV4 || layer == LAYER_ICMP6)
         CHECK(a->ttl == b->ttl);
     if (kind == FP_PACKET_ERROR)
-        CHECK(memcmp(a->quoted_dst, b->quoted_dst, sizeof a->quoted_dst) == 0);
+        CHECK(memcmp(a->quoted_dst, b->quoted_dst, sizeof a->quoted_dst) == 0 &&
+              a->quoted_type == b->quoted_type);
+    if (kind == FP_PACKET_TIMESTAMP_REPLY)
+        CHECK(memcmp(a->times, b->times, sizeof a->times) == 0);
 }
 
 static void check_tag(const uint8_t *payload, size_t len) {
@@ -86,9 +99,9 @@ static fp_packet_kind check_parse(enum layer layer, const uint8_t *data, size_t 
     memset(&again, 0x5a, sizeof again);
     fp_packet_kind kind = parse(layer, data, size, out);
     CHECK(parse(layer, data, size, &again) == kind);
-    CHECK(kind >= FP_PACKET_MALFORMED && kind <= FP_PACKET_ERROR);
+    CHECK(kind >= FP_PACKET_MALFORMED && kind <= FP_PACKET_TIMESTAMP_REPLY);
     check_same(kind, layer, out, &again);
-    if (kind != FP_PACKET_ECHO_REPLY && kind != FP_PACKET_ERROR)
+    if (!has_fields(kind))
         return kind;
 
     /* The payload is a slice of the input, never past its end. */
@@ -99,7 +112,12 @@ static fp_packet_kind check_parse(enum layer layer, const uint8_t *data, size_t 
     check_tag(out->payload, out->payload_len);
 
     int v6 = layer == LAYER_ICMP6;
-    if (kind == FP_PACKET_ECHO_REPLY) {
+    if (kind == FP_PACKET_TIMESTAMP_REPLY) {
+        CHECK(!v6 && out->type == FP_ICMP4_TIMESTAMP_REPLY && out->code == 0);
+        CHECK(out->payload_len >= FP_TIMESTAMP_DATA_LEN);
+        for (int i = 0; i < 3; i++)
+            CHECK(out->times[i] == be32(out->payload + 4 * i));
+    } else if (kind == FP_PACKET_ECHO_REPLY) {
         CHECK(out->type == (v6 ? FP_ICMP6_ECHO_REPLY : FP_ICMP4_ECHO_REPLY));
         CHECK(out->code == 0);
         if (layer != LAYER_IPV4)
@@ -113,6 +131,9 @@ static fp_packet_kind check_parse(enum layer layer, const uint8_t *data, size_t 
     } else {
         CHECK(out->type == FP_ICMP4_UNREACH || out->type == FP_ICMP4_TIME_EXCEEDED ||
               out->type == FP_ICMP4_PARAM_PROBLEM);
+        CHECK(out->quoted_type == FP_ICMP4_ECHO_REQUEST ||
+              out->quoted_type == FP_ICMP4_TIMESTAMP_REQUEST);
+        CHECK(out->payload[-FP_ICMP_HEADER_LEN] == out->quoted_type);
         static const uint8_t zeros[12];
         CHECK(memcmp(out->quoted_dst + 4, zeros, sizeof zeros) == 0);
     }
@@ -239,6 +260,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             CHECK(fp_read_tag(packet.payload, packet.payload_len, got_cookie, &got_serial));
             CHECK(memcmp(got_cookie, cookie, FP_COOKIE_LEN) == 0 && got_serial == serial);
         }
+        /* A timestamp request, answered as Linux answers it (type 14, the originate
+         * field copied), parses back with its originate field made of the cookie. */
+        uint8_t stamp[FP_ICMP_HEADER_LEN + FP_TIMESTAMP_DATA_LEN];
+        CHECK(fp_build_timestamp(stamp, sizeof stamp - 1, ident, serial, cookie) == 0);
+        CHECK(fp_build_timestamp(stamp, sizeof stamp, ident, serial, cookie) == sizeof stamp);
+        CHECK(fp_checksum(stamp, sizeof stamp) == 0);
+        stamp[0] = FP_ICMP4_TIMESTAMP_REPLY;
+        uint8_t *answer = with_checksum(stamp, sizeof stamp, 0, sizeof stamp);
+        CHECK(check_parse(LAYER_ICMP4, answer, sizeof stamp, &packet) ==
+              FP_PACKET_TIMESTAMP_REPLY);
+        uint32_t originate;
+        CHECK(fp_read_originate(packet.payload, packet.payload_len, &originate));
+        CHECK(packet.ident == ident && packet.seq == (uint16_t)serial &&
+              originate == packet.times[0] && originate == fp_timestamp_originate(cookie) &&
+              (originate & FP_TIMESTAMP_NONSTANDARD));
+        free(answer);
     }
     return 0;
 }

@@ -127,7 +127,22 @@ def parse_seeds() -> dict[str, bytes]:
     seeds["err6-quote-version4"] = error(True, 1, 0, ipv4(probe4) + bytes(40))
     seeds["err6-quote-echo-reply"] = error(True, 3, 0, ipv6_header(64) + reply(True))
 
-    # Other well-formed messages (neither replies nor errors about echoes).
+    # Timestamp requests (--icmp-timestamp) and replies: as Linux answers ours, short of
+    # the transmit time, padded, with a code, and errors quoting requests whole and cut.
+    stamp4 = ref.build_timestamp(0xABCD, big_serial, cookie(False, big_serial))
+    answer4 = ref.icmp_message(ref.ICMP4_TIMESTAMP_REPLY, 0, stamp4[4:8],
+                               stamp4[8:12] + bytes.fromhex("0052d3a10052d3a1"))
+    seeds["stamp4-request"] = stamp4
+    seeds["stamp4-reply-icmp4"] = answer4
+    seeds["stamp4-reply-ipv4"] = ipv4(answer4, ttl=9)
+    seeds["stamp4-reply-padded"] = ref.icmp_message(14, 0, stamp4[4:8], answer4[8:] + bytes(4))
+    seeds["stamp4-reply-short"] = ref.icmp_message(14, 0, stamp4[4:8], answer4[8:16])
+    seeds["stamp4-reply-code"] = ref.icmp_message(14, 1, stamp4[4:8], answer4[8:])
+    for quoted in (8, 12, 20):
+        message = error(False, 3, 1, ipv4(stamp4)[: 20 + quoted])
+        seeds[f"err4-stamp-quote{quoted}-ipv4"] = ipv4(message, ttl=3)
+
+    # Other well-formed messages (neither replies nor errors about our requests).
     seeds["other4-redirect"] = ref.icmp_message(5, 1, DST4, quote4[:28])
     seeds["other4-timestamp"] = ref.icmp_message(13, 0, bytes(4), bytes(12))
     seeds["other6-neighbour-solicitation"] = ref.icmp_message(135, 0, bytes(4), DST6,

@@ -24,6 +24,10 @@ IPPROTO_ICMPV6 = 58
 
 ICMP4_ECHO_REPLY = 0
 ICMP4_ECHO_REQUEST = 8
+ICMP4_TIMESTAMP_REQUEST = 13
+ICMP4_TIMESTAMP_REPLY = 14
+TIMESTAMP_DATA_LEN = 12  # originate, receive, transmit: 32 bits each (RFC 792)
+NONSTANDARD = 0x80000000  # RFC 792: a time that is not milliseconds since midnight UTC
 ICMP4_ERRORS = frozenset({3, 11, 12})  # unreachable, time exceeded, parameter problem
 ICMP6_ECHO_REQUEST = 128
 ICMP6_ECHO_REPLY = 129
@@ -34,10 +38,12 @@ MALFORMED = -1
 OTHER = 0
 ECHO_REPLY = 1
 ERROR = 2
+TIMESTAMP_REPLY = 3
 
-# (kind, type, code, ttl, ident, seq, payload, quoted_dst)
+# (kind, type, code, ttl, ident, seq, payload, quoted_dst, quoted_type, times)
 Parsed = tuple[
-    int, int | None, int | None, int | None, int | None, int | None, bytes | None, bytes | None
+    int, int | None, int | None, int | None, int | None, int | None, bytes | None, bytes | None,
+    int | None, tuple[int, int, int] | None,
 ]
 
 
@@ -150,9 +156,23 @@ def build_echo(ipv6: bool, ident: int, serial: int, cookie: bytes, payload_size:
     )
 
 
+def timestamp_originate(cookie: bytes) -> int:
+    """The originate field of the timestamp request that carries cookie: its first 31 bits
+    behind the high bit that marks a non-standard time."""
+    return NONSTANDARD | int.from_bytes(cookie[:4], "big") & ~NONSTANDARD
+
+
+def build_timestamp(ident: int, serial: int, cookie: bytes) -> bytes:
+    """A timestamp request as fp_build_timestamp writes it: receive and transmit left 0."""
+    if len(cookie) != COOKIE_LEN:
+        raise ValueError("cookie must be 8 bytes")
+    return icmp_message(ICMP4_TIMESTAMP_REQUEST, 0, struct.pack("!HH", ident, serial & 0xFFFF),
+                        struct.pack("!III", timestamp_originate(cookie), 0, 0))
+
+
 # ---- parsing ------------------------------------------------------------------
 
-NOTHING: tuple[None, ...] = (None,) * 7
+NOTHING: tuple[None, ...] = (None,) * 9
 
 
 def _verdict(kind: int) -> Parsed:
@@ -171,7 +191,15 @@ def _found(
     kind: int, message: bytes, echo: tuple[int, int, bytes], quoted_dst: bytes | None = None
 ) -> Parsed:
     ident, seq, payload = echo
-    return (kind, message[0], message[1], 0, ident, seq, payload, quoted_dst)
+    return (kind, message[0], message[1], 0, ident, seq, payload, quoted_dst, None, None)
+
+
+def _found_error(message: bytes, quote: bytes, quoted_dst: bytes, requests: set[int]) -> Parsed:
+    """An error quoting one of the requests (quote starts with its ICMP header), or OTHER."""
+    echo = _echo(quote, quote[0]) if quote[0] in requests else None
+    if echo is None:
+        return _verdict(OTHER)
+    return (*_found(ERROR, message, echo, quoted_dst)[:8], quote[0], None)
 
 
 def _ipv4_header(packet: bytes) -> tuple[int, int] | None:
@@ -206,10 +234,8 @@ def _quoted_ipv4_echo(message: bytes) -> Parsed:
     # RFC 792 promises the first 64 bits of the datagram's data.
     if len(quote) - header_len < ICMP_HEADER_LEN:
         return _verdict(MALFORMED)
-    echo = _echo(quote[header_len:], ICMP4_ECHO_REQUEST)
-    if echo is None:
-        return _verdict(OTHER)
-    return _found(ERROR, message, echo, quoted_dst=quote[16:20] + bytes(12))
+    return _found_error(message, quote[header_len:], quote[16:20] + bytes(12),
+                        {ICMP4_ECHO_REQUEST, ICMP4_TIMESTAMP_REQUEST})
 
 
 def parse_icmp4(message: bytes) -> Parsed:
@@ -219,6 +245,12 @@ def parse_icmp4(message: bytes) -> Parsed:
     if message[0] == ICMP4_ECHO_REPLY:
         echo = _echo(message, ICMP4_ECHO_REPLY)
         return _found(ECHO_REPLY, message, echo) if echo else _verdict(MALFORMED)
+    if message[0] == ICMP4_TIMESTAMP_REPLY:
+        echo = _echo(message, ICMP4_TIMESTAMP_REPLY)
+        if echo is None or len(message) < ICMP_HEADER_LEN + TIMESTAMP_DATA_LEN:
+            return _verdict(MALFORMED)
+        times = struct.unpack_from("!III", message, ICMP_HEADER_LEN)
+        return (*_found(TIMESTAMP_REPLY, message, echo)[:9], times)
     if message[0] in ICMP4_ERRORS:
         return _quoted_ipv4_echo(message)
     return _verdict(OTHER)
@@ -260,10 +292,7 @@ def parse_icmp6(message: bytes) -> Parsed:
     # Our probes carry no extension headers: a quote with any is not about one of them.
     if quote[6] != IPPROTO_ICMPV6:
         return _verdict(OTHER)
-    echo = _echo(quote[IPV6_HEADER_LEN:], ICMP6_ECHO_REQUEST)
-    if echo is None:
-        return _verdict(OTHER)
-    return _found(ERROR, message, echo, quoted_dst=quote[24:40])
+    return _found_error(message, quote[IPV6_HEADER_LEN:], quote[24:40], {ICMP6_ECHO_REQUEST})
 
 
 PARSERS = {"ipv4": parse_ipv4, "icmp4": parse_icmp4, "icmp6": parse_icmp6}

@@ -60,6 +60,7 @@ IFF_NO_PI = 0x1000
 PR_SET_PDEATHSIG = 1
 
 ICMP4_ECHO_REPLY, ICMP4_ECHO_REQUEST = 0, 8
+ICMP4_TIMESTAMP_REQUEST, ICMP4_TIMESTAMP_REPLY = 13, 14
 TIME_EXCEEDED = {4: (11, 0), 6: (3, 0)}  # (type, code): TTL / hop limit exceeded in transit
 ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
 PROTO_ICMP4, PROTO_ICMP6, PROTO_UDP = 1, 58, 17
@@ -161,7 +162,8 @@ def ipv6_packet(source: bytes, destination: bytes, payload: bytes, *, hop_limit:
 
 @dataclasses.dataclass(frozen=True)
 class Probe:
-    """An echo request read from the TUN: the whole IP packet and the fields we answer from."""
+    """An echo (or ICMPv4 timestamp) request read from the TUN: the whole IP packet and the
+    fields we answer from; a timestamp request's payload is its three times."""
 
     version: int
     packet: bytes
@@ -178,6 +180,10 @@ class Probe:
     @property
     def icmp(self) -> bytes:
         return self.packet[self.header_len:]
+
+    @property
+    def timestamp(self) -> bool:
+        return self.version == 4 and self.icmp[0] == ICMP4_TIMESTAMP_REQUEST
 
     @property
     def ttl(self) -> int:
@@ -203,7 +209,7 @@ def parse_probe(packet: bytes) -> Probe | None:
     else:
         return None
     icmp = packet[header_len:]
-    if icmp[0] != want:
+    if icmp[0] != want and not (version == 4 and icmp[0] == ICMP4_TIMESTAMP_REQUEST):
         return None
     ident, seq = struct.unpack("!HH", icmp[4:8])
     return Probe(version, packet, source, destination, ident, seq, icmp[8:])
@@ -223,11 +229,13 @@ def forge_echo(ident: int, seq: int, payload: bytes, forge: str) -> tuple[int, i
         payload = payload[:8] + struct.pack("=Q", serial + (1 << 16)) + payload[TAG_LEN:]
     elif forge == "truncate_tag":
         payload = payload[:12]  # the whole cookie, half the serial
+    elif forge == "truncate_times":
+        payload = payload[:8]  # a timestamp reply without its transmit time
     return ident, seq, payload
 
 
 FORGERIES = ("", "ident", "seq", "cookie", "serial", "checksum", "truncate_tag",
-             "truncate_header")
+             "truncate_header", "truncate_times")
 QUOTES = ("full", "short", "tiny", "bad_header", "not_icmp", "wrong_dst", "cookie")
 
 
@@ -237,9 +245,18 @@ def echo_reply(probe: Probe, behaviour: Behaviour, *, ident: int | None = None) 
     if behaviour.source:
         source = ipaddress.ip_address(behaviour.source).packed
     forge = behaviour.forge if ident is None else ""
+    payload = probe.payload
+    if probe.timestamp:
+        # RFC 792: the originate time comes back as sent; receive and transmit are ours, in
+        # milliseconds since midnight UTC (Linux copies nothing past the originate field).
+        now = int(time.time() * 1000) % 86_400_000
+        payload = payload[:4] + struct.pack("!II", now, now)
     reply_ident, seq, payload = forge_echo(probe.ident if ident is None else ident, probe.seq,
-                                           probe.payload, forge)
+                                           payload, forge)
     rest = struct.pack("!HH", reply_ident, seq) + payload
+    if probe.timestamp:
+        return ip_packet(4, source, probe.source, rest, behaviour, reply=False,
+                         icmp_type=ICMP4_TIMESTAMP_REPLY)
     return ip_packet(probe.version, source, probe.source, rest, behaviour, reply=True)
 
 

@@ -316,7 +316,7 @@ def test_probe_cookie_rejects(key: bytes, address: bytes) -> None:
 def test_parse_ipv4_reply_with_options(ihl: int, ttl: int) -> None:
     reply = echo_reply(False, 0x0102, 9)
     parsed = same_parse("ipv4", ipv4_packet(reply, ihl=ihl, ttl=ttl))
-    assert parsed == (1, 0, 0, ttl, 0x0102, 9, reply[8:], None)
+    assert parsed == (1, 0, 0, ttl, 0x0102, 9, reply[8:], None, None, None)
 
 
 @pytest.mark.parametrize("ipv6", [False, True])
@@ -327,7 +327,7 @@ def test_parse_reply(ipv6: bool, serial: int, size: int) -> None:
     for layer, data in layers_for(ipv6, reply):
         parsed = same_parse(layer, data)
         ttl = 64 if layer == "ipv4" else 0
-        assert parsed == (1, reply[0], 0, ttl, 0xFFFF, serial & 0xFFFF, reply[8:], None)
+        assert parsed == (1, reply[0], 0, ttl, 0xFFFF, serial & 0xFFFF, reply[8:], None, None, None)
 
 
 @pytest.mark.parametrize("ipv6", [False, True])
@@ -416,7 +416,7 @@ def test_parse_ipv4_flags_without_offset(flags: int) -> None:
 def test_parse_ipv4_trailing_bytes_past_total_length(extra: int) -> None:
     reply = echo_reply(False, 1, 2)
     parsed = same_parse("ipv4", ipv4_packet(reply) + b"\xaa" * extra)
-    assert parsed == (1, 0, 0, 64, 1, 2, reply[8:], None)
+    assert parsed == (1, 0, 0, 64, 1, 2, reply[8:], None, None, None)
 
 
 @pytest.mark.parametrize("missing", [1, 2, 4, 1000])
@@ -449,7 +449,8 @@ def test_parse_error_quoting_echo(
     expected_payload = request[8:] if quoted_bytes is None else request[8:quoted_bytes]
     for layer, data in layers_for(ipv6, error, ttl=3):
         ttl = 3 if layer == "ipv4" else 0
-        expected = (2, error_type, code, ttl, 0xABCD, 0xFFFF, expected_payload, quoted_dst)
+        expected = (2, error_type, code, ttl, 0xABCD, 0xFFFF, expected_payload, quoted_dst,
+                    request[0], None)
         assert same_parse(layer, data) == expected
 
 

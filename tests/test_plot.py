@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,42 @@ def test_missing_input_file() -> None:
 def test_plot_option_needs_a_repeating_mode() -> None:
     done = fastping("--plot", "chart.png", "127.0.0.1")
     assert done.returncode == 3 and "--plot goes with" in done.stderr
+
+
+@pytest.mark.parametrize(("span", "probes", "width"), [
+    (1800.0, 1800, 10), (3.0, 300, 0.1), (3.1, 300, 0.2), (86400.0, 86400, 600), (0.5, 5, 0.5),
+    (10.0, 2000, 0.05), (4 * 86400.0, 10**6, 1800), (30 * 86400.0, 10**6, 21600)])
+def test_bins_are_round_on_the_clock(span: float, probes: int, width: float) -> None:
+    assert plot.round_width(span, probes) == width
+
+
+def test_the_legend_gives_median_average_stddev_and_loss() -> None:
+    probes = [(float(n), rtt) for n, rtt in enumerate([0.010, 0.012, None, 0.020, 0.014])]
+    summary = plot.HostSummary.of(probes)
+    assert (summary.probes, summary.lost, summary.loss) == (5, 1, 0.2)
+    assert summary.median == pytest.approx(0.013)
+    assert summary.avg == pytest.approx(0.014)
+    assert summary.stddev == pytest.approx(0.003741657, rel=1e-6)  # population, as fping's
+    assert summary.legend() == ("median 13.0 ms, avg 14.0 ms, stddev 3.74 ms, "
+                                "loss 20.0% (1/5)")
+    silent = plot.HostSummary.of([(0.0, None), (1.0, None)])
+    assert silent.legend() == "no replies, loss 100.0% (2/2)"
+
+
+def test_chart_has_a_clock_axis_legends_and_a_scale_for_the_silent(tmp_path: Path) -> None:
+    start = 1_790_000_000.0  # a fixed wall-clock time: the axis shows it, not seconds since
+    records = []
+    for n in range(600):
+        records.append(json.dumps({"type": "reply", "host": "up", "time": start + n,
+                                   "rtt_ms": 20.0 + n % 5}))
+        records.append(json.dumps({"type": "loss", "host": "silent", "time": start + n}))
+    chart = tmp_path / "chart.svg"
+    plot.draw(plot.read_records(records), str(chart))
+    text = chart.read_text()
+    assert "local time" in text and "10 s per bin" in text and "seconds since" not in text
+    # A tick on a round five minutes of the local clock.
+    tick = time.strftime("%H:%M", time.localtime(math.ceil(start / 300) * 300))
+    assert f"<!-- {tick} -->" in text
+    assert "median 22.0 ms, avg 22.0 ms, stddev 1.41 ms, loss 0.0% (0/600)" in text
+    assert "no replies, loss 100.0% (600/600)" in text
+    assert "no replies: every probe lost" in text

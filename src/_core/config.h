@@ -22,6 +22,8 @@ typedef struct fp_config {
     int ttl;              /* IP TTL / hop limit, or -1 for the system's */
     int tos;              /* IP TOS / traffic class, or -1 */
     fp_privilege privilege;
+    int icmp_timestamp;   /* 1: ICMPv4 timestamp requests instead of echo requests (icmp.h);
+                             they need raw sockets, and IPv6 has no such message */
     /* Source addresses to bind (family AF_UNSPEC for none) and an interface
      * to bind to ("" for none). */
     struct sockaddr_in source4;

@@ -250,6 +250,9 @@ int fp_engine_open(fp_engine **out, const fp_config *config) {
     *out = NULL;
     if (config->payload_len < FP_TAG_LEN || config->timeout_ns == 0)
         return -EINVAL;
+    /* Datagram ICMP sockets carry echo requests only (the kernel refuses others). */
+    if (config->icmp_timestamp && config->privilege == FP_PRIVILEGE_DATAGRAM)
+        return -EPROTONOSUPPORT;
     fp_engine *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
@@ -368,7 +371,7 @@ static int grow_hosts(fp_engine *e) {
 
 int fp_engine_add_host(fp_engine *e, const struct sockaddr *address, socklen_t length) {
     int fi = family_index(address->sa_family);
-    if (fi < 0)
+    if (fi < 0 || (fi == FAMILY_V6 && e->config.icmp_timestamp))
         return -EAFNOSUPPORT;
     if (length < (fi == FAMILY_V4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
         return -EINVAL;
@@ -670,12 +673,97 @@ static void count_bad_cookie(fp_engine *e, uint64_t serial, const uint8_t *addre
         e->counters.foreign++;
 }
 
+/* Milliseconds since midnight UTC, as ICMP timestamps count, of a wall-clock time. */
+static uint32_t ms_of_day(uint64_t real_ns) {
+    return (uint32_t)(real_ns / 1000000u % (24u * 3600u * 1000u));
+}
+
+/* The type of the requests the family's socket sends. */
+static uint8_t request_type(const fp_engine *e, int fi) {
+    if (fi == FAMILY_V6)
+        return FP_ICMP6_ECHO_REQUEST;
+    return e->config.icmp_timestamp ? FP_ICMP4_TIMESTAMP_REQUEST : FP_ICMP4_ECHO_REQUEST;
+}
+
+/* A reply that proved to be the answer to probe (or another copy of it). */
+static void answer(fp_engine *e, fp_probe *probe, const fp_packet *packet, const received *r,
+                   run_context *ctx) {
+    if (!probe || !probe_host(e, probe)) {
+        e->counters.late++;
+        return;
+    }
+    fp_event outcome = {.rtt_ns = round_trip(probe, r->when_real)};
+    if (packet->type == FP_ICMP4_TIMESTAMP_REPLY) {
+        uint64_t received_real = r->when_real ? r->when_real : clock_ns(CLOCK_REALTIME);
+        outcome.times[0] = ms_of_day(probe->sent_real);
+        outcome.times[1] = packet->times[1];
+        outcome.times[2] = packet->times[2];
+        outcome.times[3] = ms_of_day(received_real);
+    }
+    if (probe->state == PROBE_OUTSTANDING) {
+        outcome.kind = FP_EVENT_REPLY;
+        outcome.ttl = (uint8_t)(r->ttl >= 0 ? r->ttl : packet->ttl);
+        probe->state = PROBE_RESOLVED;
+        e->outstanding--;
+        e->counters.replies++;
+        report(e, ctx, probe, &outcome);
+    } else if (probe->state == PROBE_RESOLVED) {
+        outcome.kind = FP_EVENT_DUPLICATE;
+        e->counters.duplicates++;
+        report(e, ctx, probe, &outcome);
+    } else {
+        e->counters.late++;
+    }
+}
+
+/* The probe a timestamp message's sequence and originate field name (a reply's, or a
+ * quoted request's), sent to address: among the serials the ring still holds that end
+ * in seq (more than one only past 65,536 probes in flight), the one whose cookie gave
+ * that originate field. NULL when none did; then *sent_there says whether any of them
+ * went to that address (so the message claims one of our probes and fails: malformed). */
+static fp_probe *timestamp_probe(fp_engine *e, uint16_t seq, uint32_t originate,
+                                 const uint8_t *address, int *sent_there) {
+    *sent_there = 0;
+    const uint64_t wrap = 1u << 16;
+    for (uint64_t serial = newest_serial_with_seq(e, seq);
+         serial != 0 && serial < e->next_serial && e->next_serial - serial <= e->ring_mask + 1;
+         serial = serial > wrap ? serial - wrap : 0) {
+        fp_probe *probe = probe_for_serial(e, serial);
+        fp_host *host = probe ? probe_host(e, probe) : NULL;
+        if (!host || !host_has_address(host, address))
+            continue;
+        if (fp_timestamp_originate(probe->cookie) == originate)
+            return probe;
+        *sent_there = 1;
+    }
+    return NULL;
+}
+
+static void match_timestamp_reply(fp_engine *e, int fi, const fp_packet *packet,
+                                  const received *r, run_context *ctx) {
+    int sent_there;
+    if (!e->config.icmp_timestamp || packet->ident != e->sockets[fi].ident) {
+        e->counters.foreign++;
+        return;
+    }
+    fp_probe *probe = timestamp_probe(e, packet->seq, packet->times[0],
+                                      address_bytes(r->from), &sent_there);
+    if (!probe) {
+        if (sent_there)
+            e->counters.malformed++;
+        else
+            e->counters.foreign++;
+        return;
+    }
+    answer(e, probe, packet, r, ctx);
+}
+
 static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const received *r,
                         run_context *ctx) {
     uint8_t cookie[FP_COOKIE_LEN];
     uint64_t serial;
     const uint8_t *from = address_bytes(r->from);
-    if (packet->ident != e->sockets[fi].ident) {
+    if (e->config.icmp_timestamp || packet->ident != e->sockets[fi].ident) {
         e->counters.foreign++;
         return;
     }
@@ -702,26 +790,7 @@ static void match_reply(fp_engine *e, int fi, const fp_packet *packet, const rec
         e->counters.malformed++;
         return;
     }
-    fp_probe *probe = probe_for_serial(e, serial);
-    if (!probe || !probe_host(e, probe)) {
-        e->counters.late++;
-        return;
-    }
-    fp_event outcome = {.rtt_ns = round_trip(probe, r->when_real)};
-    if (probe->state == PROBE_OUTSTANDING) {
-        outcome.kind = FP_EVENT_REPLY;
-        outcome.ttl = (uint8_t)(r->ttl >= 0 ? r->ttl : packet->ttl);
-        probe->state = PROBE_RESOLVED;
-        e->outstanding--;
-        e->counters.replies++;
-        report(e, ctx, probe, &outcome);
-    } else if (probe->state == PROBE_RESOLVED) {
-        outcome.kind = FP_EVENT_DUPLICATE;
-        e->counters.duplicates++;
-        report(e, ctx, probe, &outcome);
-    } else {
-        e->counters.late++;
-    }
+    answer(e, probe_for_serial(e, serial), packet, r, ctx);
 }
 
 /* Remembers an unverified error for its probe, to report if it times out. */
@@ -739,35 +808,61 @@ static void remember_unverified(fp_engine *e, fp_probe *probe, const fp_event *o
     probe->unverified = 1;
 }
 
+/* The serial a quoted request names: 1 when the quote proves it (our tag, or a
+ * timestamp request's originate field, checked as a reply's are), 0 when it is too
+ * short to prove anything and only its sequence names the newest probe ending in it,
+ * -1 when it fails the check (counted here). */
+static int quoted_serial(fp_engine *e, int fi, const fp_packet *quoted, uint64_t *serial) {
+    uint8_t cookie[FP_COOKIE_LEN];
+    uint32_t originate;
+    int sent_there;
+    if (e->config.icmp_timestamp &&
+        fp_read_originate(quoted->payload, quoted->payload_len, &originate)) {
+        fp_probe *probe = timestamp_probe(e, quoted->seq, originate, quoted->quoted_dst,
+                                          &sent_there);
+        if (probe) {
+            *serial = probe->serial;
+            return 1;
+        }
+    } else if (!e->config.icmp_timestamp &&
+               fp_read_tag(quoted->payload, quoted->payload_len, cookie, serial)) {
+        if (!cookie_is_ours(e, fi, *serial, quoted->quoted_dst, cookie, FP_COOKIE_LEN)) {
+            count_bad_cookie(e, *serial, quoted->quoted_dst);
+            return -1;
+        }
+        if ((uint16_t)*serial == quoted->seq)
+            return 1;
+        sent_there = 1; /* our tag with a sequence that disagrees: corrupt */
+    } else {
+        /* A short quote (RFC 792 asks for only 8 bytes past the IP header)
+         * leaves the sequence: take the newest serial that ends in it. */
+        *serial = newest_serial_with_seq(e, quoted->seq);
+        return 0;
+    }
+    if (sent_there)
+        e->counters.malformed++;
+    else
+        e->counters.foreign++;
+    return -1;
+}
+
 /* An error report about one of our probes: from a raw socket's ICMP error
  * (the quote is in the packet) or a datagram socket's error queue (the
  * kernel hands back the quoted request). outcome holds what is known of the
  * error (an ICMP error's type and code, or a send error's errno). A quote
- * with our tag must carry the cookie of its serial and destination, and
- * resolves the probe; one too short for a tag is unverified (fp_unverified). */
+ * with our tag (or a timestamp request's originate field) must carry the
+ * cookie of its serial and destination, and resolves the probe; one too short
+ * for it is unverified (fp_unverified). */
 static void match_error(fp_engine *e, int fi, const fp_packet *quoted, fp_event *outcome,
                         const received *r, run_context *ctx) {
-    uint8_t cookie[FP_COOKIE_LEN];
     uint64_t serial;
-    if (quoted->ident != e->sockets[fi].ident) {
+    if (quoted->ident != e->sockets[fi].ident || quoted->quoted_type != request_type(e, fi)) {
         e->counters.foreign++;
         return;
     }
-    int tagged = fp_read_tag(quoted->payload, quoted->payload_len, cookie, &serial);
-    if (tagged) {
-        if (!cookie_is_ours(e, fi, serial, quoted->quoted_dst, cookie, FP_COOKIE_LEN)) {
-            count_bad_cookie(e, serial, quoted->quoted_dst);
-            return;
-        }
-        if ((uint16_t)serial != quoted->seq) {
-            e->counters.malformed++;
-            return;
-        }
-    } else {
-        /* A short quote (RFC 792 asks for only 8 bytes past the IP header)
-         * leaves the sequence: take the newest serial that ends in it. */
-        serial = newest_serial_with_seq(e, quoted->seq);
-    }
+    int tagged = quoted_serial(e, fi, quoted, &serial);
+    if (tagged < 0)
+        return;
     fp_probe *probe = probe_for_serial(e, serial);
     fp_host *host = probe ? probe_host(e, probe) : NULL;
     if (!host || !host_has_address(host, quoted->quoted_dst)) {
@@ -836,6 +931,9 @@ static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t lengt
     case FP_PACKET_ECHO_REPLY:
         match_reply(e, fi, &packet, &r, ctx);
         break;
+    case FP_PACKET_TIMESTAMP_REPLY:
+        match_timestamp_reply(e, fi, &packet, &r, ctx);
+        break;
     case FP_PACKET_ERROR: {
         fp_event outcome = {.kind = FP_EVENT_ICMP_ERROR, .icmp_type = packet.type,
                             .icmp_code = packet.code};
@@ -854,7 +952,7 @@ static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t lengt
 /* Datagram sockets report ICMP errors (and local send failures) on their
  * error queue, with our own request as the data. */
 static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
-    const uint8_t request_type = fi == FAMILY_V4 ? FP_ICMP4_ECHO_REQUEST : FP_ICMP6_ECHO_REQUEST;
+    const uint8_t request = request_type(e, fi);
     while (has_room(ctx)) {
         struct msghdr *m = &e->rx_messages[0].msg_hdr;
         m->msg_name = &e->rx_names[0];
@@ -873,7 +971,8 @@ static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
         }
         fp_packet quoted;
         memset(&quoted, 0, sizeof quoted);
-        if (!ee || !fp_parse_echo(m->msg_iov->iov_base, (size_t)n, request_type, &quoted) ||
+        quoted.quoted_type = request;
+        if (!ee || !fp_parse_echo(m->msg_iov->iov_base, (size_t)n, request, &quoted) ||
             m->msg_namelen == 0) {
             e->counters.malformed++;
             continue;
@@ -977,8 +1076,10 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
                         (uint8_t)timeout, {0}};
     fp_probe_cookie(e->key, serial, address_bytes((const struct sockaddr *)&host->address),
                     address_len(host->family), probe->cookie);
-    size_t length = fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
-                                  serial, probe->cookie, e->config.payload_len);
+    size_t length = e->config.icmp_timestamp
+        ? fp_build_timestamp(e->tx, e->tx_capacity, sock->ident, serial, probe->cookie)
+        : fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
+                        serial, probe->cookie, e->config.payload_len);
     socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
     /* Timed last, just before the send, to keep our own work out of the RTT. */
     probe->sent_mono = fp_monotonic_ns();

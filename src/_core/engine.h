@@ -21,7 +21,10 @@
  * serial and the destination. So a reply identifies its probe exactly,
  * across any number of sequence wrap-arounds; what a target sees of its own
  * probes lets it forge nothing for another host; and anything that does not
- * agree is dropped and counted (fp_counters says where).
+ * agree is dropped and counted (fp_counters says where). An engine opened
+ * with icmp_timestamp sends ICMPv4 timestamp requests instead (raw sockets,
+ * IPv4 hosts only), with no room for the tag: the sequence and 31 bits of
+ * the cookie, in the originate field, name the probe (icmp.h).
  *
  * Timeouts. A probe times out after its host's own timeout, or the engine's
  * (fp_engine_set_timeout; a round may change it). Each distinct timeout has a
@@ -80,7 +83,13 @@ typedef struct fp_event {
     uint8_t icmp_code;
     uint8_t ttl;          /* REPLY: TTL / hop limit of the reply, 0 if unknown */
     uint8_t from_family;  /* ICMP_ERROR: AF_INET or AF_INET6 of the reporter */
-    uint8_t from[16];     /* ICMP_ERROR: the reporting router's address */
+    union {
+        uint8_t from[16]; /* ICMP_ERROR: the reporting router's address */
+        /* REPLY, DUPLICATE to a timestamp request: milliseconds since midnight UTC
+         * of our send (our clock, not the wire's), the target's receive and
+         * transmit times (as it sent them), and our receipt. */
+        uint32_t times[4];
+    };
     uint8_t cause;        /* HEALTH: the outcome kind that changed it; the
                              fields above are that outcome's */
     uint8_t health;       /* when tracking: the host's fp_health after this */

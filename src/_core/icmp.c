@@ -6,6 +6,20 @@ static uint16_t read_be16(const uint8_t *p) {
     return (uint16_t)((p[0] << 8) | p[1]);
 }
 
+static uint32_t read_be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void write_be16(uint8_t *p, uint16_t value) {
+    p[0] = (uint8_t)(value >> 8);
+    p[1] = (uint8_t)value;
+}
+
+static void write_be32(uint8_t *p, uint32_t value) {
+    write_be16(p, (uint16_t)(value >> 16));
+    write_be16(p + 2, (uint16_t)value);
+}
+
 uint16_t fp_checksum(const void *data, size_t len) {
     const uint8_t *p = data;
     uint64_t sum = 0;
@@ -54,10 +68,8 @@ size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
     buf[0] = ipv6 ? FP_ICMP6_ECHO_REQUEST : FP_ICMP4_ECHO_REQUEST;
     buf[1] = 0;
     buf[2] = buf[3] = 0;
-    buf[4] = (uint8_t)(ident >> 8);
-    buf[5] = (uint8_t)ident;
-    buf[6] = (uint8_t)(seq >> 8);
-    buf[7] = (uint8_t)seq;
+    write_be16(buf + 4, ident);
+    write_be16(buf + 6, seq);
     uint8_t *payload = buf + FP_ICMP_HEADER_LEN;
     memcpy(payload, cookie, FP_COOKIE_LEN);
     memcpy(payload + FP_COOKIE_LEN, &serial, sizeof serial);
@@ -69,12 +81,34 @@ size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
         memcpy(payload + i, filler + offset, chunk);
         i += chunk;
     }
-    if (!ipv6) {
-        uint16_t sum = fp_checksum(buf, total);
-        buf[2] = (uint8_t)(sum >> 8);
-        buf[3] = (uint8_t)sum;
-    }
+    if (!ipv6)
+        write_be16(buf + 2, fp_checksum(buf, total));
     return total;
+}
+
+uint32_t fp_timestamp_originate(const uint8_t cookie[FP_COOKIE_LEN]) {
+    return FP_TIMESTAMP_NONSTANDARD | (read_be32(cookie) & ~FP_TIMESTAMP_NONSTANDARD);
+}
+
+size_t fp_build_timestamp(uint8_t *buf, size_t cap, uint16_t ident, uint64_t serial,
+                          const uint8_t cookie[FP_COOKIE_LEN]) {
+    size_t total = FP_ICMP_HEADER_LEN + FP_TIMESTAMP_DATA_LEN;
+    if (total > cap)
+        return 0;
+    memset(buf, 0, total);
+    buf[0] = FP_ICMP4_TIMESTAMP_REQUEST;
+    write_be16(buf + 4, ident);
+    write_be16(buf + 6, (uint16_t)serial);
+    write_be32(buf + FP_ICMP_HEADER_LEN, fp_timestamp_originate(cookie));
+    write_be16(buf + 2, fp_checksum(buf, total));
+    return total;
+}
+
+int fp_read_originate(const uint8_t *data, size_t len, uint32_t *originate) {
+    if (len < 4)
+        return 0;
+    *originate = read_be32(data);
+    return 1;
 }
 
 int fp_parse_echo(const uint8_t *icmp, size_t len, uint8_t want_type,
@@ -116,7 +150,7 @@ static int is_icmp6_error(uint8_t type) {
 }
 
 /* The quoted packet of an ICMPv4 error: an IPv4 header and the start of what
- * it carried, which must be an echo request for the error to concern us. */
+ * it carried, which must be an echo or timestamp request to concern us. */
 static fp_packet_kind quoted_ipv4_echo(const uint8_t *quote, size_t len,
                                        fp_packet *out) {
     size_t datagram_len;
@@ -133,7 +167,10 @@ static fp_packet_kind quoted_ipv4_echo(const uint8_t *quote, size_t len,
     size_t quoted_len = len - header_len;
     if (quoted_len < FP_ICMP_HEADER_LEN)
         return FP_PACKET_MALFORMED;
-    if (!fp_parse_echo(quote + header_len, quoted_len, FP_ICMP4_ECHO_REQUEST, out))
+    /* A timestamp request parses as an echo does: its data in place of the payload. */
+    out->quoted_type = quote[header_len];
+    if (!fp_parse_echo(quote + header_len, quoted_len, FP_ICMP4_ECHO_REQUEST, out) &&
+        !fp_parse_echo(quote + header_len, quoted_len, FP_ICMP4_TIMESTAMP_REQUEST, out))
         return FP_PACKET_OTHER;
     return FP_PACKET_ERROR;
 }
@@ -151,6 +188,15 @@ fp_packet_kind fp_parse_icmp4(const uint8_t *icmp, size_t len,
         return fp_parse_echo(icmp, len, FP_ICMP4_ECHO_REPLY, out)
                    ? FP_PACKET_ECHO_REPLY
                    : FP_PACKET_MALFORMED;
+    if (icmp[0] == FP_ICMP4_TIMESTAMP_REPLY) {
+        /* RFC 792's fixed 20 bytes; anything shorter cannot hold the times. */
+        if (len < FP_ICMP_HEADER_LEN + FP_TIMESTAMP_DATA_LEN ||
+            !fp_parse_echo(icmp, len, FP_ICMP4_TIMESTAMP_REPLY, out))
+            return FP_PACKET_MALFORMED;
+        for (int i = 0; i < 3; i++)
+            out->times[i] = read_be32(icmp + FP_ICMP_HEADER_LEN + 4 * i);
+        return FP_PACKET_TIMESTAMP_REPLY;
+    }
     if (is_icmp4_error(icmp[0]))
         return quoted_ipv4_echo(icmp + FP_ICMP_HEADER_LEN,
                                 len - FP_ICMP_HEADER_LEN, out);
@@ -191,6 +237,7 @@ fp_packet_kind fp_parse_icmp6(const uint8_t *icmp, size_t len, fp_packet *out) {
     if (quote[6] != 58 /* IPPROTO_ICMPV6 */)
         return FP_PACKET_OTHER;
     memcpy(out->quoted_dst, quote + 24, 16);
+    out->quoted_type = quote[FP_IPV6_HEADER_LEN];
     if (!fp_parse_echo(quote + FP_IPV6_HEADER_LEN, quote_len - FP_IPV6_HEADER_LEN,
                        FP_ICMP6_ECHO_REQUEST, out))
         return FP_PACKET_OTHER;

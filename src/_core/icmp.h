@@ -16,6 +16,17 @@
  * secret key of the engine's: a target sees the cookies of its own probes
  * only, and they tell it nothing about any other probe's, so it cannot
  * forge an answer for another host (nor for a serial not yet sent to it).
+ *
+ * An engine may send ICMP timestamp requests instead (type 13, IPv4 only, as
+ * fping's --icmp-timestamp). Those are 20 bytes: the header and three 32-bit
+ * times in milliseconds since midnight UTC (originate, receive, transmit).
+ * A responder copies the identifier, sequence and originate field into its
+ * reply (type 14) and fills in the other two; Linux copies nothing more, so
+ * no tag fits. Our originate field carries the cookie instead of a clock
+ * reading: its first 31 bits behind a set high bit, RFC 792's mark of a
+ * value that is not a standard time. A reply then names its probe by
+ * sequence and those 31 bits; the originate time reported is our own send
+ * time, kept locally (iputils' lesson: never trust the wire for it).
  */
 #ifndef FASTPING_ICMP_H
 #define FASTPING_ICMP_H
@@ -38,6 +49,10 @@
 #define FP_ICMP4_ECHO_REQUEST 8
 #define FP_ICMP4_TIME_EXCEEDED 11
 #define FP_ICMP4_PARAM_PROBLEM 12
+#define FP_ICMP4_TIMESTAMP_REQUEST 13
+#define FP_ICMP4_TIMESTAMP_REPLY 14
+#define FP_TIMESTAMP_DATA_LEN 12 /* originate, receive and transmit times */
+#define FP_TIMESTAMP_NONSTANDARD 0x80000000u /* RFC 792: not milliseconds since midnight */
 #define FP_ICMP6_UNREACH 1
 #define FP_ICMP6_PACKET_TOO_BIG 2
 #define FP_ICMP6_TIME_EXCEEDED 3
@@ -50,7 +65,8 @@ typedef enum fp_packet_kind {
     FP_PACKET_MALFORMED = -1, /* truncated, bad header, bad checksum */
     FP_PACKET_OTHER = 0,      /* well-formed but not about an echo of anyone's */
     FP_PACKET_ECHO_REPLY = 1, /* an echo reply (whose, the caller decides) */
-    FP_PACKET_ERROR = 2,      /* an ICMP error quoting an echo request */
+    FP_PACKET_ERROR = 2,      /* an ICMP error quoting an echo or timestamp request */
+    FP_PACKET_TIMESTAMP_REPLY = 3, /* an ICMPv4 timestamp reply (whose, the caller decides) */
 } fp_packet_kind;
 
 typedef struct fp_packet {
@@ -62,6 +78,8 @@ typedef struct fp_packet {
     const uint8_t *payload; /* echo payload (of the quoted echo for errors) */
     size_t payload_len;
     uint8_t quoted_dst[16]; /* errors: destination of the quoted probe */
+    uint8_t quoted_type;    /* errors: type of the quoted request (echo or timestamp) */
+    uint32_t times[3];      /* timestamp replies: originate, receive, transmit, as sent */
 } fp_packet;
 
 /* RFC 1071 Internet checksum of len bytes; an odd final byte is padded with
@@ -77,10 +95,23 @@ size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
                      uint64_t serial, const uint8_t cookie[FP_COOKIE_LEN],
                      size_t payload_len);
 
+/* Writes a timestamp request of FP_ICMP_HEADER_LEN + FP_TIMESTAMP_DATA_LEN
+ * bytes into buf, checksum filled in, and returns that length (0 when cap is
+ * too small). Its originate field is fp_timestamp_originate(cookie). */
+size_t fp_build_timestamp(uint8_t *buf, size_t cap, uint16_t ident, uint64_t serial,
+                          const uint8_t cookie[FP_COOKIE_LEN]);
+
+/* The originate field of the timestamp request carrying this cookie. */
+uint32_t fp_timestamp_originate(const uint8_t cookie[FP_COOKIE_LEN]);
+
 /* Parses a bare echo message (no IP header) of the wanted type: fills ident,
  * seq and payload. Returns 1 on success, 0 otherwise. */
 int fp_parse_echo(const uint8_t *icmp, size_t len, uint8_t want_type,
                   fp_packet *out);
+
+/* Reads the originate field at the start of a timestamp message's data (a
+ * reply's, or a quoted request's). Returns 1 when len holds it, 0 otherwise. */
+int fp_read_originate(const uint8_t *data, size_t len, uint32_t *originate);
 
 /* Parses an IPv4 packet as a raw socket returns it: IP header, then ICMP. */
 fp_packet_kind fp_parse_ipv4(const uint8_t *pkt, size_t len, fp_packet *out);

@@ -33,12 +33,17 @@ static int create_icmp_socket(fp_privilege privilege, int af, int *raw) {
     return fd;
 }
 
+/* The type of the replies to our requests. */
+static uint8_t reply_type(const fp_config *c) {
+    return c->icmp_timestamp ? FP_ICMP4_TIMESTAMP_REPLY : FP_ICMP4_ECHO_REPLY;
+}
+
 /* Raw sockets see every ICMP message the host receives; let the kernel drop
- * the kinds we never want (echo requests, including our own on loopback). */
-static int install_kernel_filter(int fd, int af) {
+ * the kinds we never want (requests, including our own on loopback). */
+static int install_kernel_filter(const fp_config *c, int fd, int af) {
     if (af == AF_INET) {
         struct icmp_filter filter = {
-            ~((1u << FP_ICMP4_ECHO_REPLY) | (1u << FP_ICMP4_UNREACH) |
+            ~((1u << reply_type(c)) | (1u << FP_ICMP4_UNREACH) |
               (1u << FP_ICMP4_TIME_EXCEEDED) | (1u << FP_ICMP4_PARAM_PROBLEM))};
         return setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) < 0 ? -errno : 0;
     }
@@ -62,7 +67,7 @@ int fp_socket_set_receive_buffer(int fd, int bytes) {
 static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcvbuf) {
     int rc = set_int_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
     if (rc == 0 && raw)
-        rc = install_kernel_filter(fd, af);
+        rc = install_kernel_filter(c, fd, af);
     if (af == AF_INET) {
         if (rc == 0 && !raw)
             rc = set_int_option(fd, IPPROTO_IP, IP_RECVERR, 1);
@@ -133,16 +138,17 @@ static int socket_identifier(int fd, int raw, uint16_t *ident) {
 
 /* A raw socket is handed every echo reply the machine receives, every other
  * pinger's included, and a busy host's could cost us a wake-up each. This
- * classic BPF program makes the kernel drop all but echo replies carrying
- * our identifier and errors quoting an echo request that carries it. An
+ * classic BPF program makes the kernel drop all but replies (echo or
+ * timestamp, as we send) carrying our identifier and errors quoting a
+ * request that carries it. An
  * IPv4 raw socket's filter sees the IP header first; an IPv6 one's starts at
  * the ICMPv6 header. Loads past the end of a packet make it return 0: drop. */
-static int attach_identifier_filter(int fd, int af, uint16_t ident) {
+static int attach_identifier_filter(int fd, int af, uint8_t reply, uint16_t ident) {
     enum { ACCEPT = 0xffff, DROP = 0 };
     struct sock_filter ipv4[] = {
         BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                 /* X = IP header length */
         BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0),                  /* A = ICMP type */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP4_ECHO_REPLY, 0, 2),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, reply, 0, 2),
         BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4),                  /* A = identifier */
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ident, 12, 13),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FP_ICMP4_UNREACH, 3, 0),
@@ -196,7 +202,9 @@ int fp_socket_set_ttl(int fd, int af, int ttl) {
 
 int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out) {
     int raw = 0;
-    int fd = create_icmp_socket(config->privilege, af, &raw);
+    /* Datagram ICMP sockets carry echo requests only. */
+    fp_privilege privilege = config->icmp_timestamp ? FP_PRIVILEGE_RAW : config->privilege;
+    int fd = create_icmp_socket(privilege, af, &raw);
     if (fd < 0)
         return fd;
     uint16_t ident = 0;
@@ -204,7 +212,7 @@ int fp_socket_open(const fp_config *config, int af, int rcvbuf, fp_socket *out) 
     if (rc == 0)
         rc = socket_identifier(fd, raw, &ident);
     if (rc == 0 && raw)
-        rc = attach_identifier_filter(fd, af, ident);
+        rc = attach_identifier_filter(fd, af, reply_type(config), ident);
     if (rc != 0) {
         /* Not yet handed to anyone: this is its only owner. */
         close(fd);

@@ -10,7 +10,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._results import Health, Result, Status, Tally
+from ._results import Health, Result, Status, Tally, Timestamps
 from ._version import __version__
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
@@ -45,6 +45,7 @@ __all__ = [
     "Result",
     "Status",
     "Tally",
+    "Timestamps",
     "__version__",
     "async_multiping",
     "async_ping",

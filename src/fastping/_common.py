@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import _socket as socket  # not socket.py: see _resolve
 import argparse
-import socket
+import os
 from collections.abc import Mapping
-from typing import NamedTuple, NoReturn, TypedDict, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypedDict, TypeVar
 
 from . import _engine
 from ._engine import Engine
@@ -33,11 +34,12 @@ class EngineKeywords(TypedDict, total=False):
     privileged: bool | None  # raw sockets (True), datagram ones (False), or either (None)
     family: int | None  # 4 or 6, if hosts may resolve to one family only
     gap: float  # the least time between two sends, 0 for as fast as is safe
+    icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
-                                   "gap": 0.0}
+                                   "gap": 0.0, "icmp_timestamp": False}
 
 
 class EngineOptions(NamedTuple):
@@ -53,6 +55,7 @@ class EngineOptions(NamedTuple):
     interface: str | None
     family: int | None
     gap: float
+    icmp_timestamp: bool
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -71,18 +74,36 @@ class EngineOptions(NamedTuple):
         if privileged is not None and not isinstance(privileged, bool):
             raise TypeError(f"privileged must be None or a bool, not {type(privileged).__name__}")
         source4, source6 = _check_source(given["source"])
+        family = check_family(given["family"])
+        icmp_timestamp = given["icmp_timestamp"]
+        if not isinstance(icmp_timestamp, bool):
+            raise TypeError(f"icmp_timestamp must be a bool, not {type(icmp_timestamp).__name__}")
+        if icmp_timestamp:
+            family = _timestamp_family(family, privileged, source6)
         return cls(check_timeout(timeout), payload, ttl, tos, privileged, source4, source6,
-                   _check_interface(given["interface"]), check_family(given["family"]),
-                   check_seconds("gap", given["gap"], maximum=MAX_INTERVAL, allow_zero=True))
+                   _check_interface(given["interface"]), family,
+                   check_seconds("gap", given["gap"], maximum=MAX_INTERVAL, allow_zero=True),
+                   icmp_timestamp)
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
             timeout=self.timeout, payload_size=self.size, ttl=self.ttl, tos=self.tos,
             privileged=self.privileged, source4=self.source4, source6=self.source6,
-            interface=self.interface,
+            interface=self.interface, icmp_timestamp=self.icmp_timestamp,
         )
         engine.set_send_gap(self.gap)
         return engine
+
+
+def _timestamp_family(family: int | None, privileged: bool | None,
+                      source6: bytes | None) -> int:
+    """The family of an engine sending ICMP timestamp requests: IPv4, whatever the hosts
+    resolve to. ValueError for options that cannot go with them."""
+    if family == socket.AF_INET6 or source6 is not None:
+        raise ValueError(_engine.TIMESTAMP_IPV6_HELP)
+    if privileged is False:
+        raise ValueError(_engine.TIMESTAMP_DATAGRAM_HELP)
+    return socket.AF_INET
 
 
 def default_timeout(period: float) -> float:
@@ -185,8 +206,7 @@ class EngineOwner:
 
     def _read_tallies(self) -> dict[str, Tally]:
         """Every host's Tally, in the order added (the caller sees to threads)."""
-        engine = self._live_engine()
-        return {name: engine.track_tally(index) for name, index in engine.hosts.items()}
+        return self._live_engine().track_tallies()
 
     def _delete(self, host: object) -> str:
         """Removes a host by name (ValueError if there is none); the name."""
@@ -205,8 +225,32 @@ class EngineOwner:
         return engine
 
 
+def _help_columns() -> int:
+    """The width help is wrapped to, as shutil.get_terminal_size() finds it (less 2)."""
+    try:
+        return int(os.environ["COLUMNS"]) - 2
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(1).columns - 2
+    except OSError:
+        return 78
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, told its width: left to find it, it imports shutil, and with it zlib, bz2
+    and lzma (3 ms of every start), for every argument added, though only --help prints."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_help_columns())
+
+
 class UsageParser(argparse.ArgumentParser):
     """An argument parser whose every error is one line on stderr and exit status 3."""
+
+    def __init__(self, **keywords: Any) -> None:
+        keywords.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(**keywords)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")

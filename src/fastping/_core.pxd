@@ -40,6 +40,7 @@ cdef extern from "icmp.h":
         FP_COOKIE_LEN
         FP_TAG_LEN
         FP_MAX_PAYLOAD
+        FP_TIMESTAMP_DATA_LEN
 
     ctypedef struct fp_packet:
         uint8_t type
@@ -50,10 +51,14 @@ cdef extern from "icmp.h":
         const uint8_t *payload
         size_t payload_len
         uint8_t quoted_dst[16]
+        uint8_t quoted_type
+        uint32_t times[3]
 
     uint16_t fp_checksum(const void *data, size_t length)
     size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
                          uint64_t serial, const uint8_t *cookie, size_t payload_len)
+    size_t fp_build_timestamp(uint8_t *buf, size_t cap, uint16_t ident, uint64_t serial,
+                              const uint8_t *cookie)
     int fp_parse_ipv4(const uint8_t *pkt, size_t length, fp_packet *out)
     int fp_parse_icmp4(const uint8_t *icmp, size_t length, int verify_checksum, fp_packet *out)
     int fp_parse_icmp6(const uint8_t *icmp, size_t length, fp_packet *out)
@@ -102,6 +107,7 @@ cdef extern from "engine.h":
         int ttl
         int tos
         fp_privilege privilege
+        int icmp_timestamp
         sockaddr_in source4
         sockaddr_in6 source6
         char interface[IFNAMSIZ]
@@ -117,6 +123,7 @@ cdef extern from "engine.h":
         uint8_t ttl            # of a reply, 0 if unknown
         uint8_t from_family    # of the router that reported an error
         uint8_t from_ "from"[16]
+        uint32_t times[4]      # of a reply to a timestamp request (in a union with from)
         uint8_t cause          # of a health change: the outcome kind behind it
         uint8_t health         # of a health change: now, and before
         uint8_t previous_health

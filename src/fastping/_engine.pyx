@@ -19,12 +19,14 @@ from libc.string cimport memset, memcpy, strerror
 from fastping._core cimport *
 
 import os
-import socket
+# The C module itself: socket.py would build its enums on import, 2 ms of a command's start.
+import _socket as socket
 import time
 import warnings
 from types import MappingProxyType
 
-from fastping._results import Counters, Event, Health, Resources, Result, Status, Tally
+from fastping._results import (Counters, Event, Health, Resources, Result, Status, Tally,
+                               Timestamps)
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -37,6 +39,7 @@ TAG_LEN = FP_TAG_LEN  # the smallest payload: a probe's cookie and serial
 COOKIE_LEN = FP_COOKIE_LEN
 SIPHASH_KEY_LEN = FP_SIPHASH_KEY_LEN
 MAX_PAYLOAD = FP_MAX_PAYLOAD  # the largest payload
+TIMESTAMP_DATA_LEN = FP_TIMESTAMP_DATA_LEN  # a timestamp request's data: three times
 TRACK_MAX_BUCKETS = FP_TRACK_MAX_BUCKETS  # histogram buckets a tracking engine keeps
 MAX_TIMEOUTS = FP_MAX_TIMEOUTS  # distinct timeouts an engine's probes may have at once
 _TOO_MANY_TIMEOUTS = (f"at most {FP_MAX_TIMEOUTS} distinct timeouts at once (hosts' own, the "
@@ -53,6 +56,15 @@ RAW_PERMISSION_HELP = (
     "(e.g. sudo setcap cap_net_raw+ep \"$(readlink -f \"$(which python3)\")\"), "
     "or pass privileged=False to use unprivileged ICMP sockets"
 )
+TIMESTAMP_PERMISSION_HELP = (
+    "cannot open a raw ICMP socket: ICMP timestamp requests need one (unprivileged ICMP "
+    "sockets carry echo requests only): run as root or grant CAP_NET_RAW "
+    "(e.g. sudo setcap cap_net_raw+ep \"$(readlink -f \"$(which python3)\")\")"
+)
+
+TIMESTAMP_DATAGRAM_HELP = ("ICMP timestamp requests need a raw socket: unprivileged ICMP "
+                           "sockets (privileged=False) carry echo requests only")
+TIMESTAMP_IPV6_HELP = "ICMP timestamp requests are IPv4 only (ICMPv6 has no such message)"
 
 FORKED_HELP = ("an engine belongs to the process that opened it; open a new one in this "
                "process (close() releases the inherited descriptors)")
@@ -102,6 +114,8 @@ cdef object _seconds(double microseconds):
 # What run() reports, and how: Results, Statuses and Events are made here, in one place,
 # with no Python function called per probe. An ICMP error's status by family and type.
 cdef type _result_type = Result
+cdef type _timestamps_type = Timestamps
+cdef type _tally_type = Tally
 cdef type _event_type = Event
 cdef dict _error_statuses = {
     AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
@@ -141,6 +155,7 @@ cdef class Engine:
     cdef bint _running           # a thread is inside run() without the GIL
     cdef bint _in_run            # a thread is inside run(), with or without the GIL
     cdef bint _tracking          # track() was called: events carry the host's health
+    cdef bint _icmp_timestamp    # it sends ICMP timestamp requests: replies carry times
     cdef bint _close_pending     # close() came during run(): run() closes as it returns
     cdef unsigned long _generation  # _process_generation of the process that opened it
     # The one host table: each host's name (as the caller will know it) and index, in the
@@ -167,9 +182,14 @@ cdef class Engine:
         self._address_texts = []
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
-                 privileged=None, bytes source4=None, bytes source6=None, str interface=None):
+                 privileged=None, bytes source4=None, bytes source6=None, str interface=None,
+                 bint icmp_timestamp=False):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
+        if icmp_timestamp and privileged is False:
+            raise ValueError(TIMESTAMP_DATAGRAM_HELP)
+        config.icmp_timestamp = icmp_timestamp
+        self._icmp_timestamp = icmp_timestamp
         config.timeout_ns = <uint64_t>(timeout * 1e9)
         config.payload_len = payload_size
         config.ttl = -1 if ttl is None else ttl
@@ -274,8 +294,12 @@ cdef class Engine:
             rc = fp_engine_add_host(engine, <sockaddr *>&v6, sizeof(v6))
         else:
             raise ValueError("packed address does not match its family")
+        if rc == -EPERM and self._icmp_timestamp:
+            raise PermissionError(-rc, TIMESTAMP_PERMISSION_HELP)
         if rc == -EACCES or rc == -EPERM:
             raise PermissionError(-rc, RAW_PERMISSION_HELP if rc == -EPERM else PERMISSION_HELP)
+        if rc == -EAFNOSUPPORT and self._icmp_timestamp and family == AF_INET6:
+            raise ValueError(f"{name}: {TIMESTAMP_IPV6_HELP}")
         if rc == -EAFNOSUPPORT:
             raise OSError(-rc, f"address family {family} is not supported on this system")
         if rc < 0:
@@ -498,20 +522,24 @@ cdef class Engine:
             return None
         address = self._address_texts[event.host]
         if kind == FP_EVENT_REPLY:
+            stamps = (_untracked(_timestamps_type, (event.times[0], event.times[1],
+                                                    event.times[2], event.times[3]))
+                      if self._icmp_timestamp else None)
             values = (name, address, _status_ok, event.rtt_ns / 1e9,
-                      event.ttl if event.ttl else None, event.seq, None, None, None, None)
+                      event.ttl if event.ttl else None, event.seq, None, None, None, None,
+                      stamps)
         elif kind == FP_EVENT_TIMEOUT:
             values = (name, address, _status_timeout, None, None, event.seq, None, None, None,
-                      None)
+                      None, None)
         elif kind == FP_EVENT_ICMP_ERROR:
             # The reporter's family is the probe's: each socket carries one family.
             status = _error_statuses.get(event.from_family, {}).get(event.icmp_type,
                                                                    _status_icmp_error)
             values = (name, address, status, event.rtt_ns / 1e9, None, event.seq,
-                      event.icmp_type, event.icmp_code, _router(event), None)
+                      event.icmp_type, event.icmp_code, _router(event), None, None)
         else:
             values = (name, address, _status_send_error, None, None, event.seq, None, None,
-                      None, event.error)
+                      None, event.error, None)
         return _untracked(_result_type, values)
 
     def fileno(self):
@@ -573,17 +601,13 @@ cdef class Engine:
 
     def track_tally(self, unsigned int index):
         """A tracked host's counts since it was added, a Tally (no window to sort: cheap)."""
-        cdef fp_track_summary s
-        cdef int rc = fp_engine_track_summary(self._live(), index, &s)
-        if rc < 0:
-            raise _os_error(rc, f"no tally for host {index}")
-        cdef bint replied = s.received != 0
-        cdef bint span = s.span_max_ns != 0
-        return Tally(
-            s.sent, s.received, s.duplicates, s.icmp_errors, s.send_errors,
-            s.rtt_sum_ns / 1e9, s.rtt_squares_ns2 / 1e18,
-            s.rtt_min_ns / 1e9 if replied else None, s.rtt_max_ns / 1e9 if replied else None,
-            s.span_min_ns / 1e9 if span else None, s.span_max_ns / 1e9 if span else None)
+        return _tally(self._live(), index)
+
+    def track_tallies(self):
+        """Every listed host's track_tally(), {name: Tally} in the order added, in one call:
+        a command's summaries read 100,000 of them."""
+        cdef fp_engine *engine = self._live()
+        return {name: _tally(engine, index) for name, index in self._by_name.items()}
 
     def track_mark(self):
         """Start every host's span afresh (an engine tracking with spans)."""
@@ -650,6 +674,22 @@ cdef class Engine:
         return None if raw < 0 else bool(raw)
 
 
+cdef object _tally(fp_engine *engine, uint32_t index):
+    # Made as Results are (_untracked): Tally's generated __new__ was half the cost of a
+    # tally, and its fields are numbers.
+    cdef fp_track_summary s
+    cdef int rc = fp_engine_track_summary(engine, index, &s)
+    if rc < 0:
+        raise _os_error(rc, f"no tally for host {index}")
+    cdef bint replied = s.received != 0
+    cdef bint span = s.span_max_ns != 0
+    return _untracked(_tally_type, (
+        s.sent, s.received, s.duplicates, s.icmp_errors, s.send_errors,
+        s.rtt_sum_ns / 1e9, s.rtt_squares_ns2 / 1e18,
+        s.rtt_min_ns / 1e9 if replied else None, s.rtt_max_ns / 1e9 if replied else None,
+        s.span_min_ns / 1e9 if span else None, s.span_max_ns / 1e9 if span else None))
+
+
 def new_untracked(type cls, tuple values):
     """cls (a tuple subclass) holding values, unknown to the garbage collector (_untracked)."""
     _check_tuple_type(cls)
@@ -712,6 +752,18 @@ def build_echo(bint ipv6, unsigned int ident, unsigned long long serial, bytes c
     return bytes(buf[:n])
 
 
+def build_timestamp(unsigned int ident, unsigned long long serial, bytes cookie):
+    """A timestamp request as the engine sends it."""
+    if len(cookie) != FP_COOKIE_LEN:
+        raise ValueError(f"cookie must be {FP_COOKIE_LEN} bytes")
+    if ident > 0xFFFF:
+        raise ValueError("ident must be a 16-bit value")
+    cdef uint8_t buf[FP_ICMP_HEADER_LEN + FP_TIMESTAMP_DATA_LEN]
+    cdef size_t n = fp_build_timestamp(buf, sizeof(buf), <uint16_t>ident, serial,
+                                       <const uint8_t *><const char *>cookie)
+    return bytes(buf[:n])
+
+
 def siphash24(bytes key, const unsigned char[:] data not None):
     """SipHash-2-4 of data under a 16-byte key, as an integer."""
     if len(key) != FP_SIPHASH_KEY_LEN:
@@ -736,8 +788,10 @@ def parse(str layer, const unsigned char[:] data not None):
     """Parse a packet as the engine does.
 
     layer is "ipv4" (IP header + ICMP, raw sockets), "icmp4" (datagram sockets)
-    or "icmp6". Returns (kind, type, code, ttl, ident, seq, payload, quoted_dst)
-    where kind is -1 malformed, 0 other, 1 echo reply, 2 error quoting an echo.
+    or "icmp6". Returns (kind, type, code, ttl, ident, seq, payload, quoted_dst,
+    quoted_type, times) where kind is -1 malformed, 0 other, 1 echo reply, 2 error
+    quoting an echo or timestamp request (quoted_type says which), 3 timestamp reply
+    (times: its originate, receive and transmit fields).
     """
     cdef fp_packet packet
     cdef int kind
@@ -752,7 +806,9 @@ def parse(str layer, const unsigned char[:] data not None):
     else:
         raise ValueError(f"unknown layer {layer!r}")
     if kind <= 0:
-        return (kind, None, None, None, None, None, None, None)
+        return (kind, None, None, None, None, None, None, None, None, None)
     payload = bytes((<const char *>packet.payload)[:packet.payload_len]) if packet.payload_len else b""
     return (kind, packet.type, packet.code, packet.ttl, packet.ident, packet.seq, payload,
-            bytes(packet.quoted_dst[:16]) if kind == 2 else None)
+            bytes(packet.quoted_dst[:16]) if kind == 2 else None,
+            packet.quoted_type if kind == 2 else None,
+            (packet.times[0], packet.times[1], packet.times[2]) if kind == 3 else None)

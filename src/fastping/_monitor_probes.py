@@ -9,6 +9,8 @@ monitor's loop thread, as all engine work does.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _engine
@@ -33,9 +35,14 @@ class _Request:
 
 
 class OnDemand:
-    """The probes on demand in flight on one engine, by the index of their unlisted host."""
+    """The probes on demand in flight on one engine, by the index of their unlisted host.
 
-    def __init__(self) -> None:
+    ``call`` runs work on the monitor's loop thread (Monitor._call): a caller that cancels
+    its future goes through it to forget the probe at once, not after its timeouts.
+    """
+
+    def __init__(self, call: Callable[[Callable[[], object]], object]) -> None:
+        self._call = call
         self._pending: dict[int, _Request] = {}
 
     def begin(self, engine: _engine.Engine, name: str, address: Address, count: int,
@@ -51,6 +58,12 @@ class OnDemand:
             engine.remove_unlisted(index)
             raise
         self._pending[index] = _Request(count, interval, future)
+        future.add_done_callback(lambda done: self._forget(engine, done))
+
+    def _forget(self, engine: _engine.Engine, future: Future[Any]) -> None:
+        if future.cancelled():
+            with contextlib.suppress(ValueError, RuntimeError):  # closed or stopped meanwhile
+                self._call(lambda: self.cancel(engine, future))
 
     def take(self, engine: _engine.Engine, events: list[Event]) -> list[Event]:
         """Takes the events of probes on demand out of a batch; the others are returned."""

@@ -8,11 +8,15 @@ Names are resolved once, with getaddrinfo, and the first address is used.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from typing import Any, NamedTuple
+# The C module itself, not socket.py, which builds its enums on import (2 ms of a command's
+# start); ipaddress (1.3 ms) only for IPv6 literals.
+import _socket as socket
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import _engine
+
+if TYPE_CHECKING:
+    import ipaddress
 
 _IPV4_LITERAL_CHARS = frozenset("0123456789.")
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6, socket.AF_INET: socket.AF_INET,
@@ -58,6 +62,8 @@ def parse_literal(text: str) -> Address | None:
         if text and set(text) <= _IPV4_LITERAL_CHARS:
             raise ValueError(f"invalid IPv4 address: {text!r}") from None
     if ":" in text:
+        import ipaddress
+
         address, _, scope = text.partition("%")
         try:
             return _from_ip(ipaddress.IPv6Address(address), scope or None)
@@ -92,13 +98,13 @@ def resolve(host: object, family: int | None = None) -> Address:
         infos = [info for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
         if not infos:
             raise socket.gaierror(socket.EAI_NONAME, f"cannot resolve {text!r}: no IP address")
-        sockaddr: tuple[Any, ...] = tuple(infos[0][4])
-        ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
-        address = _from_ip(ip, None)
+        resolved_family, sockaddr = infos[0][0], infos[0][4]
+        # The resolver's text, packed and printed again: canonical, as a literal's is.
+        packed = socket.inet_pton(resolved_family, str(sockaddr[0]).partition("%")[0])
+        text = socket.inet_ntop(resolved_family, packed)
         scope_id = int(sockaddr[3]) if len(sockaddr) == 4 else 0
-        if scope_id:
-            address = _new_address(Address, (address.family, address.packed, f"{ip}%{scope_id}",
-                                              scope_id))
+        address = _new_address(Address, (resolved_family, packed,
+                                          f"{text}%{scope_id}" if scope_id else text, scope_id))
     if family is not None and address.family != family:
         wanted = 4 if family == socket.AF_INET else 6
         raise ValueError(f"{text!r} is not an IPv{wanted} address")

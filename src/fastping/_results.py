@@ -24,12 +24,26 @@ class Status(str, enum.Enum):
         return self.value
 
 
+class Timestamps(NamedTuple):
+    """What a reply to an ICMP timestamp request (``icmp_timestamp=True``) tells, in
+    milliseconds since midnight UTC (RFC 792), as fping's --icmp-timestamp prints them:
+    ``originate`` when we sent the request and ``local_receive`` when its reply came (our
+    clock), ``receive`` and ``transmit`` when the target got it and answered (its clock, as
+    it sent them: a value with the high bit set is not a standard time)."""
+
+    originate: int
+    receive: int
+    transmit: int
+    local_receive: int
+
+
 class Result(NamedTuple):
     """One probe to one host: how it ended and, if answered, how fast.
 
     ``rtt`` is in seconds. For ICMP errors, ``router`` is the address that
     reported it and ``icmp_type``/``icmp_code`` say what it was; for send
-    errors, ``errno`` says why. Immutable, like every result here; a named
+    errors, ``errno`` says why; for replies to ICMP timestamp requests, ``timestamps``
+    carries the times (a Timestamps). Immutable, like every result here; a named
     tuple rather than a dataclass because a round of 100,000 hosts makes
     100,000 of them, and a tuple is made six times faster.
     """
@@ -44,6 +58,7 @@ class Result(NamedTuple):
     icmp_code: int | None = None
     router: str | None = None
     errno: int | None = None
+    timestamps: Timestamps | None = None
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,6 @@ only ever touched by one thread.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -129,7 +128,7 @@ class Monitor(EngineOwner):
         self._family = options.family
         self._timeout = options.timeout
         self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
-        self._on_demand = OnDemand()
+        self._on_demand = OnDemand(self._call)
         self._shortest = self._period  # of all periods
         self._own_rate = 0.0  # probes a second of the hosts with periods of their own
         self._lock = threading.Lock()
@@ -249,13 +248,23 @@ class Monitor(EngineOwner):
         monitor's engine, apart from its heartbeats: its Results, in order. From any thread
         but the loop's. The host need not be one of the monitor's; if it is, its state is
         left alone. ``timeout`` is the Monitor's by default."""
+        if self._owns_loop():
+            raise RuntimeError("probe() from the monitor's own loop would wait for itself")
+        future = self.submit_probe(host, count=count, interval=interval, timeout=timeout)
+        try:
+            return future.result(count * (interval + (timeout or self._timeout)) + _REQUEST_TIMEOUT)
+        finally:
+            future.cancel()  # nothing once it is done; else its probe is forgotten
+
+    def submit_probe(self, host: str, *, count: int = 1, interval: float = 0.0,
+                     timeout: float | None = None) -> Future[list[Result]]:
+        """probe() without the wait: the future of its Results. Cancelling the future (from
+        any thread but the loop's) forgets the probe, so a caller may give up at any time."""
         checked = check_int("count", count, minimum=1, maximum=1_000_000)
         assert checked is not None
         gap = check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
         wait = self._timeout if timeout is None else check_timeout(timeout)
         name, address = self._resolve(host)
-        if self._owns_loop():
-            raise RuntimeError("probe() from the monitor's own loop would wait for itself")
         future: Future[list[Result]] = _new_future()
 
         def begin() -> None:
@@ -264,12 +273,7 @@ class Monitor(EngineOwner):
             self._on_demand.begin(self._live_engine(), name, address, checked, gap, wait, future)
 
         self._call(begin)
-        try:
-            return future.result(timeout=checked * (wait + gap) + _REQUEST_TIMEOUT)
-        except BaseException:
-            with contextlib.suppress(ValueError, RuntimeError):  # closed or stopped meanwhile
-                self._call(lambda: self._on_demand.cancel(self._live_engine(), future))
-            raise
+        return future
 
     def _period_of(self, name: str) -> float:
         return self._own_periods.get(name, self._period)

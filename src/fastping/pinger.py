@@ -9,8 +9,8 @@ leaving a ``with`` block, releases the descriptors.
 
 from __future__ import annotations
 
+import _socket as socket  # not socket.py: see _resolve
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING

@@ -3,21 +3,26 @@
     fastping -l -p 1000 --json HOST... > run.jsonl    # a heartbeat run, one record per probe
     fastping plot run.jsonl -o latency.png             # or .svg
 
-Time is cut into bins (about 200 across the run with at least 10 probes each,
-or --bin seconds). In each
-bin the RTTs are sorted and their spread is shaded in layers, darker towards
-the middle, as SmokePing draws its "smoke"; the median is a line whose colour
-says the bin's loss (green none, through blues and violet to magenta up to
-half, red above), and bins where every probe was lost are marked with red ticks along
-the top. One panel per host. matplotlib is an optional extra:
-``pip install 'fastping[plot]'``.
+Time runs along the clock (local time) and is cut into bins of a round width
+(1, 2, 5, 10, 15 or 30 seconds or minutes...: about 200 across the run with at
+least 10 probes each, or --bin seconds), aligned on the clock. In each bin the
+RTTs are sorted and their spread is shaded in layers, darker towards the
+middle, as SmokePing draws its "smoke"; the median is a line whose colour says
+the bin's loss (green none, through blues and violet to magenta up to half, red
+above), and bins where every probe was lost are marked with red ticks along the
+top. One panel per host, with the host's median, average, standard deviation
+and loss over the whole run beside its name, as SmokePing's legend gives them;
+a host that never answered gets the other panels' scale and says so.
+matplotlib is an optional extra: ``pip install 'fastping[plot]'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
+import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +38,10 @@ LOSS_COLOURS = ((0.0, "#26ff00"), (0.05, "#00b8ff"), (0.10, "#0059ff"), (0.20, "
                 (0.50, "#ff00ff"), (1.0, "#ff0000"))
 # Shaded layers of the RTT spread: (low, high) percentiles, outermost first.
 SMOKE_LAYERS = ((0.0, 1.0), (0.10, 0.90), (0.25, 0.75))
+# Bin widths in seconds that read well on a clock; the first at least as wide as wanted.
+ROUND_WIDTHS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30,
+                60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+NO_REPLY_SCALE = 1.0  # ms: the RTT axis of a chart where no host ever answered
 
 
 class PlotError(Exception):
@@ -91,6 +100,52 @@ class _Bin:
         return self.lost / total if total else 0.0
 
 
+def round_width(span: float, probes: int) -> float:
+    """Seconds per bin: about DEFAULT_BINS across span, at least MIN_PROBES_PER_BIN probes
+    (of the busiest host) each, rounded up to a width that reads well on a clock."""
+    bins = max(1, min(DEFAULT_BINS, probes // MIN_PROBES_PER_BIN))
+    wanted = span / bins
+    return next((width for width in ROUND_WIDTHS if width >= wanted),
+                math.ceil(wanted / 86400) * 86400)
+
+
+@dataclass
+class HostSummary:
+    """A host's run as its panel's legend gives it: RTTs in seconds, None without replies."""
+
+    probes: int
+    lost: int
+    median: float | None
+    avg: float | None
+    stddev: float | None  # the population's, as fping and ping report it
+
+    @classmethod
+    def of(cls, probes: list[tuple[float, float | None]]) -> HostSummary:
+        rtts = [rtt for _, rtt in probes if rtt is not None]
+        if not rtts:
+            return cls(len(probes), len(probes), None, None, None)
+        return cls(len(probes), len(probes) - len(rtts), statistics.median(rtts),
+                   statistics.fmean(rtts), statistics.pstdev(rtts))
+
+    @property
+    def loss(self) -> float:
+        return self.lost / self.probes if self.probes else 0.0
+
+    def legend(self) -> str:
+        lost = f"loss {self.loss:.1%} ({self.lost}/{self.probes})"
+        if self.median is None or self.avg is None or self.stddev is None:
+            return f"no replies, {lost}"
+        return (f"median {_ms(self.median)}, avg {_ms(self.avg)}, stddev {_ms(self.stddev)}, "
+                f"{lost}")
+
+
+def _ms(seconds: float) -> str:
+    """An RTT in milliseconds with three significant digits (at least to the microsecond)."""
+    milliseconds = seconds * 1000
+    digits = max(0, min(3, 2 - math.floor(math.log10(milliseconds)))) if milliseconds else 3
+    return f"{milliseconds:.{digits}f} ms"
+
+
 def bin_probes(probes: list[tuple[float, float | None]], start: float,
                width: float) -> list[_Bin]:
     bins: dict[int, _Bin] = {}
@@ -106,35 +161,48 @@ def bin_probes(probes: list[tuple[float, float | None]], start: float,
     return [bins[index] for index in sorted(bins)]
 
 
-def load_matplotlib() -> tuple[Any, Any]:
-    """pyplot and Line2D, drawing to files; PlotError without matplotlib."""
+def load_matplotlib() -> tuple[Any, Any, Any]:
+    """pyplot, Line2D and matplotlib.dates, drawing to files; PlotError without matplotlib."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib import dates
         from matplotlib.lines import Line2D
     except ImportError:
         raise PlotError("plotting needs matplotlib: pip install 'fastping[plot]'") from None
-    return plt, Line2D
+    return plt, Line2D, dates
 
 
 def draw(series: dict[str, HostSeries], output: str, bin_seconds: float | None = None,
          title: str | None = None) -> None:
     """Writes the chart to output (.png, .svg or .pdf)."""
-    plt, Line2D = load_matplotlib()
+    plt, Line2D, dates = load_matplotlib()
+
     hosts = list(series)[:MAX_PANELS]
     times = [when for host in hosts for when, _ in series[host].probes]
     start, end = min(times), max(times)
-    # About 200 bins, but at least 10 probes a host in each, so there is smoke to draw.
     probes = max(len(series[host].probes) for host in hosts)
-    bins = max(1, min(DEFAULT_BINS, probes // MIN_PROBES_PER_BIN))
-    width = bin_seconds or max((end - start) / bins, 1e-3)
+    width = bin_seconds or round_width(end - start, probes)
+    start = math.floor(start / width) * width  # bins on the clock's round times
+    binned = {host: bin_probes(series[host].probes, start, width) for host in hosts}
+    # A host that never answered is drawn on the scale of those that did.
+    tops = [b.rtts[-1] for bins in binned.values() for b in bins if b.rtts]
+    scale = max(tops) * 1000 * 1.05 if tops else NO_REPLY_SCALE
     figure, axes_list = plt.subplots(len(hosts), 1, figsize=(11, 2.4 * len(hosts) + 0.6),
                                      sharex=True, squeeze=False)
+    to_x = _clock_axis(dates)
     for axes, host in zip((row[0] for row in axes_list), hosts, strict=True):
-        _draw_host(axes, host, bin_probes(series[host].probes, start, width), width, start)
-    axes_list[-1][0].set_xlabel(f"seconds since {_clock(start)} ({width:g} s per bin)")
+        _draw_host(axes, host, binned[host], width, to_x, scale)
+        axes.set_title(HostSummary.of(series[host].probes).legend(), loc="right", fontsize=8)
+    zone = datetime.datetime.fromtimestamp(start).astimezone().tzinfo
+    bottom = axes_list[-1][0]
+    locator = dates.AutoDateLocator(tz=zone)
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator, tz=zone))
+    bottom.set_xlabel(f"local time ({datetime.datetime.fromtimestamp(start, zone):%Z}), "
+                      f"{_width_text(width)} per bin")
     legend = [Line2D([], [], color=colour, linewidth=2.2, label=f"loss ≤ {bound:.0%}")
               for bound, colour in LOSS_COLOURS]
     axes_list[0][0].legend(handles=legend, title="median, by loss", fontsize=7,
@@ -145,34 +213,49 @@ def draw(series: dict[str, HostSeries], output: str, bin_seconds: float | None =
     plt.close(figure)
 
 
-def _clock(when: float) -> str:
-    import time
+def _clock_axis(dates: Any) -> Any:
+    """Seconds since the Unix epoch to matplotlib's date numbers (days since its epoch)."""
+    offset = dates.date2num(datetime.datetime.fromtimestamp(0, datetime.timezone.utc))
 
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+    def to_x(seconds: float) -> float:
+        return float(offset + seconds / 86400)
+
+    return to_x
 
 
-def _draw_host(axes: Any, host: str, bins: list[_Bin], width: float, start: float) -> None:
+def _width_text(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds * 1000:g} ms"
+
+
+def _draw_host(axes: Any, host: str, bins: list[_Bin], width: float,
+               to_x: Any, scale: float) -> None:
     answered = [b for b in bins if b.rtts]
+    days = width / 86400
     for (low, high), alpha in zip(SMOKE_LAYERS, (0.18, 0.28, 0.4), strict=True):
-        axes.bar([b.start - start for b in answered],
+        axes.bar([to_x(b.start) for b in answered],
                  [(_percentile(b.rtts, high) - _percentile(b.rtts, low)) * 1000
                   for b in answered],
                  bottom=[_percentile(b.rtts, low) * 1000 for b in answered],
-                 width=width, align="edge", color="black", alpha=alpha, linewidth=0)
+                 width=days, align="edge", color="black", alpha=alpha, linewidth=0)
     for b in answered:
         median = _percentile(b.rtts, 0.5) * 1000
-        axes.hlines(median, b.start - start, b.start - start + width,
+        axes.hlines(median, to_x(b.start), to_x(b.start + width),
                     colors=_loss_colour(b.loss), linewidth=2.2)
-    silent = [b.start - start + width / 2 for b in bins if not b.rtts]
+    silent = [to_x(b.start + width / 2) for b in bins if not b.rtts]
     if silent:
         axes.plot(silent, [1.0] * len(silent), "v", color="red", markersize=5,
                   transform=axes.get_xaxis_transform(), clip_on=False, label="all lost")
     axes.set_ylabel("RTT ms")
-    axes.set_ylim(bottom=0)
-    lost = sum(b.lost for b in bins)
-    total = lost + sum(len(b.rtts) for b in bins)
-    axes.set_title(f"{host}: {total} probes, {100 * lost / total:.1f}% lost", loc="left",
-                   fontsize=10)
+    if answered:
+        axes.set_ylim(bottom=0)
+    else:
+        axes.set_ylim(0, scale)
+        axes.text(0.5, 0.5, "no replies: every probe lost", transform=axes.transAxes,
+                  ha="center", va="center", color="red", fontsize=10)
+    axes.set_title(host, loc="left", fontsize=10, fontweight="bold")
     axes.grid(axis="y", alpha=0.3)
 
 

@@ -15,6 +15,7 @@ permission to open an ICMP socket); with -x/-X, 0 if enough answered, else 1.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
@@ -137,6 +138,10 @@ def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr:
 
 
 def main() -> NoReturn:
+    # What the imports made lives as long as the process: out of the collector's sight, a
+    # collection during the run walks only what the run made (the collector was 11% of the
+    # instructions of a 1,000-target -C1 -q, and walked the imports' objects every time).
+    gc.freeze()
     status = run(restore_signals=False)
     # Python puts its own handlers' signals back to the default as it shuts down: ignored
     # instead, a late Ctrl-C cannot kill the process between its report and its exit status.

@@ -28,7 +28,6 @@ UNSUPPORTED = {
     "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
     "print_reply_dst": ("--print-reply-dst", "the engine does not read a reply's "
                         "destination address"),
-    "icmp_timestamp": ("--icmp-timestamp", "ICMP timestamp requests are not supported yet"),
 }
 
 
@@ -124,6 +123,8 @@ def parser() -> argparse.ArgumentParser:
         help="as -x, and stop once N are alive")
     _flag(parser, "-J", None, "fping's JSON output (with -c, -C or -l)")
     _flag(parser, None, "--print-ttl", "show each reply's TTL")
+    _flag(parser, None, "--icmp-timestamp", "ICMP timestamp requests instead of echo, and "
+          "their times (IPv4, raw sockets)")
     _flag(parser, None, "--check-source", "drop replies from other addresses (always done)")
     add("--seqmap-timeout", type=float, metavar="MSEC",
         help="accepted; the engine never reuses a sequence number while it matters")
@@ -135,7 +136,6 @@ def parser() -> argparse.ArgumentParser:
     _flag(parser, None, "--print-tos", argparse.SUPPRESS)
     add("--oiface", help=argparse.SUPPRESS)
     _flag(parser, None, "--print-reply-dst", argparse.SUPPRESS)
-    _flag(parser, None, "--icmp-timestamp", argparse.SUPPRESS)
     # fastping's own
     add("--table", action="store_true",
         help="with -l on a terminal: a live table of targets, redrawn in place")
@@ -218,6 +218,10 @@ def _check_combinations(args: argparse.Namespace) -> None:
         raise UsageError("option -J, --json requires -c, -C, or -l")
     if args.J and args.json:
         raise UsageError("-J (fping's JSON) and --json (fastping's) exclude each other")
+    if args.icmp_timestamp and args.family6:
+        raise UsageError("ICMP Timestamp is IPv4 only")
+    if args.icmp_timestamp and args.size is not None:
+        raise UsageError("cannot change ICMP Timestamp size")
     if args.ttl is not None and not 1 <= args.ttl <= 255:
         raise UsageError(f"ttl {args.ttl} out of range")
     if args.tos is not None and not 0 <= args.tos <= 255:
@@ -277,4 +281,4 @@ def settings(args: argparse.Namespace) -> Settings:
 def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywords:
     return {"size": settings.size, "ttl": args.ttl, "tos": args.tos, "source": args.src,
             "interface": args.iface, "family": args.family or args.family6,
-            "gap": settings.gap}
+            "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp}

@@ -27,6 +27,8 @@ _UNREACHABLE = (
     "ICMP Unreachable (Host Precedence Violation)",
     "ICMP Unreachable (Precedence cutoff in effect)",
 )
+TIMESTAMP_PAYLOAD = 12  # an ICMP timestamp message's three times: fping says 20 bytes
+
 # ICMPv6 errors as their ICMPv4 counterparts: (type, code) by v6 type, then by v6 code
 _V6_AS_V4 = {1: (3, {0: 0, 1: 13, 3: 1, 4: 3}), 3: (11, {}), 4: (12, {})}
 
@@ -88,9 +90,15 @@ def timeout_line(name: str, number: int, tally: Tally) -> str:
     return f"{name} : [{number}], timed out{_so_far(tally)}"
 
 
-def extras(result: Result, print_ttl: bool, elapsed: bool) -> str:
-    """What fping appends to a reply's line: --print-ttl's TTL, then -e's RTT (sweeps only)."""
+def extras(result: Result, print_ttl: bool, elapsed: bool, comma: bool) -> str:
+    """What fping appends to a reply's line: an ICMP timestamp reply's times (after a comma
+    but with -a), --print-ttl's TTL, then -e's RTT (sweeps only)."""
     text = ""
+    stamps = result.timestamps
+    if stamps is not None:
+        text += (f"{',' if comma else ''} timestamps: Originate={stamps.originate} "
+                 f"Receive={stamps.receive} Transmit={stamps.transmit} "
+                 f"Localreceive={stamps.local_receive}")
     if print_ttl:
         text += " (TTL unknown)" if result.ttl is None else f" (TTL {result.ttl})"
     if elapsed and result.rtt is not None:

@@ -11,7 +11,7 @@ from ..monitor import Monitor
 from . import records
 from .hosts import add_targets
 from .modes import SIGNAL_POLL
-from .output import LiveTable
+from .table import LiveTable
 
 if TYPE_CHECKING:
     from .._common import EngineKeywords
@@ -39,7 +39,7 @@ class _IntervalMonitor(Monitor):
 def loop(run: Run, options: EngineKeywords) -> None:
     """-l (see modes.loop)."""
     settings, args = run.settings, run.args
-    table = LiveTable(run.stdout) if args.table and run.stdout.isatty() else None
+    table = LiveTable(run.stdout, run.unknown) if args.table and run.stdout.isatty() else None
     # With nothing to show or keep per probe, the loop needs no Python per probe: the engine
     # keeps every count, and the reports read them from it.
     per_probe = run.wants_results or table is not None
@@ -64,6 +64,8 @@ def loop(run: Run, options: EngineKeywords) -> None:
                 if run.signals.finish:  # a Ctrl-C before events() began: stop() was undone
                     break
         finally:
+            if table is not None:
+                table.close()
             run.finish_counting(monitor)
 
 

@@ -39,6 +39,9 @@ def sweep(run: Run, options: EngineKeywords) -> None:
         for attempt in range(settings.retries + 1):
             if not pinger.hosts or run.signals.finish:
                 break
+            # Which try goes out, and for how many: the line moves while the count cannot.
+            run.progress(len(alive), len(run.known), detail=f"try {attempt + 1} of "
+                         f"{settings.retries + 1}: {len(pinger.hosts):,} waiting")
             timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
             # A round of run() ends early at stop(), which is how a Ctrl-C (or -X) ends it.
             results = next(pinger.run(1, timeout=timeout), {})
@@ -55,13 +58,12 @@ def sweep(run: Run, options: EngineKeywords) -> None:
             if run.interim_due(math.inf):  # SIGQUIT: fping's interim block, here too
                 run.interval_report({key: run.tallies.get(key) or pinger.tally(key)
                                      for key in run.known})
-            pending = len(pinger.hosts)
-            run.progress(len(alive) + (0 if pending and attempt < settings.retries else
-                                       pending), len(run.known))
             # (-X stops the round at the reply that makes enough: its results are lost, the
             # engine's counts are not.)
             if settings.fast_reachable and len(run.answered) >= settings.min_reachable:
                 break
+        if not run.signals.finish:  # those still waiting are done with: unreachable
+            run.progress(len(alive) + len(pinger.hosts), len(run.known))
         run.finish_counting(pinger)
     if run.args.json:
         for key in run.known:

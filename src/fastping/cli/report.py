@@ -136,7 +136,8 @@ class Run:
 
     def _probe_line(self, result: Result, number: int) -> str:
         """fping's line for a probe's outcome (its number-th), as text or -J's JSON."""
-        key, stamp, size = result.host, self.settings.timestamps, self.settings.size
+        key, stamp = result.host, self.settings.timestamps
+        size = self.settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
         if self.args.J:
             name = self.names.get(key, key)
             if result.ok:
@@ -147,7 +148,8 @@ class Run:
         prefix = text.timestamp(stamp, time.time())
         if result.ok and result.rtt is not None:
             line = text.reply_line(self._padded(key), number, size, result.rtt, tally)
-            return prefix + line + text.extras(result, self.args.print_ttl, elapsed=False)
+            return prefix + line + text.extras(result, self.args.print_ttl, elapsed=False,
+                                               comma=True)
         return prefix + text.timeout_line(self._padded(key), number, tally)
 
     def warn(self, result: Result) -> None:
@@ -171,7 +173,8 @@ class Run:
         if not self.args.json and (settings.verbose or settings.alive_only):
             alive = " is alive" if settings.verbose else ""
             print(self.names.get(key, key) + alive
-                  + text.extras(result, self.args.print_ttl, self.args.elapsed),
+                  + text.extras(result, self.args.print_ttl, self.args.elapsed,
+                                comma=not settings.alive_only),
                   file=self.stdout, flush=True)
         if (settings.fast_reachable and len(self.answered) >= settings.min_reachable
                 and self.counter is not None):
@@ -184,17 +187,20 @@ class Run:
         if not counter.closed:
             self.tallies.update(counter.tallies())
 
-    def progress(self, done: int, total: int, unit: str = "targets") -> None:
-        """On a terminal, a long run shows how far it is, on one line of stderr."""
+    def progress(self, done: int, total: int, unit: str = "targets", detail: str = "") -> None:
+        """On a terminal, a long run shows how far it is, on one line of stderr (with detail
+        after it, if any: it moves while the count does not)."""
         if self.settings.quiet or self.args.json or not self.stderr.isatty():
             return
         now = time.monotonic()
-        if now - self.last_progress < PROGRESS_EVERY and done < total:
+        if now - self.last_progress < PROGRESS_EVERY and done < total and not detail:
             return
         self.last_progress = now
         end = "\n" if done >= total else ""
-        print(f"\rfastping: {done:,}/{total:,} {unit} done", end=end, file=self.stderr,
-              flush=True)
+        detail = f" ({detail})" if detail else ""
+        # Cleared to the end of the line: a shorter line leaves none of the last behind.
+        print(f"\rfastping: {done:,}/{total:,} {unit} done{detail}\x1b[K", end=end,
+              file=self.stderr, flush=True)
 
     # summaries
 

@@ -18,14 +18,19 @@ counts that never reset: a scrape copies them, no probe costs Python.
 
 from __future__ import annotations
 
+import importlib.util
+
 # The optional dependencies of the exporter: a missing one is said once, here, as what to
 # install (an import of any submodule runs this first; the command says it in one line).
 try:
     import prometheus_client  # noqa: F401
     import yaml  # noqa: F401
+
+    if importlib.util.find_spec("aiohttp") is None:  # imported when the server starts
+        raise ModuleNotFoundError("No module named 'aiohttp'", name="aiohttp")
 except ImportError as error:
-    raise ImportError(f"fastping's exporter needs prometheus-client and PyYAML ({error.name} is "
-                      "missing): pip install 'fastping[exporter]'") from error
+    raise ImportError(f"fastping's exporter needs aiohttp, prometheus-client and PyYAML "
+                      f"({error.name} is missing): pip install 'fastping[exporter]'") from error
 
 from .blackbox import probe
 from .command import main

@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="probes the rolling statistics cover (default 32)")
     parser.add_argument("--shard", metavar="K/N",
                         help="ping only targets whose Prometheus hashmod(host, N) is K")
+    parser.add_argument("--web.config.file", dest="web_config", metavar="FILE",
+                        help="exporter-toolkit web configuration: TLS and basic auth")
+    parser.add_argument("--probe.max-timeout", dest="probe_max_timeout", default="60s",
+                        metavar="S", help="the longest a /probe may take (default 60s)")
+    parser.add_argument("--probe.allowed-targets", dest="allowed_targets", metavar="LIST",
+                        help="networks and host names /probe may ping, comma-separated "
+                        "(default: any)")
     parser.add_argument("--smokeping-version", choices=SMOKEPING_VERSIONS, default="0.11",
                         help="the smokeping_prober whose metrics to show: 0.11 (labels ip, "
                         "host, source, tos and custom ones; send and receive errors) or 0.6 "
@@ -109,6 +116,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "down_after": args.down_after, "up_after": args.up_after, "window": args.window,
         "privileged": args.privileged, "smokeping_version": args.smokeping_version,
         "fastping_metrics": args.fastping_metrics,
+        "web_config": args.web_config, "allowed_targets": args.allowed_targets,
+        "probe_max_timeout": parse_duration(args.probe_max_timeout, "--probe.max-timeout"),
     }
     if args.buckets is not None:
         try:

@@ -233,10 +233,10 @@ class Target:
 
 _TARGET_KEYS = {"host", "hosts", "period", "interval", "timeout", "network", "protocol", "size",
                 "source", "tos", "labels"}
-_TOP_KEYS = {"targets", "period", "interval", "timeout"}
+_TOP_KEYS = {"targets", "period", "interval", "timeout", "modules"}  # modules: /probe's
 
 
-def _check_keys(entry: dict[Any, Any], allowed: set[str], where: str) -> None:
+def check_keys(entry: dict[Any, Any], allowed: set[str], where: str) -> None:
     unknown = [key for key in entry if key not in allowed]
     if unknown:
         names = ", ".join(excerpt(key) for key in unknown[:3])
@@ -358,9 +358,11 @@ def parse_config(document: object, source: str = "config") -> list[Target]:
     if document is None:
         raise ConfigError(f"{source}: empty, so no targets (say 'targets: []' to ping none)")
     if isinstance(document, dict):
-        _check_keys(document, _TOP_KEYS, source)
+        check_keys(document, _TOP_KEYS, source)
         period = _period_of(document, source)
         timeout = _timeout_of(document, source)
+        if "targets" not in document and "modules" in document:
+            return []  # blackbox_exporter's file: /probe's modules (modules.py), no targets
         if "targets" not in document:
             raise ConfigError(f"{source}: no targets (say 'targets: []' to ping none)")
         entries = document["targets"]
@@ -378,7 +380,7 @@ def parse_config(document: object, source: str = "config") -> list[Target]:
             continue
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a host or a mapping, not {excerpt(entry)}")
-        _check_keys(entry, _TARGET_KEYS, where)
+        check_keys(entry, _TARGET_KEYS, where)
         if ("host" in entry) == ("hosts" in entry):
             raise ConfigError(f"{where}: give exactly one of host and hosts")
         hosts = [entry["host"]] if "host" in entry else entry["hosts"]

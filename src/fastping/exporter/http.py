@@ -1,58 +1,69 @@
-"""The exporter's HTTP side: the address to listen on, a threaded WSGI server, and the
-routing of its pages (/metrics, /probe, a landing page)."""
+"""The exporter's HTTP server: aiohttp on a thread of its own, with its own asyncio loop.
+
+Why aiohttp: it is a well-kept asyncio server, so ten thousand waiting /probe requests are
+ten thousand coroutines, not threads; it gives keep-alive, a bounded parser (line, header
+and header-count limits), TLS through the standard ssl module and, with handler
+cancellation, a request whose client went away is cancelled, which cancels its probe.
+
+What aiohttp leaves to us, done here:
+- a connection limit: past ``max_connections`` a new connection is answered 503 and closed
+  (aiohttp has none of its own);
+- a backlog of 1,024 (the listening socket is ours: bind errors reach the caller's thread);
+- one idle timeout for all of a connection's waiting: aiohttp arms its keep-alive timer when
+  a connection opens and re-arms it after each response, and closes a connection whose
+  request has not fully arrived by then, so a client that trickles its headers (slowloris)
+  is dropped after ``idle_timeout`` like one that sends nothing; the TLS handshake and the
+  sending of a response (to a client that does not read) get the same bound;
+- /metrics rendered by prometheus_client on a thread, two at a time (the text of many
+  thousand targets takes long, and two at a time bound the memory of concurrent scrapes),
+  negotiated (OpenMetrics or text) and gzipped as prometheus_client's own server does.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gzip
 import logging
 import re
 import socket
+import ssl
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from .config import ConfigError
 
 log = logging.getLogger(__package__)
 
+MAX_CONNECTIONS = 1024
+BACKLOG = 1024
+IDLE_TIMEOUT = 30.0  # seconds a connection may take for a request's headers, or sit idle
+METRICS_WORKERS = 2  # /metrics rendered at once, at most
+T = TypeVar("T")
+
+# aiohttp is imported where it is used, not with this module: it takes longer to import than
+# the rest of the exporter, and the command installs its signal handlers only once imported.
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+    # Wraps the routing of every request (the web configuration's basic auth and headers).
+    Gate = Callable[[web.BaseRequest, Handler], Awaitable[web.StreamResponse]]
+
 _LANDING = """<html><head><title>fastping exporter</title></head><body>
 <h1>fastping exporter</h1>
 <p><a href="/metrics">Metrics</a></p>
-<p>Probe: <a href="/probe?target=127.0.0.1">/probe?target=127.0.0.1</a>
-(optional: count, timeout in seconds)</p>
+<p>Probe: <a href="/probe?target=127.0.0.1&amp;module=icmp"
+>/probe?target=127.0.0.1&amp;module=icmp</a>
+(blackbox_exporter's icmp prober; add debug=true for its log)</p>
 </body></html>
 """
-
-StartResponse = Callable[..., object]
-Environ = dict[str, Any]
-App = Callable[[Environ, StartResponse], Iterable[bytes]]
-
-
-class _Server(WSGIServer):
-    allow_reuse_address = True
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        # One thread per request, as socketserver.ThreadingMixIn (typed, and daemonic).
-        thread = threading.Thread(target=self._handle, args=(request, client_address),
-                                  name="fastping-exporter-http", daemon=True)
-        thread.start()
-
-    def _handle(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -67,25 +78,181 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, port
 
 
-def serve(host: str, port: int, app: App) -> WSGIServer:
-    """A server for app, bound (IPv6 if host is an IPv6 address) and not yet serving."""
-    server_class = _Server6 if ":" in host else _Server
-    return make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+def text(status: int, body: str) -> web.Response:
+    """A plain-text answer, as Go's http.Error writes them (blackbox's 400s, 401, 403, 503)."""
+    from aiohttp import web
+
+    return web.Response(status=status, text=body + "\n", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
 
 
-def router(metrics: App, probe: App) -> App:
-    """The exporter's pages: metrics at /metrics, probe at /probe, a landing page at /."""
+class _Busy(asyncio.Protocol):
+    """A connection past the limit: told 503 at once and closed."""
 
-    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
-        if path == "/metrics":
-            return metrics(environ, start_response)
-        if path == "/probe":
-            return probe(environ, start_response)
-        if path == "/":
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [_LANDING.encode()]
-        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-        return [b"not found: try /metrics or /probe?target=HOST\n"]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_BUSY)
+        transport.close()
 
-    return app
+
+async def in_thread(work: Callable[..., T], *args: object) -> T:
+    """work(*args) on a daemon thread of its own, awaited. Not an executor's: the interpreter
+    joins executor threads when it exits, so a long scrape (seconds at 100,000 hosts) or a
+    slow name lookup would hold up a stop; a daemon thread goes with the process."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: T | None, error: BaseException | None) -> None:
+        if not done.done():
+            if error is None:
+                done.set_result(outcome)  # type: ignore[arg-type]
+            else:
+                done.set_exception(error)
+
+    def run() -> None:
+        try:
+            outcome, error = work(*args), None
+        except BaseException as raised:  # handed to the awaiting coroutine
+            outcome, error = None, raised
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=run, name="fastping-exporter-work", daemon=True).start()
+    return await done
+
+
+def _metrics_page(registry: CollectorRegistry) -> Handler:
+    """/metrics: the registry's exposition, rendered on a thread, METRICS_WORKERS at a time
+    (prometheus_client's own content negotiation, ``name[]`` filter and gzip)."""
+    renders: list[asyncio.Semaphore] = []  # made on the server's loop, at the first scrape
+
+    def render(accept: str, accept_encoding: str, names: list[str]) -> tuple[bytes, str, bool]:
+        encoder, content_type = choose_encoder(accept)
+        body = encoder(registry.restricted_registry(names) if names else registry)
+        zipped = gzip_accepted(accept_encoding)
+        return (gzip.compress(body) if zipped else body), content_type, zipped
+
+    async def page(request: web.BaseRequest) -> web.StreamResponse:
+        from aiohttp import web
+
+        if not renders:
+            renders.append(asyncio.Semaphore(METRICS_WORKERS))
+        async with renders[0]:
+            body, content_type, zipped = await in_thread(
+                render, request.headers.get("Accept", ""),
+                request.headers.get("Accept-Encoding", ""), request.query.getall("name[]", []))
+        response = web.Response(body=body, headers={"Content-Type": content_type})
+        if zipped:
+            response.headers["Content-Encoding"] = "gzip"
+        return response
+
+    return page
+
+
+class Server:
+    """An HTTP(S) server on its own thread and asyncio loop: registry's metrics at /metrics,
+    routes (path: handler) and a landing page at /.
+
+    ``gate`` (the web configuration) wraps the routing of every request, and
+    ``on_connection`` is called as each connection opens, before its TLS handshake (for the
+    web configuration to load a new certificate). start() binds
+    (OSError in the caller's thread) and serves; close() stops it; both from any thread.
+    """
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry,
+                 routes: Mapping[str, Handler], *,
+                 tls: ssl.SSLContext | None = None, gate: Gate | None = None,
+                 on_connection: Callable[[], None] | None = None,
+                 max_connections: int = MAX_CONNECTIONS,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+        self._bind = host, port
+        self._routes = {"/": self._landing, "/metrics": _metrics_page(registry)}
+        self._routes.update(routes)
+        self.tls = tls
+        self._gate = gate
+        self._on_connection = on_connection
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._listener: asyncio.Server | None = None
+        self._web: web.Server | None = None
+        self.address: tuple[str, int] = ("", 0)
+
+    def start(self) -> None:
+        host, port = self._bind
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        self.address = (str(sock.getsockname()[0]), int(sock.getsockname()[1]))
+        self._thread = threading.Thread(target=self._loop.run_forever,
+                                        name="fastping-exporter-http", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._listen(sock), self._loop).result(10)
+        except BaseException:
+            sock.close()
+            self.close()
+            raise
+
+    async def _listen(self, sock: socket.socket) -> None:
+        from aiohttp import web
+
+        # Cancelled handlers are what frees a disconnected client's probe (see blackbox.py).
+        self._web = web.Server(self._handle, handler_cancellation=True,
+                               keepalive_timeout=self.idle_timeout, access_log=None)
+        self._listener = await self._loop.create_server(
+            self._connection, sock=sock, backlog=BACKLOG, ssl=self.tls,
+            ssl_handshake_timeout=self.idle_timeout if self.tls else None)
+
+    def _connection(self) -> asyncio.Protocol:
+        assert self._web is not None
+        if len(self._web.connections) >= self.max_connections:
+            return _Busy()
+        if self._on_connection is not None:
+            self._on_connection()
+        return self._web()
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        response = await (self._route(request) if self._gate is None
+                          else self._gate(request, self._route))
+        # Sent here, under the idle timeout, rather than by aiohttp after we return: it has no
+        # write timeout, and a client that never reads would hold its connection for ever.
+        try:
+            await asyncio.wait_for(self._send(request, response), self.idle_timeout)
+        except asyncio.TimeoutError:
+            if request.transport is not None:
+                request.transport.abort()
+        return response
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        route = self._routes.get(request.path)
+        if route is None:
+            return text(404, "not found: try /metrics or /probe?target=HOST&module=icmp")
+        return await route(request)
+
+    @staticmethod
+    async def _send(request: web.BaseRequest, response: web.StreamResponse) -> None:
+        await response.prepare(request)
+        await response.write_eof()
+
+    async def _landing(self, request: web.BaseRequest) -> web.StreamResponse:
+        from aiohttp import web
+
+        return web.Response(text=_LANDING, content_type="text/html")
+
+    async def _stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if self._web is not None:
+            await self._web.shutdown(1.0)
+
+    def close(self) -> None:
+        """Stop serving: no new connections, open ones closed. Idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            with contextlib.suppress(Exception):  # it stops below all the same
+                asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            thread.join(5)
+        if not self._loop.is_closed() and not self._loop.is_running():
+            self._loop.close()

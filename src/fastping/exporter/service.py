@@ -17,18 +17,19 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from wsgiref.simple_server import WSGIServer
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from .._common import MAX_INTERVAL, MAX_TIMEOUT, default_timeout
+from .._common import MAX_INTERVAL, MAX_TIMEOUT
 from .._resolve import check_seconds
-from . import blackbox, http
+from . import http
+from .blackbox import Prober
 from .collector import SMOKEPING_VERSIONS, MonitorCollector
 from .config import (
     DEFAULT_BUCKETS,
@@ -39,8 +40,14 @@ from .config import (
     hashmod,
     host_name,
     load_config,
+    load_document,
 )
+from .modules import DEFAULT_MODULES, AllowedTargets, Module, parse_modules
 from .targets import DEFAULT_ENGINE, Snapshot, Targets
+from .webconfig import WebGate
+
+if TYPE_CHECKING:
+    from ..monitor import Monitor
 
 # One logger for the whole exporter, "fastping.exporter": main() gives it its handler.
 log = logging.getLogger(__package__)
@@ -61,6 +68,10 @@ class Exporter:
     pinged, so n exporters can share one target list. ``smokeping_version``
     ("0.11" or "0.6") is the smokeping_prober whose metrics /metrics shows;
     ``fastping_metrics=False`` leaves out fastping's own.
+
+    /probe: ``config`` may also hold blackbox's ``modules``; ``web_config`` is an
+    exporter-toolkit web configuration file (TLS, basic auth); ``probe_max_timeout`` caps
+    every probe, ``allowed_targets`` (networks and names, comma-separated) limits them.
     """
 
     targets: Sequence[str | Target] = ()
@@ -74,7 +85,10 @@ class Exporter:
     window: int = 32
     privileged: bool | None = None
     shard: tuple[int, int] | None = None
-    probe_limit: int = 16
+    probe_limit: int = 256
+    probe_max_timeout: float = 60.0
+    allowed_targets: str | None = None
+    web_config: str | None = None
     smokeping_version: str = "0.11"
     fastping_metrics: bool = True
     registry: CollectorRegistry = field(init=False)
@@ -105,11 +119,13 @@ class Exporter:
         self._commands: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopped = threading.Event()
         self._closing = False
-        self._server: WSGIServer | None = None
+        self._server: http.Server | None = None
         self._threads: list[threading.Thread] = []
-        self._probes = threading.BoundedSemaphore(self.probe_limit)
+        self._prober = Prober(self._probe_monitor, max_timeout=check_seconds(
+            "probe_max_timeout", self.probe_max_timeout, maximum=MAX_TIMEOUT, allow_zero=False),
+            slots=self.probe_limit, privileged=self.privileged, allowed=None
+            if self.allowed_targets is None else AllowedTargets.parse(self.allowed_targets))
         self.registry = CollectorRegistry()
-        self._app = http.router(make_wsgi_app(self.registry), self._probe)
         self.registry.register(MonitorCollector(self))
         if self.fastping_metrics:
             ProcessCollector(registry=self.registry)
@@ -140,10 +156,19 @@ class Exporter:
         """
         self._targets.apply(targets, lambda: self._closing)
 
+    def _modules(self) -> Mapping[str, Module]:
+        """/probe's modules: the config file's, or fastping's icmp module; ConfigError."""
+        if self.config is None:
+            return DEFAULT_MODULES
+        return parse_modules(load_document(self.config), self.config) or DEFAULT_MODULES
+
     def reload(self) -> bool:
-        """Re-read the config and apply it; on any error keep the targets as they are."""
+        """Re-read the config and apply it; on any error keep the targets (and /probe's
+        modules) as they are."""
         try:
-            self.apply(self._wanted())
+            targets, probe_modules = self._wanted(), self._modules()
+            self.apply(targets)
+            self._prober.modules = probe_modules
         except Exception as error:  # any type: a reload must never end the control thread
             message = (error.strerror if isinstance(error, OSError) and error.strerror
                        else str(error))
@@ -174,33 +199,38 @@ class Exporter:
     def start(self) -> None:
         """Load the targets, start pinging and serving; ConfigError or OSError if it cannot."""
         try:
+            web = WebGate(self.web_config) if self.web_config is not None else None
+            self._prober.modules = self._modules()
             self.apply(self._wanted())
             self.last_reload_ok = True
             self.last_reload_time = time.time()
             log.info("pinging %d targets", len(self.hosts))
             host, port = self._listen_address
-            self._server = http.serve(host, port, self._app)
+            self._server = http.Server(
+                host, port, self.registry, {"/probe": self._prober.respond},
+                tls=web.tls if web else None, gate=web,
+                on_connection=web.refresh if web else None)
+            self._server.start()
         except BaseException:
             self.close()
             raise
-        for target, name in ((self._server.serve_forever, "fastping-exporter-http"),
-                             (self._control, "fastping-exporter-control")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._control, name="fastping-exporter-control",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     @property
     def address(self) -> tuple[str, int]:
         """The (host, port) the server listens on (the real port when 0 was asked for)."""
         if self._server is None:
             raise RuntimeError("the exporter is not serving")
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._server.address
 
     @property
     def url(self) -> str:
         host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self._server is not None and self._server.tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def request_reload(self) -> None:
         """Ask for a reload on the control thread. Safe from a signal handler."""
@@ -227,8 +257,7 @@ class Exporter:
         self._closing = True
         self._commands.put("stop")
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
         self._targets.close()
         for thread in self._threads:
@@ -244,13 +273,8 @@ class Exporter:
 
     # ---- /probe ------------------------------------------------------------------
 
-    def _probe(self, environ: http.Environ,
-               start_response: http.StartResponse) -> Iterable[bytes]:
-        # A request without a timeout gets the exporter's, else its period up to 1 s.
-        default = self.timeout if self.timeout is not None else default_timeout(self.period)
+    def _probe_monitor(self) -> Monitor | None:
         # On the targets' own engine (the default options' if open), not one opened per
         # request.
         groups = sorted(self.snapshot().groups, key=lambda group: group.key != DEFAULT_ENGINE)
-        monitor = groups[0].monitor if groups else None
-        return blackbox.respond(environ, start_response, default_timeout=default,
-                                privileged=self.privileged, slots=self._probes, monitor=monitor)
+        return groups[0].monitor if groups else None

@@ -155,7 +155,9 @@ class Targets:
         if len(wanted) < len(targets):
             log.warning("%d targets name a host given before; the first of each counts",
                         len(targets) - len(wanted))
-        opened = self._open_engines({setting.engine for setting in wanted.values()})
+        # The default engine is always open: /probe runs on it, targets or none.
+        opened = self._open_engines({setting.engine for setting in wanted.values()}
+                                    | {DEFAULT_ENGINE})
         old = self._settings
         for host, setting in old.items():
             if host not in wanted or setting.restarts(wanted[host]):
@@ -211,7 +213,7 @@ class Targets:
                 group.remove(host)
 
     def _close_unused(self) -> None:
-        used = {setting.engine for setting in self._settings.values()}
+        used = {setting.engine for setting in self._settings.values()} | {DEFAULT_ENGINE}
         with self._lock:
             unused = [group for key, group in self._groups.items() if key not in used]
             for group in unused:

@@ -1,0 +1,80 @@
+"""What the command loads before and while it pings: its start-up is part of every call.
+
+A cron job or SmokePing's FPing probe starts ``fastping -C1 -q`` anew each time, so what it
+imports is paid each time: these tests pin the modules that must stay off that path (each
+costs a millisecond or more of start-up; benchmarks/compare.py --processes measures the whole).
+Not a timing test: it reads the modules the interpreter reports loading (-X importtime).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+# Modules the plain command must not load, and why they would be there.
+OFF_THE_PATH = {
+    "socket": "socket.py builds enums of every constant (2 ms): _socket is enough",
+    "selectors": "with socket.py",
+    "ipaddress": "only for IPv6 literals, resolved names and -g",
+    "json": "only for --json",
+    "shutil": "argparse's help formatter, unless told its width; brings zlib, bz2, lzma",
+    "bz2": "with shutil",
+    "lzma": "with shutil",
+    "dataclasses": "the monitor's records and HostStats: not for a round",
+    "threading": "the monitor's thread",
+    "asyncio": "only for aping() and the async API",
+    "fastping.monitor": "only for -l",
+    "fastping._stats": "HostStats: the API's, not the command's",
+    "fastping.plot": "only for --plot and 'fastping plot'",
+    "fastping.exporter": "only for 'fastping exporter'",
+    "matplotlib": "only for charts",
+    "subprocess": "nothing here runs a program",
+    "logging": "nothing here logs",
+}
+
+
+def imported_by(argv: list[str], source: str | None = None) -> set[str]:
+    """The modules a fresh interpreter imports running the command with argv."""
+    code = source or "import sys; from fastping.cli import main; sys.argv[1:] = {!r}; main()"
+    command = [sys.executable, "-X", "importtime", "-c", code.format(argv)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd="/",
+                          env={**os.environ, "PYTHONWARNINGS": ""}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and not line.endswith("package"):
+            modules.add(line.rsplit("|", 1)[1].strip())
+    assert "fastping.cli" in modules
+    return modules
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pings over raw sockets: needs root")
+@pytest.mark.parametrize("argv", [
+    ["-C1", "-q", "127.0.0.1", "127.0.0.2"],
+    ["-c", "1", "-p", "10", "127.0.0.1"],
+    ["127.0.0.1", "localhost"],  # a sweep, with a name to resolve
+])
+def test_a_round_loads_nothing_it_does_not_use(argv: list[str]) -> None:
+    modules = imported_by(argv)
+    loaded = {name: why for name, why in OFF_THE_PATH.items() if name in modules}
+    assert not loaded, loaded
+
+
+def test_bad_arguments_load_no_engine_work() -> None:
+    # A usage error exits 3 before any socket: nothing past argument parsing loads.
+    code = ("import sys; from fastping.cli import main; sys.argv[1:] = {!r}\n"
+            "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code == 3\n")
+    modules = imported_by(["-c", "0", "127.0.0.1"], code)
+    loaded = {name: why for name, why in OFF_THE_PATH.items() if name in modules}
+    assert not loaded, loaded
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pings over raw sockets: needs root")
+def test_the_options_that_need_a_module_still_load_it() -> None:
+    # The lazy imports happen where they are needed: a check that the list above is honest.
+    assert "json" in imported_by(["--json", "-c", "1", "127.0.0.1"])
+    assert "ipaddress" in imported_by(["-C1", "-q", "-g", "127.0.0.0/30"])
+    assert "ipaddress" in imported_by(["-C1", "-q", "::1"])
