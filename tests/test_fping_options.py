@@ -141,11 +141,31 @@ def test_fast_reachable_stops_once_enough_are_alive() -> None:
 
 @pytest.mark.parametrize("arguments", [("-k", "7"), ("--fwmark=7",), ("--print-tos",),
                                        ("--oiface", "lo"), ("--print-reply-dst",),
-                                       ("--icmp-timestamp",), ("-R",), ("-M",)])
+                                       ("-R",), ("-M",)])
 def test_options_the_engine_cannot_honour_are_refused(arguments: tuple[str, ...]) -> None:
     done = fastping(*arguments, "-c", "1", "127.0.0.1")
     assert done.returncode == 3 and done.stdout == ""
     assert done.stderr.startswith("fastping: ") and "not supported" in done.stderr
+
+
+TIMES = r"timestamps: Originate=\d+ Receive=\d+ Transmit=\d+ Localreceive=\d+"
+
+
+def test_icmp_timestamp_lines_as_fping_5_5() -> None:
+    # "Print ICMP timestamps for originate, receive, and transmit, together with the local
+    # receive time in the same format, in addition to normal output": after a comma, but
+    # with -a (fping's print_recv_ext); 20 bytes, a timestamp reply's.
+    assert re.fullmatch(rf"127\.0\.0\.1 is alive, {TIMES}\n",
+                        fastping("--icmp-timestamp", "127.0.0.1").stdout)
+    assert re.fullmatch(rf"127\.0\.0\.1 {TIMES}\n",
+                        fastping("--icmp-timestamp", "-a", "127.0.0.1").stdout)
+    done = fastping("--icmp-timestamp", "-J", "-c", "1", "127.0.0.1")
+    reply = json.loads(done.stdout.splitlines()[0])["resp"]
+    assert reply["size"] == 20 and set(reply["timestamps"]) == {
+        "originate", "receive", "transmit", "localreceive"}
+    # "Cannot be used together with -b because ICMP timestamp messages have a fixed size."
+    done = fastping("--icmp-timestamp", "-b", "20", "127.0.0.1")
+    assert (done.returncode, done.stderr) == (3, "fastping: cannot change ICMP Timestamp size\n")
 
 
 @pytest.mark.parametrize("arguments", [("--check-source",), ("--seqmap-timeout", "5000"),
