@@ -27,8 +27,10 @@ one burst a second),
 ``fping -l -p 1000 -i 0`` and ``-i 1``, ``oping -i 1`` (whole processes, stopped by SIGINT),
 and icmplib.multiping once a second (in-process). Reported: CPU share of one core
 (CPU time / wall time), probes sent and answered. Then the steady state, start-up left out:
-``fastping -l -p 1000 -q`` (and with ``-Q 10``) against a bare Monitor in a script, all three
-as processes whose CPU is read from /proc after a warm-up and again --duration seconds later.
+the command's quiet heartbeat ``fastping -l -p 1000 -Q 3600`` (and ``-Q 10``, a summary block
+every 10 s), and ``-l -q`` (which, as fping's, prints a line a probe: only -Q silences a loop)
+against a bare Monitor in a script, all as processes whose CPU is read from /proc after a
+warm-up and again --duration seconds later.
 
 Exporter (--exporter): fastping's exporter against Debian's prometheus-smokeping-prober, and
 /metrics scrapes at 1,000, 10,000 and 100,000 targets (compare_exporter.py).
@@ -624,9 +626,12 @@ def compare_steady_state(host_count: int, duration: float, build_dir: Path,
     contenders = [
         ("fastping.Monitor(period=1.0) in a script", [sys.executable, "-c", BARE_MONITOR,
                                                       str(host_file)]),
-        ("fastping -l -p 1000 -q", [command, "-l", "-p", "1000", "-q", "-f", str(host_file)]),
-        ("fastping -l -p 1000 -q -Q 10",
-         [command, "-l", "-p", "1000", "-q", "-Q", "10", "-f", str(host_file)]),
+        ("fastping -l -p 1000 -Q 3600",
+         [command, "-l", "-p", "1000", "-Q", "3600", "-f", str(host_file)]),
+        ("fastping -l -p 1000 -Q 10", [command, "-l", "-p", "1000", "-Q", "10", "-f",
+                                       str(host_file)]),
+        ("fastping -l -p 1000 -q (a line a probe)",
+         [command, "-l", "-p", "1000", "-q", "-f", str(host_file)]),
     ]
     rows: list[dict[str, object]] = []
     for name, argv in contenders:
