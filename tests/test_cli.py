@@ -522,3 +522,18 @@ def test_plot_without_matplotlib_fails_before_the_first_probe(tmp_path: Path) ->
     assert done.returncode == 3
     assert done.stdout == "" and "needs matplotlib" in done.stderr
     assert not (tmp_path / "chart.png").exists()
+
+
+def test_counts_over_literals_names_and_repeats_keep_the_given_order(tmp_path: Path) -> None:
+    # Runs of IPv4 literals are added in bulk, the rest one by one: the order, the padding
+    # and the repeats are as if every target were added alone.
+    targets = ["127.0.0.3", "127.0.0.1", "127.0.0.3", "localhost", "127.0.0.2", "::1",
+               "127.0.0.01", "127.0.0.4", "127.0.0.1"]
+    listed = tmp_path / "targets"
+    listed.write_text("".join(f"{target}\n" for target in targets))
+    done = fastping("-C1", "-q", "-p", "10", "-f", str(listed))
+    assert done.returncode == 2, done.stderr  # 127.0.0.01 is not an address
+    heads = [line.partition(" :")[0] for line in done.stderr.splitlines()]
+    assert heads == ["127.0.0.3", "127.0.0.1", "localhost", "127.0.0.2", "::1      ",
+                     "127.0.0.4"]
+    assert all(re.fullmatch(r"\S+ *: \d+\.\d+", line) for line in done.stderr.splitlines())

@@ -314,3 +314,21 @@ def test_results_and_hosts_stay_out_of_the_garbage_collector(make_pinger: MakePi
     result = results["127.0.0.1"]
     assert result == Result(*result) and type(result) is Result
     assert pickle.loads(pickle.dumps(result)) == result
+
+
+def test_bulk_ipv4_literals_stop_at_the_first_other_name(make_pinger: MakePinger) -> None:
+    # The command's bulk path: dotted quads in one call, anything else left for add().
+    pinger = make_pinger()
+    names = ["127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.01", "127.0.0.4",
+             " 127.0.0.5", "127.0.0.6", "127.0.0.7\0", "localhost", "::1", "\u00e9"]
+    assert pinger._add_ipv4_literals(names, 0, len(names)) == 4  # a leading zero: not one
+    assert pinger.hosts == ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+    assert pinger._add_ipv4_literals(names, 5, 6) == 6  # up to stop, no further
+    assert pinger._add_ipv4_literals(names, 7, len(names)) == 8
+    for start in (6, 8, 9, 10, 11):  # whitespace, a NUL, a name, IPv6, non-ASCII
+        assert pinger._add_ipv4_literals(names, start, len(names)) == start
+    assert pinger.hosts == ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.6")
+    assert pinger.add("127.0.0.4") == "127.0.0.4"  # the same host: nothing added
+    results = pinger.ping()
+    assert list(results) == list(pinger.hosts)
+    assert all(result.ok and result.address == host for host, result in results.items())

@@ -13,7 +13,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT, ENOENT, ENOSPC
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset, memcpy, strerror
+from libc.string cimport memchr, memset, memcpy, strerror
 
 from fastping._core cimport *
 
@@ -73,7 +73,13 @@ DEF EVENT_CAPACITY = 1024
 # Python only flags it. The loop comes back for the flag at least this often.
 DEF SIGNAL_CHECK_NS = 1000000000
 
+cdef extern from "<arpa/inet.h>":
+    int inet_pton(int family, const char *text, void *packed)
+
 cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
+    void *PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
     void PyObject_GC_UnTrack(void *op)
     # (Cython's own declaration takes an object, and the C compiler warns of the cast.)
     object PyType_GenericAlloc(PyTypeObject *type, Py_ssize_t nitems)
@@ -317,6 +323,45 @@ cdef class Engine:
             self._by_name[name] = rc
             self._hosts_version += 1
         return rc
+
+    def add_ipv4_literals(self, list names not None, Py_ssize_t start, Py_ssize_t stop):
+        """Adds names[start:stop] as listed hosts, in order, for as long as each is an IPv4
+        address in dotted-quad form (then its own address text: inet_pton takes no other
+        spelling); returns where it stopped, the first other name's position or stop. A name
+        already in the table is passed over, as add_host passes it. One call for a sweep's
+        worth of literals: no Python object is made per host but its table entries."""
+        cdef fp_engine *engine = self._live()
+        cdef sockaddr_in v4
+        cdef Py_ssize_t position = start, length
+        cdef const char *text
+        cdef int rc
+        memset(&v4, 0, sizeof(v4))
+        v4.sin_family = AF_INET
+        stop = min(stop, len(names))
+        while position < stop:
+            name = names[position]
+            # (An ASCII str's characters are its bytes, NUL-terminated; a NUL inside would
+            # hide the rest from inet_pton.)
+            if type(name) is not str or not PyUnicode_IS_ASCII(name):
+                break
+            length = PyUnicode_GET_LENGTH(name)
+            text = <const char *>PyUnicode_DATA(name)
+            if length > 15 or memchr(text, 0, length) != NULL \
+                    or inet_pton(AF_INET, text, &v4.sin_addr) != 1:
+                break
+            if name not in self._by_name:
+                rc = fp_engine_add_host(engine, <sockaddr *>&v4, sizeof(v4))
+                if rc < 0:  # add_host says why
+                    break
+                while len(self._names) <= rc:
+                    self._names.append(None)
+                    self._address_texts.append(None)
+                self._names[rc] = name
+                self._address_texts[rc] = name
+                self._by_name[name] = rc
+                self._hosts_version += 1
+            position += 1
+        return position
 
     def remove_unlisted(self, unsigned int index):
         """Remove a host added unlisted; its probes in flight are forgotten."""

@@ -106,6 +106,13 @@ class Pinger(EngineOwner):
         name, address = self._resolve(host)
         return engine.address_text(self._insert(engine, name, address, own))
 
+    def _add_ipv4_literals(self, names: list[str], start: int, stop: int) -> int:
+        """add() for names[start:stop], in one call, for as long as each is an IPv4 address
+        in dotted-quad form (its own address: nothing to resolve or strip); where it stopped,
+        the first other name's position (for add()) or stop. The command's bulk path: 10,000
+        hosts from -f or -g cost a tenth of what 10,000 add() calls do."""
+        return self._live_engine().add_ipv4_literals(names, start, stop)
+
     def remove(self, host: str) -> None:
         """Remove a host; its probes in flight are forgotten."""
         self._delete(host)

@@ -8,16 +8,17 @@ import _socket as socket  # not socket.py, which builds enums on import (2 ms of
 from typing import TYPE_CHECKING
 
 from .._resolve import FAMILIES, parse_literal
+from ..pinger import Pinger
 
 if TYPE_CHECKING:
     import argparse
 
     from ..monitor import Monitor
-    from ..pinger import Pinger
     from .report import Run
 
 NOT_KNOWN = "Name or service not known"
 WRONG_FAMILY = "Address family for hostname not supported"
+BULK = 4096  # literals added per call: a Ctrl-C is seen between two
 
 
 def _literal_error(name: str, family: int | None) -> str | None:
@@ -69,29 +70,44 @@ def _resolver_words(error: Exception) -> str:
 def add_targets(owner: Pinger | Monitor, run: Run, names: list[str]) -> None:
     """Adds the targets in order until a Ctrl-C (resolving names can take long). Each is
     added under a key of its own (its name, or with -m each address): a name given twice is
-    probed once."""
+    probed once. A Pinger takes runs of IPv4 literals shown as given in one call each."""
     args = run.args
     family = args.family or args.family6
+    renamed = args.addr or args.name or args.rdns
+    bulk = isinstance(owner, Pinger) and family in (None, 4) and not (args.all or renamed)
     run.signals.owner = owner
-    for number, name in enumerate(names):
+    number = 0
+    while number < len(names):
         if run.signals.finish:
             # A Ctrl-C while names are resolved: the rest are reported too, never probed.
             for rest in names[number:]:
                 run.add_name(rest.strip(), rest.strip(), rest.strip())
             return
-        # Surrounding whitespace is no part of a name (fping would not resolve it).
-        name = name.strip()
-        # (Without -4 or -6, a bad literal fails to be added, as any name that is not known.)
-        problem = None if family is None else _literal_error(name, family)
-        if problem is not None or not name:
-            run.note_unknown(name, problem or NOT_KNOWN)
-            continue
-        try:
-            keys = _addresses(name, family) if args.all else [name]
-            for key in keys:
-                if key not in run.names:
-                    address = owner.add(key)
-                    renamed = args.addr or args.name or args.rdns
-                    run.add_name(key, name, shown_name(name, address, args) if renamed else name)
-        except (ValueError, socket.gaierror, UnicodeError) as error:
-            run.note_unknown(name, _resolver_words(error))
+        if bulk and isinstance(owner, Pinger):  # (mypy)
+            stop = owner._add_ipv4_literals(names, number, number + BULK)
+            if stop > number:
+                run.add_literals(names[number:stop])
+                number = stop
+                continue
+        _add_target(owner, run, names[number].strip(), family)
+        number += 1
+
+
+def _add_target(owner: Pinger | Monitor, run: Run, name: str, family: int | None) -> None:
+    """Adds one target (surrounding whitespace is no part of a name: fping would not
+    resolve it), or notes why it cannot be."""
+    args = run.args
+    # (Without -4 or -6, a bad literal fails to be added, as any name that is not known.)
+    problem = None if family is None else _literal_error(name, family)
+    if problem is not None or not name:
+        run.note_unknown(name, problem or NOT_KNOWN)
+        return
+    try:
+        keys = _addresses(name, family) if args.all else [name]
+        for key in keys:
+            if key not in run.names:
+                address = owner.add(key)
+                renamed = args.addr or args.name or args.rdns
+                run.add_name(key, name, shown_name(name, address, args) if renamed else name)
+    except (ValueError, socket.gaierror, UnicodeError) as error:
+        run.note_unknown(name, _resolver_words(error))

@@ -82,6 +82,7 @@ def count(run: Run, options: EngineKeywords) -> None:
     # Quiet, with nothing to keep per probe, nothing is: the engine counts.
     per_reply = args.json or args.plot is not None or settings.per_probe
     per_probe = per_reply or run.wants_results
+    rtts_only = not per_reply and run.rtts_only
     with Pinger(timeout=settings.timeout, on_recv=run.record if per_reply else None,
                 **options) as pinger:
         run.counter = pinger
@@ -89,7 +90,9 @@ def count(run: Run, options: EngineKeywords) -> None:
             add_targets(pinger, run, run.targets)
             if pinger.hosts and not run.signals.finish:
                 for done, results in enumerate(pinger.run(settings.rounds, settings.period)):
-                    for result in results.values() if per_probe else ():
+                    if rtts_only:
+                        run.keep_rtts(results)
+                    for result in results.values() if per_probe and not rtts_only else ():
                         if not (per_reply and result.ok):
                             run.record(result)
                     run.progress(done + 1, settings.rounds or 0, "rounds")

@@ -93,27 +93,36 @@ def _names(file: TextIO) -> list[str]:
     """The targets of an open file (see _read)."""
     names: list[str] = []
     while line := file.readline(MAX_NAME + 1):
-        # A long line: enough of it to see a first word too long, the rest skipped.
-        while not line.endswith("\n") and len(line) <= MAX_NAME + 1:
-            more = file.readline(MAX_NAME + 1)
-            if not more:
-                break
-            line += more
-        words = line.split(None, 1)
-        if words and len(words[0].encode("utf-8", "surrogateescape")) > MAX_NAME:
-            raise UsageError("target name too long")
-        skipped, length = line, len(line)
-        while skipped and not skipped.endswith("\n"):
-            if length > MAX_LINE:
-                raise UsageError(f"a line of more than {MAX_LINE} characters")
-            skipped = file.readline(MAX_NAME + 1)
-            length += len(skipped)
+        # The usual line, whole and ASCII: its first word fits (its characters are its
+        # bytes), and nothing of it is left to skip.
+        words = line.split(None, 1) if line[-1] == "\n" and line.isascii() else \
+            _long_line(file, line)
         if not words or words[0].startswith("#"):
             continue
         if len(names) == MAX_TARGETS:
             raise UsageError(f"more than {MAX_TARGETS} targets")
         names.append(words[0])
     return names
+
+
+def _long_line(file: TextIO, line: str) -> list[str]:
+    """The words of a line not yet read whole (or not ASCII): enough of it to see a first
+    word too long, the rest skipped."""
+    while not line.endswith("\n") and len(line) <= MAX_NAME + 1:
+        more = file.readline(MAX_NAME + 1)
+        if not more:
+            break
+        line += more
+    words = line.split(None, 1)
+    if words and len(words[0].encode("utf-8", "surrogateescape")) > MAX_NAME:
+        raise UsageError("target name too long")
+    skipped, length = line, len(line)
+    while skipped and not skipped.endswith("\n"):
+        if length > MAX_LINE:
+            raise UsageError(f"a line of more than {MAX_LINE} characters")
+        skipped = file.readline(MAX_NAME + 1)
+        length += len(skipped)
+    return words
 
 
 def targets(args: argparse.Namespace, stdin: TextIO | None = None) -> list[str]:
