@@ -151,7 +151,7 @@ def _metrics_page(registry: CollectorRegistry) -> Handler:
 
 class Server:
     """An HTTP(S) server on its own thread and asyncio loop: registry's metrics at /metrics,
-    routes (path: handler) and a landing page at /.
+    routes (path: handler), a landing page at / and /-/healthy.
 
     ``gate`` (the web configuration) wraps the routing of every request, and
     ``on_connection`` is called as each connection opens, before its TLS handshake (for the
@@ -166,7 +166,8 @@ class Server:
                  max_connections: int = MAX_CONNECTIONS,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._bind = host, port
-        self._routes = {"/": self._landing, "/metrics": _metrics_page(registry)}
+        self._routes = {"/": self._landing, "/metrics": _metrics_page(registry),
+                        "/-/healthy": self._healthy}
         self._routes.update(routes)
         self.tls = tls
         self._gate = gate
@@ -239,6 +240,12 @@ class Server:
         from aiohttp import web
 
         return web.Response(text=_LANDING, content_type="text/html")
+
+    async def _healthy(self, request: web.BaseRequest) -> web.StreamResponse:
+        """smokeping_prober's liveness check (it has no /-/ready): any method, 200."""
+        from aiohttp import web
+
+        return web.Response(text="Healthy")
 
     async def _stop(self) -> None:
         if self._listener is not None:
