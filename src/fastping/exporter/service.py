@@ -7,9 +7,8 @@ Reloads run on the control thread, one after the other, asked for by SIGHUP (thr
 its reload is done, as smokeping_prober's does (200 and no body, or 500 and why). A reload
 reads and validates the whole file first (config.py), then applies it (``Targets.apply``);
 any exception at all, of any type, leaves the running targets and their history as they
-were and sets
-``..._config_last_reload_successful`` to 0. Stopping never waits for a reload: ``close()``
-closes the engines under it, and the reload meets them closed.
+were and sets ``..._config_last_reload_successful`` to 0. Stopping never waits for a
+reload: ``close()`` closes the engines under it, and the reload meets them closed.
 """
 
 from __future__ import annotations
