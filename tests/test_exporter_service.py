@@ -400,3 +400,22 @@ def test_a_missing_config_file_is_a_usage_error(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 3, done.stderr
     assert str(missing) in done.stderr and "No such file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_reload_adds_many_hosts_at_once(make_exporter: MakeExporter,  # noqa: F811
+                                          tmp_path: pathlib.Path) -> None:
+    # The new hosts go to the running engines in lots (Monitor.add_many): every one pinged,
+    # one that cannot be added counted in the unresolved, the others added all the same.
+    config = tmp_path / "targets.yaml"
+    config.write_text("targets: [127.0.0.1]\n")
+    # A command line's target is not checked as a file's is: tried at every reload.
+    instance = make_exporter(["999.1.1.1"], config=str(config), period=0.2)
+    hosts = [f"127.0.{n // 250 + 2}.{n % 250 + 1}" for n in range(500)]
+    config.write_text("targets:\n- hosts: [" + ", ".join(hosts)
+                      + "]\n- hosts: [127.0.0.1]\n  interval: 0.5s\n")
+    assert instance.reload() is True
+    assert set(instance.unresolved) == {"999.1.1.1"}
+    assert set(instance.hosts) == {"127.0.0.1", *hosts}
+    samples = wait_until(lambda: (lambda s: s if len([v for v in requests(s).values() if v])
+                                  == 501 else None)(scrape(instance.url)), 20, "for every probe")
+    assert one(samples, "fastping_exporter_unresolved_targets") == 1
