@@ -512,3 +512,23 @@ def test_add_many_probes_every_host_on_spread_phases(make_monitor: MakeMonitor) 
     assert len(first) >= 250
     busiest = max(sum(1 for t in first if start <= t < start + period / 4) for start in first)
     assert busiest <= len(first) / 2, f"{busiest} of {len(first)} sends in a quarter period"
+
+
+def test_probes_on_demand_keep_their_interval(make_monitor: MakeMonitor) -> None:
+    # An interval shorter than the send slack (0.125 s here): the engine may send a probe
+    # that early, so probes on demand went back to back. Each must wait its interval.
+    interval, count = 0.05, 5
+    monitor = make_monitor(["127.0.0.1"], period=3600)  # one heartbeat, at the start
+    monitor.start()
+    assert monitor.send_slack > interval
+    ident = monitor._call(lambda: monitor._live_engine().identifier(socket.AF_INET))
+    time.sleep(0.2)
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sniffer:
+        sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        future = monitor.submit_probe("127.0.0.2", count=count, interval=interval)
+        times = request_send_times(sniffer, ident, count * interval + 1.0)
+    results = future.result(10)
+    assert [result.status.value for result in results] == ["ok"] * count
+    assert len(times) == count, times
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.9 * interval, [f"{gap * 1000:.1f} ms" for gap in gaps]

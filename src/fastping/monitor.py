@@ -132,7 +132,7 @@ class Monitor(EngineOwner):
         self._family = options.family
         self._timeout = options.timeout
         self._schedules = Schedules(self._period, self._timeout)
-        self._on_demand = OnDemand(self._call)
+        self._on_demand = OnDemand(self._call, lambda: self.send_slack)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
@@ -269,15 +269,17 @@ class Monitor(EngineOwner):
 
     def probe(self, host: str, *, count: int = 1, interval: float = 0.0,
               timeout: float | None = None) -> list[Result]:
-        """Probe a host count times, one after the other (interval apart), on this running
-        monitor's engine, apart from its heartbeats: its Results, in order. From any thread
-        but the loop's. The host need not be one of the monitor's; if it is, its state is
-        left alone. ``timeout`` is the Monitor's by default."""
+        """Probe a host count times, one after the other (each at least interval after the
+        last one's outcome, at most the send slack more), on this running monitor's engine,
+        apart from its heartbeats: its Results, in order. From any thread but the loop's.
+        The host need not be one of the monitor's; if it is, its state is left alone.
+        ``timeout`` is the Monitor's by default."""
         if self._owns_loop():
             raise RuntimeError("probe() from the monitor's own loop would wait for itself")
         future = self.submit_probe(host, count=count, interval=interval, timeout=timeout)
         try:
-            return future.result(count * (interval + (timeout or self._timeout)) + _REQUEST_TIMEOUT)
+            each = interval + self.send_slack + (timeout or self._timeout)
+            return future.result(count * each + _REQUEST_TIMEOUT)
         finally:
             future.cancel()  # nothing once it is done; else its probe is forgotten
 
