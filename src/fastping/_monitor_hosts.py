@@ -10,7 +10,7 @@ after it, not once a host.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ._common import MAX_INTERVAL, check_timeout
@@ -23,6 +23,23 @@ if TYPE_CHECKING:
 # Hosts added while running take the phases golden * k mod 1 (k = 0, 1, 2 ...): however many
 # come, each lands in the largest gap left, so they stay spread over the period.
 _GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+Resolved = tuple[str, "Address"]  # the table's name for a host, and its address
+
+
+def resolve_all(hosts: Iterable[str], resolve: Callable[[str], Resolved],
+                ) -> tuple[dict[str, Resolved], dict[str, str | Exception]]:
+    """({host: resolved} for each host resolve() takes, {host: why not} for the others).
+    Outside any lock: DNS may be slow."""
+    resolved: dict[str, Resolved] = {}
+    failed: dict[str, str | Exception] = {}
+    for host in hosts:
+        try:
+            resolved[host] = resolve(host)
+        except (OSError, ValueError, TypeError) as error:
+            failed[host] = error
+    return resolved, failed
 
 
 class Schedules:

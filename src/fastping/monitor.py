@@ -32,7 +32,7 @@ from ._common import (
     check_timeout,
     default_timeout,
 )
-from ._monitor_hosts import Schedules
+from ._monitor_hosts import Schedules, resolve_all
 from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent, monitor_events
@@ -238,13 +238,7 @@ class Monitor(EngineOwner):
         resolve, say)}: a host that cannot be added is left out, the others are added."""
         check_hosts(hosts)
         own = self._schedules.own(period, timeout)
-        resolved: dict[str, tuple[str, Address]] = {}
-        outcomes: dict[str, str | Exception] = {}
-        for host in hosts:  # before any lock: DNS may be slow
-            try:
-                resolved[host] = self._resolve(host)
-            except (OSError, ValueError, TypeError) as error:
-                outcomes[host] = error
+        resolved, outcomes = resolve_all(hosts, self._resolve)  # before any lock
         names = list(resolved)
         for start in range(0, len(names), _BATCH):
             batch = names[start:start + _BATCH]
