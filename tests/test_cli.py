@@ -62,8 +62,9 @@ def test_rounds_load_only_what_they_use() -> None:
 def test_sweep_reports_alive_targets() -> None:
     done = fastping("127.0.0.1", "::1", "localhost")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["127.0.0.1 is alive", "::1 is alive",
-                                        "localhost is alive"]
+    # Each line as its target answers, as fping prints them.
+    assert sorted(done.stdout.splitlines()) == ["127.0.0.1 is alive", "::1 is alive",
+                                                "localhost is alive"]
 
 
 def test_sweep_with_elapsed_times() -> None:
@@ -97,10 +98,12 @@ def test_count_prints_each_reply_and_a_summary() -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 6
     assert lines[0].startswith("127.0.0.1 : [0], 64 bytes, ") and "% loss)" in lines[0]
-    assert any(line.startswith("::1 : [2], 64 bytes, ") for line in lines)
+    # Names padded to the longest, as fping's; a blank line before the summaries.
+    assert any(line.startswith("::1       : [2], 64 bytes, ") for line in lines)
     summary = done.stderr.splitlines()
-    assert summary[0].startswith("127.0.0.1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = ")
-    assert summary[1].startswith("::1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = ")
+    assert summary[0] == ""
+    assert summary[1].startswith("127.0.0.1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = ")
+    assert summary[2].startswith("::1       : xmt/rcv/%loss = 3/3/0%, min/avg/max = ")
 
 
 def test_vcount_prints_every_rtt_like_fping() -> None:
@@ -127,19 +130,24 @@ def test_interval_spaces_the_sends() -> None:
 
 
 def test_loop_until_ctrl_c_with_periodic_summaries() -> None:
-    done = interrupted("-l", "-p", "50", "-Q", "0.3", "127.0.0.1", after=1.0)
+    done = interrupted("-l", "-p", "50", "127.0.0.1", after=1.0)
     assert done.returncode == 0, done.stderr
     replies = done.stdout.splitlines()
     assert len(replies) >= 10
     assert replies[0].startswith("127.0.0.1 : [0], 64 bytes, ")
+    # -Q is as -q, with a summary every SECS seconds.
+    done = interrupted("-l", "-p", "50", "-Q", "0.3", "127.0.0.1", after=1.0)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
     stamps = [line for line in done.stderr.splitlines() if line.startswith("[")]
     assert len(stamps) >= 2
     assert done.stderr.splitlines()[-1].startswith("127.0.0.1 : xmt/rcv/%loss = ")
 
 
 def test_quiet_loop_summarises_from_the_engine() -> None:
-    # -l -q with no -Q: no Python per probe; the summary comes from the engine's own counts.
-    done = interrupted("-l", "-q", "-p", "20", "127.0.0.1", "::1", after=1.0)
+    # -l -Q: no Python per probe; the summary comes from the engine's own counts. (fping's -l
+    # -q, without -Q, still prints each probe's line, and so does the command.)
+    done = interrupted("-l", "-Q", "3600", "-p", "20", "127.0.0.1", "::1", after=1.0)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -147,7 +155,7 @@ def test_quiet_loop_summarises_from_the_engine() -> None:
     for line, host in zip(lines, ("127.0.0.1", "::1"), strict=True):
         head, rest = line.split(" : xmt/rcv/%loss = ")
         sent, received, loss = rest.split(",")[0].split("/")
-        assert head == host and int(sent) >= 20 and sent == received and loss == "0%"
+        assert head.rstrip() == host and int(sent) >= 20 and sent == received and loss == "0%"
         low, average, high = (float(v) for v in line.split("min/avg/max = ")[1].split("/"))
         assert 0 < low <= average <= high
 
@@ -158,7 +166,8 @@ def test_json_lines_schema() -> None:
     records = [json.loads(line) for line in done.stdout.splitlines()]
     kinds = [record["type"] for record in records]
     assert kinds == ["unknown", "reply", "reply", "reply", "reply", "summary", "summary", "total"]
-    assert records[0]["host"] == "300.0.0.1" and "invalid" in records[0]["error"]
+    assert records[0] == {"type": "unknown", "host": "300.0.0.1",
+                          "error": "Name or service not known"}
     reply = records[1]
     assert set(reply) == {"type", "host", "address", "seq", "time", "rtt_ms", "ttl"}
     assert reply["rtt_ms"] > 0 and reply["seq"] == 0
@@ -207,28 +216,33 @@ def test_unreachable_targets_exit_1() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ((), "no targets"),
-        (("-c", "0", "127.0.0.1"), "-c/-C must be between"),
+        (("-c", "0", "127.0.0.1"), "-c must be between 1 and"),
         (("-c", "x", "127.0.0.1"), "invalid int value"),
-        (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be between 0.001 and"),
-        (("--period=-1", "127.0.0.1"), "-p/--period must be between 0.001 and"),
-        (("-i", "nan", "127.0.0.1"), "-i/--interval must be 0 or between"),
-        (("-b", "5", "127.0.0.1"), "size"),
-        (("-H", "0", "127.0.0.1"), "ttl"),
-        (("-O", "300", "127.0.0.1"), "tos"),
+        (("--timeout=-5", "127.0.0.1"), "-t/--timeout must be between 0 and"),
+        (("--period=-1", "127.0.0.1"), "-p/--period must be between 0 and"),
+        (("-i", "nan", "127.0.0.1"), "-i/--interval must be between 0 and"),
+        (("-b", "70000", "127.0.0.1"), "data size 70000 not valid"),
+        (("-H", "0", "127.0.0.1"), "ttl 0 out of range"),
+        (("-O", "300", "127.0.0.1"), "tos 300 out of range"),
         (("-S", "nowhere", "127.0.0.1"), "source"),
         (("--retry=-1", "127.0.0.1"), "-r must be between"),
-        (("-B", "0.5", "127.0.0.1"), "-B must be between"),
-        (("-Q", "1", "127.0.0.1"), "-Q goes with"),
+        (("-B", "0.5", "127.0.0.1"), "backoff factor 0.5 not valid, must be between 1.0 and 5.0"),
+        (("-Q", "x", "-c", "1", "127.0.0.1"), "-Q takes SECS[,cumulative]"),
         (("--table", "127.0.0.1"), "--table goes with -l"),
-        (("-c", "1", "-l", "127.0.0.1"), "not allowed with"),
-        (("-g", "not/a/net"), "not a network"),
-        (("-g", "127.0.0.0/8"), "more than"),
-        (("-g", "127.0.0.9", "127.0.0.1"), "is not a range"),
+        (("-c", "1", "-l", "127.0.0.1"), "specify only one of c, l"),
+        (("-a", "-u", "127.0.0.1"), "specify only one of a, u"),
+        (("-n", "-d", "127.0.0.1"), "use either one of -d or -n"),
+        (("-J", "127.0.0.1"), "option -J, --json requires -c, -C, or -l"),
+        (("-g", "not/a/net"), "can't parse address not/a"),
+        (("-g", "127.0.0.0/8"), "-g parameter generates too many addresses"),
         (("-g", "127.0.0.1", "127.0.0.2", "127.0.0.3"), "START END"),
-        (("-f", "/nonexistent/targets.txt"), "cannot read"),
+        (("-g",), "give HOSTs, or -f FILE, or -g"),
+        (("-f", "x", "127.0.0.1"), "give HOSTs, or -f FILE, or -g"),
         (("-I", "no-such-if0", "127.0.0.1"), "no such network interface"),
-        (("-4", "-6", "127.0.0.1"), "not allowed with"),
+        (("-4", "-6", "127.0.0.1"), "can't specify both -4 and -6"),
+        (("-R", "127.0.0.1"), "-R/--random is not supported"),
+        (("-k", "1", "127.0.0.1"), "-k/--fwmark is not supported"),
+        (("--icmp-timestamp", "-b", "20", "127.0.0.1"), "cannot change ICMP Timestamp size"),
         (("--bogus",), "unrecognized arguments"),
     ],
 )
@@ -241,10 +255,20 @@ def test_bad_arguments_exit_3_with_one_line(arguments: tuple[str, ...], message:
     assert "Traceback" not in done.stderr
 
 
+def test_no_targets_and_unreadable_files_as_fping() -> None:
+    # No HOSTs and no -f: standard input; empty, nothing is probed (exit 1, no output).
+    done = subprocess.run(COMMAND, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "")
+    done = fastping("-f", "/nonexistent/targets.txt")
+    assert (done.returncode, done.stdout) == (4, "")
+    assert done.stderr == "fastping: fopen : No such file or directory\n"
+
+
 def test_unknown_host_exit_2() -> None:
     done = fastping("127.0.0.1", "1.2.3.4.5")
     assert done.returncode == 2
-    assert "1.2.3.4.5: invalid IPv4 address" in done.stderr
+    assert done.stderr == "1.2.3.4.5: Name or service not known\n"
     assert done.stdout.strip() == "127.0.0.1 is alive"
 
 
@@ -284,9 +308,9 @@ def test_module_entry_point() -> None:
 
 # ---- signals, as fping handles them ----------------------------------------------------
 
-SUMMARY_LINE = re.compile(r"^\S+ : xmt/rcv/%loss = \d+/\d+/\d+%(, min/avg/max = [\d.]+/[\d.]+/"
+SUMMARY_LINE = re.compile(r"^\S+ +: xmt/rcv/%loss = \d+/\d+/\d+%(, min/avg/max = [\d.]+/[\d.]+/"
                           r"[\d.]+)?(, \d+ duplicates)?$")
-PROBE_LINE = re.compile(r"^\S+ : \[\d+\], (64 bytes, [\d.]+ ms|timed out) \(([\d.]+|NaN) avg, "
+PROBE_LINE = re.compile(r"^\S+ +: \[\d+\], (64 bytes, [\d.]+ ms|timed out) \(([\d.]+|NaN) avg, "
                         r"\d+% loss\)$")
 
 
@@ -342,7 +366,7 @@ def test_ctrl_c_at_any_instant_leaves_whole_lines_and_every_summary() -> None:
             assert records[-1]["type"] == "total" and records[-1]["targets"] == len(hosts)
         else:
             assert all(PROBE_LINE.match(line) for line in done.stdout.splitlines()), number
-            lines = done.stderr.splitlines()
+            lines = [line for line in done.stderr.splitlines() if line]
             assert all(SUMMARY_LINE.match(line) for line in lines), number
             assert {line.split()[0] for line in lines} == hosts, number
 
@@ -382,7 +406,7 @@ def test_sigquit_prints_interim_summaries_and_carries_on(mode: tuple[str, ...]) 
     process.send_signal(signal.SIGINT)
     done = finished(process)
     assert done.returncode == 0, done.stderr
-    lines = done.stderr.splitlines()
+    lines = [line for line in done.stderr.splitlines() if line]  # (fping's blank lines)
     # Two [HH:MM:SS] blocks of fping's split lines, then the final summaries.
     stamps = [number for number, line in enumerate(lines)
               if re.fullmatch(r"\[\d\d:\d\d:\d\d\]", line)]
@@ -409,7 +433,7 @@ def test_sigquit_prints_interim_summaries_and_carries_on(mode: tuple[str, ...]) 
 def test_whitespace_around_a_host_is_stripped(mode: tuple[str, ...]) -> None:
     done = fastping(*mode, " 127.0.0.1\t")
     assert done.returncode == 0, done.stderr
-    lines = (done.stdout + done.stderr).splitlines()
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line]
     assert lines
     if "--json" in mode:
         assert {json.loads(line).get("host", "127.0.0.1") for line in lines} == {"127.0.0.1"}
@@ -421,13 +445,13 @@ def test_whitespace_around_a_host_is_stripped_in_a_loop() -> None:
     done = interrupted("-l", "-p", "50", "127.0.0.1 ", after=0.5)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("127.0.0.1 : [0], 64 bytes, ")
-    assert done.stderr.startswith("127.0.0.1 : xmt/rcv/%loss = ")
+    assert done.stderr.startswith("\n127.0.0.1 : xmt/rcv/%loss = ")
 
 
 def test_a_host_that_is_only_whitespace_is_unknown() -> None:
     done = fastping("-c", "1", "127.0.0.1", "  ")
     assert done.returncode == 2
-    assert "Traceback" not in done.stderr and "host must not be empty" in done.stderr
+    assert done.stderr.splitlines()[0] == ": Name or service not known"
 
 
 def test_targets_file_takes_the_first_word_of_each_line_as_fping_does(tmp_path: Path) -> None:
@@ -440,40 +464,33 @@ def test_targets_file_takes_the_first_word_of_each_line_as_fping_does(tmp_path: 
         "127.0.0.1", "127.0.0.2", "::1"]
 
 
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        (("-p", "1e-300", "-c", "1"), "-p/--period must be between 0.001 and "),
-        (("-t", "1e-7"), "-t/--timeout must be between 0.001 and "),
-        (("-i", "0.0005", "-c", "1"), "-i/--interval must be 0 or between 0.001 and "),
-        (("-Q", "1e-9", "-c", "1"), "-Q must be between 1e-06 and "),
-    ],
-)
-def test_durations_below_a_microsecond_are_bad_arguments(arguments: tuple[str, ...],
-                                                          message: str) -> None:
+@pytest.mark.parametrize("arguments", [("-p", "0", "-c", "2"), ("-p", "1e-300", "-c", "2"),
+                                       ("-t", "0", "-c", "1"), ("-i", "0.0005", "-c", "1")])
+def test_durations_down_to_zero_are_the_engines_shortest(arguments: tuple[str, ...]) -> None:
+    # fping takes any duration from 0; the engine's shortest is 1 us.
     done = fastping(*arguments, "127.0.0.1")
-    assert done.returncode == 3, done.stderr
-    assert done.stdout == "" and message in done.stderr.strip().splitlines()[-1]
+    assert done.returncode in (0, 1), done.stderr
+    assert done.stderr.splitlines()[-1].startswith("127.0.0.1 : xmt/rcv/%loss = ")
 
 
 def test_zero_interval_still_means_as_fast_as_is_safe() -> None:
     assert fastping("-i", "0", "-c", "1", "-q", "127.0.0.1").returncode == 0
 
 
-def test_targets_are_capped_for_the_whole_run_before_any_is_made() -> None:
+def test_generated_targets_are_capped_before_any_is_made() -> None:
     started_at = time.monotonic()
-    # Each within the per-flag cap, together 2 x 1,048,574.
-    done = fastping("-g", "127.16.0.0/12", "-g", "127.32.0.0/12")
+    done = fastping("-g", "127.0.0.0/8")
     assert done.returncode == 3
-    assert done.stderr.strip() == ("fastping: more than 1048576 targets: -g, -f and "
-                                   "the arguments together give at most 1048576")
+    assert done.stderr == "fastping: -g parameter generates too many addresses\n"
     assert time.monotonic() - started_at < 5
+    # fping's cap: 131,072 addresses; a /15 less its network and broadcast addresses fits.
+    assert fastping("-g", "127.0.0.0/14").returncode == 3
 
 
 def test_an_endless_targets_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
     done = fastping("-f", "/dev/zero", timeout=10)
     assert done.returncode == 3
-    assert "longer than" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr == "fastping: target name too long\n"
     many = tmp_path / "many.txt"
     with many.open("w") as file:
         for high in range(17):

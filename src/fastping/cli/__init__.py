@@ -1,16 +1,16 @@
-"""The fastping command, with fping's letters and output: sweeps, counts and heartbeats.
+"""The fastping command: fping's options and fping's output, byte for byte but for RTTs.
 
 Modes, as in fping: by default every target is probed until it answers or
 its retries run out, and reported alive or unreachable; ``-c N`` sends N
 probes to each and summarises; ``-C N`` does the same and prints every RTT;
 ``-l`` loops (a heartbeat: every target once per period, spread evenly) until
 Ctrl-C, with ``-Q`` summaries. Per-probe lines go to stdout and summaries to
-stderr, as fping's do; ``--json`` writes one JSON object per line to stdout
-instead (the schema is in the README).
+stderr, as fping's do; ``-J`` writes fping's JSON, ``--json`` fastping's own
+(the schema is in the README).
 
 Exit status, as fping's: 0 every target answered, 1 some did not, 2 some
 name could not be resolved, 3 bad arguments, 4 a system error (e.g. no
-permission to open an ICMP socket).
+permission to open an ICMP socket); with -x/-X, 0 if enough answered, else 1.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .._common import EXIT_SYSTEM, EXIT_USAGE, EngineOptions
-from . import arguments, modes
+from . import arguments, modes, targets
 from .arguments import UsageError
-from .report import Run
+from .report import EXIT_UNKNOWN, EXIT_UNREACHABLE, Run
 from .signals import Interrupted, Signals
 
 if TYPE_CHECKING:
@@ -73,7 +73,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
             return EXIT_SYSTEM
         status: int = exporter.main(argv_list[1:])
         return status
-    args = arguments.parser().parse_args(argv_list)
+    # Options may come after targets, as fping takes them.
+    args = arguments.parser().parse_intermixed_args(argv_list)
     signals = Signals()
     previous = signals.install()
     try:
@@ -88,57 +89,51 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
                 signal.signal(signum, handler)
 
 
+def _failed(error: Exception, plot_path: str | None, stderr: TextIO) -> int:
+    """Says why the command cannot go on; its exit status: 4 for a file that cannot be
+    opened or a chart that cannot be written, else 3 (a bad argument)."""
+    if isinstance(error, OSError):
+        print(f"fastping: cannot write {plot_path!r}: {error.strerror}", file=stderr)
+        return EXIT_SYSTEM
+    print(f"fastping: {error}", file=stderr)
+    return EXIT_SYSTEM if isinstance(error, targets.SystemFailure) else EXIT_USAGE
+
+
 def _command(args: argparse.Namespace, signals: Signals, stdout: TextIO, stderr: TextIO,
              stdin: TextIO) -> int:
     try:
         settings = arguments.settings(args)
-        targets = arguments.targets(args, stdin)
         options = arguments.engine_keywords(args, settings)
         # Check every option now, without opening anything, so that a bad one is a usage
         # error, not a traceback.
         EngineOptions.check(settings.timeout, options)
-    except (UsageError, ValueError, TypeError) as error:
-        print(f"fastping: {error}", file=stderr)
-        return EXIT_USAGE
-    if args.plot is not None:
-        # Checked before the first probe, not after a run of -c 100000.
-        try:
+        if args.plot is not None:  # checked before the first probe, not after -c 100000
             _check_plot(args.plot)
-        except UsageError as error:
-            print(f"fastping: {error}", file=stderr)
-            return EXIT_USAGE
-        except OSError as error:
-            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
-            return EXIT_SYSTEM
+        names = targets.targets(args, stdin)
+    except (UsageError, ValueError, TypeError, targets.SystemFailure, OSError) as error:
+        return _failed(error, args.plot, stderr)
     signals.reading = False
     signals.snapshot = False  # nothing to report yet
-    state = Run(args, settings, targets, stdout, stderr, signals)
+    state = Run(args, settings, names, stdout, stderr, signals)
     mode = modes.loop if args.loop else modes.count if settings.rounds is not None else modes.sweep
     try:
         mode(state, options)
     except OSError as error:
         print(f"fastping: {error.strerror or error}", file=stderr)
         return EXIT_SYSTEM
+    if not state.names:  # as fping: nothing probed, nothing to report
+        return EXIT_UNKNOWN if state.unknown else EXIT_UNREACHABLE
     if mode is not modes.sweep:
         state.summaries(state.tallies, interval=False)
-    # (In JSON, the per-target summary records say who answered.)
-    if (args.alive or args.unreach) and mode is not modes.sweep and not args.json:
-        for target in state.known:
-            if state.alive(target) == args.alive:
-                print(target, file=stdout)
-    if args.stats or args.json:
+    if args.stats or args.json:  # (fastping's JSON always ends with its total record)
         state.final_stats()
     if state.plotted:
         from .. import plot
 
         try:
             plot.draw(state.plotted, args.plot)
-        except plot.PlotError as error:
-            print(f"fastping: {error}", file=stderr)
-            return EXIT_USAGE
-        except OSError as error:
-            print(f"fastping: cannot write {args.plot!r}: {error.strerror}", file=stderr)
-            return EXIT_SYSTEM
+        except (plot.PlotError, OSError) as error:
+            return _failed(error, args.plot, stderr)
     return state.exit_status()
 
 

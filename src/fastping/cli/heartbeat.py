@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..monitor import Monitor
 from . import records
-from .modes import SIGNAL_POLL, add_targets
+from .hosts import add_targets
+from .modes import SIGNAL_POLL
 from .table import LiveTable
 
 if TYPE_CHECKING:

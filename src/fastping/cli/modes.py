@@ -3,47 +3,38 @@
 
 from __future__ import annotations
 
-import _socket as socket  # not socket.py: see fastping._resolve
 import math
 import time
 from typing import TYPE_CHECKING
 
 from .._common import MAX_TIMEOUT
+from .._results import Status
 from ..pinger import Pinger
 from . import records
-from .output import sweep_line
+from .hosts import add_targets
 
 if TYPE_CHECKING:
     from .._common import EngineKeywords
     from .._results import Result
-    from ..monitor import Monitor
     from .report import Run
 
 SIGNAL_POLL = 0.2  # seconds: how soon the quiet loop acts on a signal
 
 
-
-
-def add_targets(owner: Pinger | Monitor, run: Run, targets: list[str]) -> None:
-    """Adds the targets, until a Ctrl-C: resolving names can take long."""
-    run.signals.owner = owner
-    for target in targets:
-        if run.signals.finish:
-            return
-        try:
-            owner.add(target)
-        except (ValueError, socket.gaierror) as error:
-            run.note_unknown(target, str(error))
-
-
 def sweep(run: Run, options: EngineKeywords) -> None:
-    """fping's default mode: each target until it answers, with retries and backoff."""
-    settings, args = run.settings, run.args
+    """fping's default mode: each target until it answers, with retries and backoff. A
+    target's line comes as it answers, the unreachable ones' at the end."""
+    settings = run.settings
     alive: dict[str, Result] = {}
     # One engine for every attempt, each name resolved once: a target that answers leaves it
     # (its counts kept first), and each retry's round waits backoff times longer than the
     # one before.
-    with Pinger(timeout=settings.timeout, **options) as pinger:
+    # A reply is handed up as it comes only if its line is printed then, or -X counts it.
+    as_it_comes = (settings.verbose or settings.alive_only or settings.fast_reachable) and \
+        not run.args.json
+    with Pinger(timeout=settings.timeout, on_recv=run.sweep_reply if as_it_comes else None,
+                **options) as pinger:
+        run.counter = pinger
         add_targets(pinger, run, run.targets)
         for attempt in range(settings.retries + 1):
             if not pinger.hosts or run.signals.finish:
@@ -52,25 +43,33 @@ def sweep(run: Run, options: EngineKeywords) -> None:
             run.progress(len(alive), len(run.known), detail=f"try {attempt + 1} of "
                          f"{settings.retries + 1}: {len(pinger.hosts):,} waiting")
             timeout = min(settings.timeout * settings.backoff ** attempt, MAX_TIMEOUT)
-            # A round of run() ends early at stop(), which is how a Ctrl-C ends it.
+            # A round of run() ends early at stop(), which is how a Ctrl-C (or -X) ends it.
             results = next(pinger.run(1, timeout=timeout), {})
-            for target, result in results.items():
+            for key, result in results.items():
                 if result.ok:
-                    alive[target] = result
-                    run.tallies[target] = pinger.tally(target)
-                    pinger.remove(target)
+                    alive[key] = result
+                else:
+                    run.warn(result)
+                # fping retries a probe when it times out: one it could not send has no
+                # timeout, and its target is given up.
+                if result.ok or result.status is Status.SEND_ERROR:
+                    run.tallies[key] = pinger.tally(key)
+                    pinger.remove(key)
+            if run.interim_due(math.inf):  # SIGQUIT: fping's interim block, here too
+                run.interval_report({key: run.tallies.get(key) or pinger.tally(key)
+                                     for key in run.known})
+            # (-X stops the round at the reply that makes enough: its results are lost, the
+            # engine's counts are not.)
+            if settings.fast_reachable and len(run.answered) >= settings.min_reachable:
+                break
         if not run.signals.finish:  # those still waiting are done with: unreachable
             run.progress(len(alive) + len(pinger.hosts), len(run.known))
         run.finish_counting(pinger)
-    for target in run.known:
-        answer = alive.get(target)
-        if args.json:
-            run.emit(records.host(target, answer))
-        elif args.alive or args.unreach:
-            if (answer is not None) == args.alive:
-                print(target, file=run.stdout)
-        elif not args.quiet:
-            print(sweep_line(target, answer, args.elapsed), file=run.stdout)
+    if run.args.json:
+        for key in run.known:
+            run.emit(records.host(key, alive.get(key)))
+    else:
+        run.unreachable_lines()
 
 
 def count(run: Run, options: EngineKeywords) -> None:
@@ -81,7 +80,7 @@ def count(run: Run, options: EngineKeywords) -> None:
     # A reply is recorded as it comes only if it is shown as it comes (or timed for --plot);
     # otherwise the round's results are, all at once, and the engine never stops for Python.
     # Quiet, with nothing to keep per probe, nothing is: the engine counts.
-    per_reply = args.json or args.plot is not None or not args.quiet
+    per_reply = args.json or args.plot is not None or settings.per_probe
     per_probe = per_reply or run.wants_results
     with Pinger(timeout=settings.timeout, on_recv=run.record if per_reply else None,
                 **options) as pinger:

@@ -66,11 +66,8 @@ def summary(target: str, tally: Tally, interval: bool,
 
 def total(totals: Totals) -> dict[str, object]:
     """The whole run, as the -s block."""
-    times, received = totals.times, totals.received
-    return {"type": "total", "targets": totals.targets, "alive": totals.alive,
+    return {"type": "total", "targets": totals.targets + totals.unknown, "alive": totals.alive,
             "unreachable": totals.unreachable, "unknown": totals.unknown,
-            "sent": totals.sent, "received": received, "duplicates": totals.duplicates,
-            "min_ms": json_ms(min(times)) if times else None,
-            "avg_ms": json_ms(totals.total / received) if received else None,
-            "max_ms": json_ms(max(times)) if times else None,
-            "elapsed_s": round(totals.elapsed, 6)}
+            "sent": totals.sent, "received": totals.received, "duplicates": totals.duplicates,
+            "min_ms": json_ms(totals.least), "avg_ms": json_ms(totals.average),
+            "max_ms": json_ms(totals.greatest), "elapsed_s": round(totals.elapsed, 6)}

@@ -1,16 +1,19 @@
-"""One invocation's tallies and what it reports of them: probes, progress, summaries, the
--s block and the exit status, as text or as JSON records."""
+"""One invocation's targets and what it reports of them, as fping does: per-probe lines,
+warnings, progress, summaries, the -s block and the exit status; as fping's text, fping's
+JSON (-J) or fastping's own JSON (--json). Every count is the engine's (a Tally per target)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from .._results import Tally
-from . import output, records
+from .._results import Status, Tally
+from . import fping_formats as text
+from . import fping_json, records
 from .signals import Signals
-from .tallies import Totals
+from .tallies import totals
 
 if TYPE_CHECKING:
     import argparse
@@ -31,12 +34,13 @@ def _dumps(record: object) -> str:
 
     return json.dumps(record)
 
+
 EXIT_ALIVE, EXIT_UNREACHABLE, EXIT_UNKNOWN = 0, 1, 2
 PROGRESS_EVERY = 0.2  # seconds between progress lines on a terminal
 
 
 class Run:
-    """Everything one invocation reports: per-target tallies, output streams and format."""
+    """Everything one invocation reports: its targets, output streams and format."""
 
     def __init__(self, args: argparse.Namespace, settings: Settings, targets: list[str],
                  stdout: TextIO, stderr: TextIO, signals: Signals) -> None:
@@ -45,18 +49,24 @@ class Run:
         self.targets = targets
         self.stdout = stdout
         self.stderr = stderr
-        self.unknown: dict[str, str] = {}
+        # Each target probed, by its key in the engine (its name, or with -m an address):
+        # how it is shown, and the name it was given.
+        self.names: dict[str, str] = {}
+        self.given: dict[str, str] = {}
+        self.width = 0  # bytes of the longest name shown: fping pads to it
+        self.unknown: dict[str, str] = {}  # names that did not resolve, and why
         # Each target's counts are the engine's: read from the counter (the mode's Pinger or
-        # Monitor) while the run goes on, kept in tallies once it is over (a target never
-        # added has none).
+        # Monitor) while the run goes on, kept in tallies once it is over.
         self.counter: Pinger | Monitor | None = None
         self.tallies: dict[str, Tally] = {}
         self.marked: dict[str, Tally] = {}  # at the last interval report
-        self.shown: dict[str, int] = {}  # outcomes shown per target: each line's [number]
+        self.shown: dict[str, int] = {}  # outcomes seen per target: each line's [number]
+        self.answered: set[str] = set()  # a sweep's targets that answered
         # With -C: every probe's RTT (None for a loss), in order, per target.
-        self.rtts: dict[str, list[float | None]] | None = (
-            {target: [] for target in targets} if settings.every_rtt else None)
+        self.rtts: dict[str, list[float | None]] | None = {} if settings.every_rtt else None
         self.signals = signals
+        self.snapshot_report = False  # the report due is SIGQUIT's
+        self.netdata_started = False
         self.started = time.monotonic()
         self.last_progress = 0.0
         # With --plot: every probe, for the chart.
@@ -64,49 +74,111 @@ class Run:
 
     @property
     def known(self) -> list[str]:
-        return [target for target in self.targets if target not in self.unknown]
+        return list(self.names)
+
+    @property
+    def outage_period(self) -> float | None:
+        return self.settings.period if self.args.outage else None
+
+    def add_name(self, key: str, given: str, shown: str) -> None:
+        self.names[key] = shown
+        self.given[key] = given
+        self.width = max(self.width, text.byte_length(shown))
 
     def emit(self, record: dict[str, object]) -> None:
         print(_dumps(record), file=self.stdout, flush=True)
 
-    def note_unknown(self, target: str, error: str) -> None:
-        self.unknown[target] = error
+    def note_unknown(self, name: str, error: str) -> None:
+        self.unknown[name] = error
         if self.args.json:
-            self.emit(records.unknown(target, error))
-        else:
-            print(f"{target}: {error}", file=self.stderr)
+            self.emit(records.unknown(name, error))
+        elif not self.settings.quiet:
+            print(f"{name}: {error}", file=self.stderr)
+
+    def _padded(self, key: str) -> str:
+        return text.pad(self.names[key], self.width)
 
     # per probe
 
     @property
     def wants_results(self) -> bool:
-        """Whether each probe's outcome is needed here (shown, or kept for -C or a chart);
-        if not, the engine counts it and nothing else happens per probe."""
+        """Whether each probe's outcome is needed here (shown, warned of, or kept for -C or a
+        chart); if not, the engine counts it and nothing else happens per probe."""
         return (self.rtts is not None or self.plotted is not None or self.args.json
-                or not (self.args.quiet or self.args.table))
+                or (self.settings.per_probe and not self.args.table)
+                or not self.settings.quiet)
 
     def record(self, result: Result) -> None:
-        """Reports one probe outcome or keeps what -C and --plot need of it (the engine has
-        counted it)."""
-        host = result.host
-        number = self.shown.get(host, 0)
-        self.shown[host] = number + 1
+        """Reports one probe outcome of -c/-C/-l or keeps what -C and --plot need of it (the
+        engine has counted it)."""
+        key = result.host
+        number = self.shown.get(key, 0)
+        self.shown[key] = number + 1
         rtt = result.rtt if result.ok else None
         if self.rtts is not None:
-            self.rtts[host].append(rtt)
+            self.rtts.setdefault(key, []).append(rtt)
         if self.plotted is not None:
-            series = self.plotted.get(host)
+            series = self.plotted.get(key)
             if series is None:
                 from ..plot import HostSeries  # only --plot needs the plot module
 
-                series = self.plotted[host] = HostSeries()
+                series = self.plotted[key] = HostSeries()
             series.probes.append((time.time(), rtt))
         if self.args.json:
             self.emit(records.probe(result, number))
-        elif not self.args.quiet and not self.args.table:
-            tally = NO_PROBES if self.counter is None else self.counter.tally(host)
-            print(output.probe_line(result, tally, number, self.args.size), file=self.stdout,
-                  flush=True)
+            return
+        if not result.ok:
+            self.warn(result)
+        # (fping prints nothing for a probe it could not send: it never times out.)
+        if (self.settings.per_probe and not self.args.table
+                and result.status is not Status.SEND_ERROR):
+            print(self._probe_line(result, number), file=self.stdout, flush=True)
+
+    def _probe_line(self, result: Result, number: int) -> str:
+        """fping's line for a probe's outcome (its number-th), as text or -J's JSON."""
+        key, stamp = result.host, self.settings.timestamps
+        size = self.settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
+        if self.args.J:
+            name = self.names.get(key, key)
+            if result.ok:
+                return fping_json.reply(name, number, size, result, stamp, self.args.print_ttl)
+            return fping_json.timeout(name, number, stamp)
+        # The average and loss so far: the engine has counted this outcome already.
+        tally = NO_PROBES if self.counter is None else self.counter.tally(key)
+        prefix = text.timestamp(stamp, time.time())
+        if result.ok and result.rtt is not None:
+            line = text.reply_line(self._padded(key), number, size, result.rtt, tally)
+            return prefix + line + text.extras(result, self.args.print_ttl, elapsed=False,
+                                               comma=True)
+        return prefix + text.timeout_line(self._padded(key), number, tally)
+
+    def warn(self, result: Result) -> None:
+        """fping's warning on stderr for an ICMP error (but with -q or -Q), or in a sweep's
+        default output for a probe that could not be sent."""
+        if self.settings.quiet or self.args.json:
+            return
+        name = self.names.get(result.host, result.host)
+        warning = text.icmp_warning(result, name)
+        if warning is None and result.errno is not None and self.settings.verbose:
+            warning = f"{name}: error while sending ping: {os.strerror(result.errno)}"
+        if warning is not None:
+            print(warning, file=self.stderr, flush=True)
+
+    def sweep_reply(self, result: Result) -> None:
+        """A sweep's target answered (its first reply): its line, as it comes."""
+        key, settings = result.host, self.settings
+        if key in self.answered:
+            return
+        self.answered.add(key)
+        if not self.args.json and (settings.verbose or settings.alive_only):
+            alive = " is alive" if settings.verbose else ""
+            print(self.names.get(key, key) + alive
+                  + text.extras(result, self.args.print_ttl, self.args.elapsed,
+                                comma=not settings.alive_only),
+                  file=self.stdout, flush=True)
+        if (settings.fast_reachable and len(self.answered) >= settings.min_reachable
+                and self.counter is not None):
+            self.counter.stop()
 
     def finish_counting(self, counter: Pinger | Monitor) -> None:
         """The mode's engine is done: every target's counts are read from it, to report."""
@@ -118,7 +190,7 @@ class Run:
     def progress(self, done: int, total: int, unit: str = "targets", detail: str = "") -> None:
         """On a terminal, a long run shows how far it is, on one line of stderr (with detail
         after it, if any: it moves while the count does not)."""
-        if self.args.quiet or self.args.json or not self.stderr.isatty():
+        if self.settings.quiet or self.args.json or not self.stderr.isatty():
             return
         now = time.monotonic()
         if now - self.last_progress < PROGRESS_EVERY and done < total and not detail:
@@ -132,23 +204,10 @@ class Run:
 
     # summaries
 
-    def summaries(self, tallies: dict[str, Tally], interval: bool) -> None:
+    def _write(self, stream: TextIO, lines: list[str]) -> None:
         # One write for all of them: stderr is line-buffered, and 100,000 targets would
-        # otherwise be 100,000 system calls.
-        lines = [f"[{time.strftime('%H:%M:%S')}]"] if interval and not self.args.json else []
-        every_rtt = None if interval else self.rtts
-        for target in self.known:
-            tally = tallies.get(target, NO_PROBES)
-            if self.args.json:
-                rtts = None if every_rtt is None else every_rtt[target]
-                lines.append(_dumps(records.summary(target, tally, interval, rtts)))
-            elif every_rtt is not None:
-                lines.append(output.rtts_line(target, every_rtt[target]))
-            else:
-                lines.append(output.summary_line(target, tally))
-        stream = self.stdout if self.args.json else self.stderr
-        # Signals wait until the block is out: a large write to a pipe that a handler
-        # interrupts midway was seen to lose the rest of the block.
+        # otherwise be 100,000 system calls. Signals wait until the block is out: a large
+        # write to a pipe that a handler interrupts midway was seen to lose the rest.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, Signals.HANDLED)
         try:
             stream.write("".join(line + "\n" for line in lines))
@@ -156,42 +215,102 @@ class Run:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
+    def summaries(self, tallies: dict[str, Tally], interval: bool) -> None:
+        """-c/-C/-l's summaries at the end, or an interval's (-Q, SIGQUIT)."""
+        args, outage = self.args, self.outage_period
+        every_rtt = None if interval else self.rtts
+        lines: list[str] = []
+        if args.json:
+            for key in self.known:
+                rtts = None if every_rtt is None else every_rtt.get(key, [])
+                lines.append(_dumps(records.summary(key, tallies.get(key, NO_PROBES),
+                                                        interval, rtts)))
+            self._write(self.stdout, lines)
+            return
+        if args.J:
+            for key in self.known:
+                name, tally = self.names[key], tallies.get(key, NO_PROBES)
+                if every_rtt is not None:
+                    lines.append(fping_json.every_rtt(name, every_rtt.get(key, [])))
+                elif interval:
+                    lines.append(fping_json.interval(name, tally, outage))
+                else:
+                    lines.append(fping_json.summary(name, tally, outage))
+            self._write(self.stdout, lines)
+            return
+        if self.settings.per_probe or self.settings.verbose:
+            lines.append("")
+        if interval:
+            lines.append(time.strftime("[%H:%M:%S]"))
+        for key in self.known:
+            if every_rtt is not None:
+                lines.append(text.rtts_line(self._padded(key), every_rtt.get(key, [])))
+            else:
+                lines.append(text.summary_line(self._padded(key),
+                                               tallies.get(key, NO_PROBES), outage))
+        self._write(self.stderr, lines)
+
     def interval_report(self, tallies: dict[str, Tally]) -> None:
-        """-Q or SIGQUIT: each target's counts since the last report, as fping's. tallies are
-        the engine's, read with a mark (so their spans start again)."""
+        """-Q or SIGQUIT: each target's counts since the last report (or with ,cumulative
+        since the start), as fping's. tallies are the engine's, read with a mark (so their
+        spans start again)."""
         marked, self.marked = self.marked, tallies
-        self.summaries({target: tally.since(marked.get(target, NO_PROBES))
-                        for target, tally in tallies.items()}, interval=True)
+        snapshot, self.snapshot_report = self.snapshot_report, False
+        if not self.settings.cumulative:
+            tallies = {key: tally.since(marked.get(key, NO_PROBES))
+                       for key, tally in tallies.items()}
+        if self.args.netdata and not snapshot and not (self.args.json or self.args.J):
+            lines: list[str] = []
+            for key in self.known:
+                netdata_key = "".join(c if c.isalnum() else "_" for c in self.given[key])
+                lines += text.netdata(netdata_key, self.names[key],
+                                      tallies.get(key, NO_PROBES),
+                                      self.settings.report_every or 0.0,
+                                      not self.netdata_started)
+            self.netdata_started = True
+            self._write(self.stdout, lines)
+            return
+        self.summaries(tallies, interval=True)
 
     def interim_due(self, next_report: float) -> bool:
         """Whether a -Q report is due, or a SIGQUIT asked for one."""
         if self.signals.snapshot:
             self.signals.snapshot = False
+            self.snapshot_report = True
             return True
         return time.monotonic() >= next_report
 
-    def alive(self, target: str) -> bool:
-        return self.tallies.get(target, NO_PROBES).received > 0
+    def alive(self, key: str) -> bool:
+        return self.tallies.get(key, NO_PROBES).received > 0
+
+    def unreachable_lines(self) -> None:
+        """A sweep's end: the targets that never answered, in order."""
+        if self.args.json or not (self.settings.verbose or self.settings.unreach_only):
+            return
+        suffix = " is unreachable" if self.settings.verbose else ""
+        lines = [self.names[key] + suffix for key in self.known if not self.alive(key)]
+        self._write(self.stdout, lines)
 
     def final_stats(self) -> None:
-        """fping's -s block, or with --json the total record."""
-        known = self.known
-        alive = sum(self.alive(target) for target in known)
-        tallies = [self.tallies.get(target, NO_PROBES) for target in known]
-        totals = Totals(
-            targets=len(self.targets), alive=alive, unreachable=len(known) - alive,
-            unknown=len(self.unknown), sent=sum(t.sent for t in tallies),
-            received=sum(t.received for t in tallies), errors=sum(t.errors for t in tallies),
-            duplicates=sum(t.duplicates for t in tallies),
-            times=[t for tally in tallies for t in (tally.min, tally.max) if t is not None],
-            total=sum(t.total for t in tallies), elapsed=time.monotonic() - self.started)
+        """fping's -s block (-J: its stats record; --json: the total record)."""
+        run_totals = totals([self.tallies.get(key, NO_PROBES) for key in self.known],
+                            len(self.unknown), time.monotonic() - self.started)
         if self.args.json:
-            self.emit(records.total(totals))
-            return
-        for line in output.stats_block(totals):
-            print(line, file=self.stderr)
+            self.emit(records.total(run_totals))
+        elif self.args.J:
+            print(fping_json.stats(run_totals), file=self.stdout, flush=True)
+        else:
+            self._write(self.stderr, text.stats_block(run_totals))
+
+    def reachable(self) -> int:
+        return sum(self.alive(key) for key in self.known)
 
     def exit_status(self) -> int:
+        required = self.settings.min_reachable
+        if required:
+            print(text.reachable_line(required, self.reachable()), file=self.stdout,
+                  flush=True)
+            return EXIT_ALIVE if self.reachable() >= required else EXIT_UNREACHABLE
         if self.unknown:
             return EXIT_UNKNOWN
-        return EXIT_ALIVE if all(self.alive(t) for t in self.known) else EXIT_UNREACHABLE
+        return EXIT_ALIVE if all(self.alive(key) for key in self.known) else EXIT_UNREACHABLE

@@ -14,7 +14,7 @@ import os
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from .output import ms
+from .fping_formats import ms
 
 if TYPE_CHECKING:
     from ..monitor import HostState, Monitor

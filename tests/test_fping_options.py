@@ -1,0 +1,203 @@
+"""fping's options newer than Debian's fping 5.1 (so not in the differential suite), each
+against what fping 5.5's man page (doc/fping.pod) and doc/fping-json.md say."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fping_harness import FASTPING
+from netsim import NetsimUnavailable, SimulatedNetwork
+
+from fastping.cli import targets
+from fastping.cli.arguments import UsageError
+
+
+def fastping(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FASTPING, *arguments], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_print_ttl_shows_each_replys_ttl() -> None:
+    # "Displays the IPv4 TTL value from the IP Header in the output."
+    done = fastping("--print-ttl", "-c", "2", "-p", "50", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+    assert all(line.endswith(" (TTL 64)") for line in done.stdout.splitlines()), done.stdout
+    done = fastping("--print-ttl", "-e", "127.0.0.1")
+    assert re.fullmatch(r"127\.0\.0\.1 is alive \(TTL 64\) \([\d.]+ ms\)\n", done.stdout)
+
+
+@pytest.mark.parametrize(("style", "pattern"), [
+    ("ctime", r"\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "),
+    ("iso", r"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}\] "),
+    ("rfc3339", r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] "),
+])
+def test_timestamp_formats(style: str, pattern: str) -> None:
+    done = fastping("-D", f"--timestamp-format={style}", "-c", "1", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+    assert re.match(pattern + r"127\.0\.0\.1 : \[0\], 64 bytes, ", done.stdout), done.stdout
+    # Without -D, no timestamp; an unknown format is a bad argument.
+    assert fastping(f"--timestamp-format={style}", "-c", "1", "127.0.0.1").stdout.startswith(
+        "127.0.0.1 : [0]")
+    assert fastping("-D", "--timestamp-format=unix", "-c", "1", "127.0.0.1").returncode == 3
+
+
+def test_json_output_follows_fpings_schema() -> None:
+    done = fastping("-J", "-s", "-c", "2", "-p", "50", "127.0.0.1", "::1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [next(iter(record)) for record in records] == [
+        "resp", "resp", "resp", "resp", "summary", "summary", "stats"]
+    assert lines[0].startswith('{"resp": {"host": "127.0.0.1", "seq": 0, "size": 64, "rtt": ')
+    assert {record["resp"]["host"] for record in records[:4]} == {"127.0.0.1", "::1"}
+    summary = records[4]["summary"]
+    assert set(summary) == {"host", "xmt", "rcv", "loss", "rttMin", "rttAvg", "rttMax"}
+    assert (summary["host"], summary["xmt"], summary["rcv"], summary["loss"]) == (
+        "127.0.0.1", 2, 2, 0)
+    assert summary["rttMin"] <= summary["rttAvg"] <= summary["rttMax"]
+    stats = records[6]["stats"]
+    assert (stats["targets"], stats["alive"], stats["icmpEchosSent"],
+            stats["icmpEchoRepliesReceived"]) == (2, 2, 4, 4)
+    assert set(stats) >= {"unreachable", "unknownAddresses", "timeouts", "otherIcmpReceived",
+                          "rttMin", "rttAvg", "rttMax", "elapsed"}
+    assert done.stderr == ""
+    # -D adds the time as the first field, in -D's format.
+    done = fastping("-J", "-D", "--timestamp-format=rfc3339", "-c", "1", "127.0.0.1")
+    assert re.match(r'\{"resp": \{"timestamp": "\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "host": ',
+                    done.stdout), done.stdout
+
+
+def test_json_vcount_and_interval_records() -> None:
+    done = fastping("-J", "-C", "3", "-p", "50", "-q", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["vSum"]["host"] == "127.0.0.1" and len(record["vSum"]["values"]) == 3
+    done = fastping("-J", "-c", "12", "-p", "50", "-Q", "0.25", "127.0.0.1")
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    intervals = [record["intSum"] for record in records if "intSum" in record]
+    assert len(intervals) >= 1 and all(abs(item["time"] - time.time()) < 60
+                                       for item in intervals)
+    assert "summary" in records[-1]
+    # "Format output JSON (-c, -C, or -l required)"
+    assert fastping("-J", "127.0.0.1").returncode == 3
+
+
+def test_squiet_cumulative_counts_since_the_start() -> None:
+    done = fastping("-c", "14", "-p", "50", "-Q", "0.2,cumulative", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # -Q is -q, with summaries
+    sent = [int(line.split(" = ")[1].split("/")[0]) for line in done.stderr.splitlines()
+            if line.startswith("127.0.0.1 ")]
+    # Each interval's counts include the ones before; the last line is the final summary.
+    assert len(sent) >= 3 and sent == sorted(sent) and sent[-1] == 14, done.stderr
+    done = fastping("-c", "14", "-p", "50", "-Q", "0.2", "127.0.0.1")
+    sent = [int(line.split(" = ")[1].split("/")[0]) for line in done.stderr.splitlines()
+            if line.startswith("127.0.0.1 ")]
+    assert sum(sent[:-1]) <= sent[-1] and max(sent[:-1]) < 14, done.stderr
+
+
+def test_netdata_format_charts_once_then_values() -> None:
+    process = subprocess.Popen([FASTPING, "-N", "-l", "-Q", "0.3", "-p", "50", "127.0.0.1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("CHART fping.127_0_0_1_packets '' 'FPing Packets for host 127.0.0.1' "
+                        "packets '127.0.0.1' fping.packets line 110020 0")
+    assert sum(line.startswith("CHART ") for line in lines) == 3
+    assert lines.count("BEGIN fping.127_0_0_1_latency") >= 2
+    assert all(re.fullmatch(r"SET (xmt|rcv|returned|min|avg|max) = \d+", line)
+               for line in lines if line.startswith("SET "))
+
+
+def test_fast_reachable_stops_once_enough_are_alive() -> None:
+    try:
+        with SimulatedNetwork({"198.18.0.10": {}, "198.18.0.20": {"silent": True}}) as net:
+            started = time.monotonic()
+            done = subprocess.run(["ip", "netns", "exec", net.name, FASTPING, "-X", "1",
+                                   "-t", "3000", "198.18.0.10", "198.18.0.20"],
+                                  capture_output=True, text=True, timeout=60, check=False)
+            elapsed = time.monotonic() - started
+            slow = subprocess.run(["ip", "netns", "exec", net.name, FASTPING, "-x", "1",
+                                   "-r", "0", "-t", "1000", "198.18.0.10", "198.18.0.20"],
+                                  capture_output=True, text=True, timeout=60, check=False)
+    except NetsimUnavailable as reason:
+        pytest.skip(f"no simulated network here: {reason}")
+    # "immediately exits true once N alive hosts have been found": not after 3 s.
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Enough hosts reachable (required: 1, reachable: 1)\n"
+    assert elapsed < 2.0
+    assert slow.returncode == 0 and slow.stdout == done.stdout
+
+
+@pytest.mark.parametrize("arguments", [("-k", "7"), ("--fwmark=7",), ("--print-tos",),
+                                       ("--oiface", "lo"), ("--print-reply-dst",),
+                                       ("-R",), ("-M",)])
+def test_options_the_engine_cannot_honour_are_refused(arguments: tuple[str, ...]) -> None:
+    done = fastping(*arguments, "-c", "1", "127.0.0.1")
+    assert done.returncode == 3 and done.stdout == ""
+    assert done.stderr.startswith("fastping: ") and "not supported" in done.stderr
+
+
+TIMES = r"timestamps: Originate=\d+ Receive=\d+ Transmit=\d+ Localreceive=\d+"
+
+
+def test_icmp_timestamp_lines_as_fping_5_5() -> None:
+    # "Print ICMP timestamps for originate, receive, and transmit, together with the local
+    # receive time in the same format, in addition to normal output": after a comma, but
+    # with -a (fping's print_recv_ext); 20 bytes, a timestamp reply's.
+    assert re.fullmatch(rf"127\.0\.0\.1 is alive, {TIMES}\n",
+                        fastping("--icmp-timestamp", "127.0.0.1").stdout)
+    assert re.fullmatch(rf"127\.0\.0\.1 {TIMES}\n",
+                        fastping("--icmp-timestamp", "-a", "127.0.0.1").stdout)
+    done = fastping("--icmp-timestamp", "-J", "-c", "1", "127.0.0.1")
+    reply = json.loads(done.stdout.splitlines()[0])["resp"]
+    assert reply["size"] == 20 and set(reply["timestamps"]) == {
+        "originate", "receive", "transmit", "localreceive"}
+    # "Cannot be used together with -b because ICMP timestamp messages have a fixed size."
+    done = fastping("--icmp-timestamp", "-b", "20", "127.0.0.1")
+    assert (done.returncode, done.stderr) == (3, "fastping: cannot change ICMP Timestamp size\n")
+
+
+@pytest.mark.parametrize("arguments", [("--check-source",), ("--seqmap-timeout", "5000"),
+                                       ("-T", "5")])
+def test_options_accepted_as_no_ops(arguments: tuple[str, ...]) -> None:
+    # fastping always checks a reply's source (the tag's cookie covers the address) and never
+    # reuses a sequence number while it matters; -T is ignored, as by fping.
+    done = fastping(*arguments, "-c", "1", "-q", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+
+
+def _generate(*given: str) -> list[str]:
+    args = argparse.Namespace(targets=list(given), file=None, generate=True)
+    return targets.targets(args)
+
+
+def test_generate_takes_ipv6_and_caps_at_131072() -> None:
+    # fping 5.5: IPv6 prefixes of 65 to 128 bits; at most 131072 addresses.
+    assert _generate("2001:db8::/126") == ["2001:db8::", "2001:db8::1", "2001:db8::2",
+                                           "2001:db8::3"]
+    assert len(_generate("10.0.0.0", "10.1.255.255")) == 131072
+    with pytest.raises(UsageError, match="too many addresses"):
+        _generate("10.0.0.0", "10.2.0.0")
+    with pytest.raises(UsageError, match="between 65 and 128"):
+        _generate("2001:db8::/64")
+    assert fastping("-a", "-g", "::1/128").stdout == "::1\n"
+
+
+def test_target_names_of_255_bytes_at_most(tmp_path: Path) -> None:
+    for length, status, words in ((255, 2, "Name or service not known"),
+                                  (256, 3, "fastping: target name too long")):
+        names = tmp_path / f"names{length}.txt"
+        names.write_text("a" * length + " rest of the line\n127.0.0.1\n")
+        done = fastping("-f", str(names))
+        assert done.returncode == status and words in done.stderr, done.stderr
