@@ -18,7 +18,6 @@ only ever touched by one thread.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ from ._common import (
     check_timeout,
     default_timeout,
 )
+from ._monitor_hosts import Schedules, resolve_all
 from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent, monitor_events
@@ -44,12 +44,16 @@ if TYPE_CHECKING:
 
     from typing_extensions import Unpack
 
+    from ._resolve import Address
+
 __all__ = ["EventKind", "Health", "HostState", "Monitor", "MonitorEvent"]
 
 T = TypeVar("T")
 
-_GOLDEN = (math.sqrt(5) - 1) / 2
 _REQUEST_TIMEOUT = 30.0
+# Hosts add_many() inserts a request: the loop is held up a few milliseconds at a time, not
+# the second 100,000 hosts take, and the requests' own cost is lost among the insertions.
+_BATCH = 4096
 _HOLDUP = 0.1  # seconds of replies the receive buffers hold beyond a wake-up's
 EventCallback = Callable[[MonitorEvent], object]
 Request = tuple[Callable[[], Any], "Future[Any]"]
@@ -127,17 +131,14 @@ class Monitor(EngineOwner):
         self.on_event = on_event
         self._family = options.family
         self._timeout = options.timeout
-        self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
-        self._on_demand = OnDemand(self._call)
-        self._shortest = self._period  # of all periods
-        self._own_rate = 0.0  # probes a second of the hosts with periods of their own
+        self._schedules = Schedules(self._period, self._timeout)
+        self._on_demand = OnDemand(self._call, lambda: self.send_slack)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
         self._loop_thread: int | None = None  # the thread running the loop, if any
         self._stop_requested = False
         self._close_requested = False
-        self._added = 0  # hosts ever added while running: their phases
         self._background: threading.Thread | None = None
         self._engine = options.open_engine()
         try:
@@ -222,37 +223,57 @@ class Monitor(EngineOwner):
         the monitor runs is probed from then on, on a phase of its own. Adding a host that
         is already there only sets its period and timeout anew.
         """
-        own_period = (None if period is None else
-                      check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False))
-        own_timeout = None if timeout is None else check_timeout(timeout)
-        if own_timeout is None and own_period is not None and own_period < self._timeout:
-            own_timeout = own_period
-        name, address = self._resolve(host)  # before any lock: DNS may be slow
+        own = self._schedules.own(period, timeout)
+        resolved = [self._resolve(host)]  # before any lock: DNS may be slow
+        [outcome] = self._insert_all(resolved, *own)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        def insert() -> str:
+    def add_many(self, hosts: Iterable[str], *, period: float | None = None,
+                 timeout: float | None = None) -> dict[str, str | Exception]:
+        """Add hosts as add() adds each, _BATCH hosts a request to a running loop (add() is
+        one request a host, about 200 us); their phases are spread as add()'s are. Returns
+        {host: its address, or the exception add() would have raised (a name that does not
+        resolve, say)}: a host that cannot be added is left out, the others are added."""
+        check_hosts(hosts)
+        own = self._schedules.own(period, timeout)
+        resolved, outcomes = resolve_all(hosts, self._resolve)  # before any lock
+        names = list(resolved)
+        for start in range(0, len(names), _BATCH):
+            batch = names[start:start + _BATCH]
+            inserted = self._insert_all([resolved[host] for host in batch], *own)
+            outcomes.update(zip(batch, inserted, strict=True))
+        return outcomes
+
+    def _insert_all(self, resolved: list[tuple[str, Address]], own_period: float | None,
+                    own_timeout: float | None) -> list[str | Exception]:
+        """Inserts resolved hosts with their own period and timeout, in one request."""
+        def insert() -> list[str | Exception]:
             engine = self._live_engine()
-            was_period = self._period_of(name) if name in engine.hosts else None
-            index = self._insert(engine, name, address, own_timeout)
-            self._set_own_period(name, own_period)
-            if self._loop_thread is not None and was_period != self._period_of(name):
-                self._schedule(name, index, _GOLDEN * self._added % 1.0)
-                self._added += 1
+            running = self._loop_thread is not None
+            outcomes = self._schedules.insert(
+                engine, lambda name, address: self._insert(engine, name, address, own_timeout),
+                resolved, own_period, running)
+            if running:
                 self._apply_slack()
-            return engine.address_text(index)
+            return outcomes
 
         return self._call(insert)
 
     def probe(self, host: str, *, count: int = 1, interval: float = 0.0,
               timeout: float | None = None) -> list[Result]:
-        """Probe a host count times, one after the other (interval apart), on this running
-        monitor's engine, apart from its heartbeats: its Results, in order. From any thread
-        but the loop's. The host need not be one of the monitor's; if it is, its state is
-        left alone. ``timeout`` is the Monitor's by default."""
+        """Probe a host count times, one after the other (each at least interval after the
+        last one's outcome, at most the send slack more), on this running monitor's engine,
+        apart from its heartbeats: its Results, in order. From any thread but the loop's.
+        The host need not be one of the monitor's; if it is, its state is left alone.
+        ``timeout`` is the Monitor's by default."""
         if self._owns_loop():
             raise RuntimeError("probe() from the monitor's own loop would wait for itself")
         future = self.submit_probe(host, count=count, interval=interval, timeout=timeout)
         try:
-            return future.result(count * (interval + (timeout or self._timeout)) + _REQUEST_TIMEOUT)
+            each = interval + self.send_slack + (timeout or self._timeout)
+            return future.result(count * each + _REQUEST_TIMEOUT)
         finally:
             future.cancel()  # nothing once it is done; else its probe is forgotten
 
@@ -275,26 +296,10 @@ class Monitor(EngineOwner):
         self._call(begin)
         return future
 
-    def _period_of(self, name: str) -> float:
-        return self._own_periods.get(name, self._period)
-
-    def _set_own_period(self, name: str, period: float | None) -> None:
-        """Keeps the shortest period of all up to date: the send slack must stay below it,
-        or a host with a short period would be sent to twice in one wake-up."""
-        old = self._own_periods.pop(name, None)
-        if old is not None:
-            self._own_rate -= 1 / old
-        if period is not None:
-            self._own_periods[name] = period
-            self._own_rate += 1 / period
-            self._shortest = min(self._shortest, period)
-        elif old is not None and old <= self._shortest:
-            self._shortest = min(self._own_periods.values(), default=self._period)
-
     def remove(self, host: str) -> None:
         """Remove a host (from any thread); its pending probes are forgotten."""
         def delete() -> None:
-            self._set_own_period(self._delete(host), None)
+            self._schedules.set_own(self._delete(host), None)
             if self._loop_thread is not None:
                 self._apply_slack()
 
@@ -306,7 +311,7 @@ class Monitor(EngineOwner):
         if self._fixed_slack is not None:
             return self._fixed_slack
         hosts = 0 if self._engine is None else len(self._engine.hosts)
-        return default_slack(min(self._period, self._shortest), hosts)
+        return default_slack(self._schedules.shortest, hosts)
 
     def _apply_slack(self) -> None:
         """The send slack for the hosts there are now, and receive buffers for a wake-up's
@@ -315,7 +320,7 @@ class Monitor(EngineOwner):
         engine = self._live_engine()
         slack = self.send_slack
         engine.set_send_slack(slack)
-        rate = (len(engine.hosts) - len(self._own_periods)) / self._period + self._own_rate
+        rate = self._schedules.rate(len(engine.hosts))
         engine.reserve(int(rate * (slack + _HOLDUP)) + 1024)
 
     def _read_host(self, host: str, read: Callable[[_engine.Engine, int], T]) -> T:
@@ -382,10 +387,6 @@ class Monitor(EngineOwner):
 
     # ---- the loop ----------------------------------------------------------------
 
-    def _schedule(self, name: str, index: int, phase: float) -> None:
-        period = self._period_of(name)
-        self._live_engine().schedule(index, delay=phase * period, period=period)
-
     def _begin(self) -> None:
         """Claim the engine for this thread and spread every host over one period.
 
@@ -397,10 +398,11 @@ class Monitor(EngineOwner):
                 raise RuntimeError("this Monitor is already running")
             self._loop_thread = threading.get_ident()
             self._stop_requested = False
-        hosts = list(self._live_engine().hosts.items())
+        engine = self._live_engine()
+        hosts = list(engine.hosts.items())
         for position, (name, index) in enumerate(hosts):
-            self._schedule(name, index, position / len(hosts))
-        self._added = 0
+            self._schedules.schedule(engine, name, index, position / len(hosts))
+        self._schedules.added = 0
         self._apply_slack()
 
     def _end(self) -> None:
