@@ -21,7 +21,7 @@ from .table import LiveTable
 
 if TYPE_CHECKING:
     from .._common import EngineKeywords
-    from .._results import Event, Result, Tally
+    from .._results import Event, Tally
     from ..monitor import MonitorEvent
     from .report import Run
 
@@ -134,7 +134,11 @@ class _ProbeLines:
         self.width = run.width
 
     def write(self, events: list[Event], tally: Callable[[int], Tally]) -> None:
-        run, shown = self.run, self.run.shown
+        run, shown, padded = self.run, self.run.shown, self.padded
+        settings, print_ttl = run.settings, run.args.print_ttl
+        if self.width != run.width:  # a target added since: fping pads to the longest
+            padded.clear()
+            self.width = run.width
         lines: list[str] = []
         for event in events:
             result = event.result
@@ -143,33 +147,26 @@ class _ProbeLines:
             key = result.host
             number = shown.get(key, 0)
             shown[key] = number + 1
-            if result.status is not Status.OK:
-                if not run.settings.quiet:  # its warning on stderr before its line
+            name = padded.get(key) or self._pad(key)
+            if result.status is Status.OK and result.rtt is not None:
+                size = settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
+                line = text.reply_line(name, number, size, result.rtt, tally(event.host_index))
+                if result.timestamps is not None or print_ttl:
+                    line += text.extras(result, print_ttl, elapsed=False, comma=True)
+            else:
+                if not settings.quiet:  # its warning on stderr before its line
                     self._flush(lines)
                     run.warn(result)
                 if result.status is Status.SEND_ERROR:
                     continue  # (fping prints nothing for a probe it could not send)
-            lines.append(self._line(event, result, number, tally(event.host_index)))
+                line = text.timeout_line(name, number, tally(event.host_index))
+            if settings.timestamps is not None:
+                line = text.timestamp(settings.timestamps, time.time()) + line
+            lines.append(line)
         self._flush(lines)
 
-    def _line(self, event: Event, result: Result, number: int, tally: Tally) -> str:
-        run = self.run
-        name = self._name(result.host)
-        stamp = run.settings.timestamps
-        prefix = "" if stamp is None else text.timestamp(stamp, time.time())
-        if result.rtt is None or result.status is not Status.OK:
-            return prefix + text.timeout_line(name, number, tally)
-        size = run.settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
-        return (prefix + text.reply_line(name, number, size, result.rtt, tally)
-                + text.extras(result, run.args.print_ttl, elapsed=False, comma=True))
-
-    def _name(self, key: str) -> str:
-        if self.width != self.run.width:  # a target added since: fping pads to the longest
-            self.padded.clear()
-            self.width = self.run.width
-        padded = self.padded.get(key)
-        if padded is None:
-            padded = self.padded[key] = text.pad(self.run.names.get(key, key), self.width)
+    def _pad(self, key: str) -> str:
+        padded = self.padded[key] = text.pad(self.run.names.get(key, key), self.width)
         return padded
 
     def _flush(self, lines: list[str]) -> None:
