@@ -44,10 +44,11 @@ class _IntervalMonitor(Monitor):
     def turns(self) -> Generator[tuple[list[Event], Callable[[int], Tally]], None, None]:
         """Run the loop in this thread, as events() does, but a turn at a time: its engine
         events as they are (fping's lines need no MonitorEvent), and a reader of a host's
-        tally by its index."""
+        tally by its index. A turn with no events is yielded too (a -Q report may be due),
+        but for the last."""
         for _ in self._turns(None):
             events = self._turn(None)
-            if events:
+            if events or not self._stop_requested:
                 yield events, self._live_engine().track_tally
 
 
@@ -68,7 +69,7 @@ def loop(run: Run, options: EngineKeywords) -> None:
             if not per_probe:
                 _engine_loop(run, monitor)
                 return
-            lines = _ProbeLines(run) if _only_lines(run) and table is None else None
+            lines = _ProbeLines(run) if _only_lines(run) else None
             next_report = time.monotonic() + (settings.report_every or math.inf)
             with closing(monitor.turns()) as turns:
                 for events, tally in turns:
