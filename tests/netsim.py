@@ -642,7 +642,10 @@ class SimulatedNetwork:
         self.created = True
         self._ip("link", "set", "lo", "up")
         self._start_responder()
-        self._ip("link", "set", DEVICE, "up")
+        # A queue of 20,000 packets toward the responder (not the default 500): a Python
+        # responder on a busy machine may fall a second behind a 20,000-probe-a-second test,
+        # and what it has not read yet must wait for it, not be dropped as lost.
+        self._ip("link", "set", DEVICE, "txqueuelen", "20000", "up")
         for version in (4, 6):
             family = f"-{version}"
             prefix = 32 if version == 4 else 128

@@ -1417,6 +1417,21 @@ void fp_engine_set_send_slack(fp_engine *e, uint64_t slack_ns) { e->send_slack_n
 
 void fp_engine_set_send_gap(fp_engine *e, uint64_t gap_ns) { e->send_gap_ns = gap_ns; }
 
+int fp_engine_track_copy(fp_engine *e, const uint32_t *indexes, uint32_t count,
+                         fp_track_copy *out) {
+    if (!e->tracking)
+        return -EINVAL;
+    for (uint32_t i = 0; i < count; i++)
+        if (!live_host(e, indexes[i]))
+            return -ENOENT;
+    int rc = fp_track_copy_alloc(out, &e->track_config, count);
+    if (rc != 0)
+        return rc;
+    for (uint32_t i = 0; i < count; i++)
+        fp_track_copy_host(out, i, track_of(e, indexes[i]));
+    return 0;
+}
+
 int fp_engine_track_histogram(fp_engine *e, uint32_t index, uint64_t *counts, uint64_t *sum_ns) {
     if (!e->tracking)
         return -EINVAL;

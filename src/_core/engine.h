@@ -219,6 +219,11 @@ int fp_engine_track_mark(fp_engine *engine);
 int fp_engine_track_histogram(fp_engine *engine, uint32_t host, uint64_t *counts,
                               uint64_t *sum_ns);
 
+/* Copies the tracked hosts indexes[0..count), in that order, into *out (allocated
+ * here; fp_track_copy_free releases it). -ENOENT if one is not a live host. */
+int fp_engine_track_copy(fp_engine *engine, const uint32_t *indexes, uint32_t count,
+                         fp_track_copy *out);
+
 uint64_t fp_monotonic_ns(void);
 
 #endif

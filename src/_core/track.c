@@ -1,7 +1,9 @@
 #include "track.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The largest RTT a half-precision sample holds (65,504 ms), rounded down. */
 #define MAX_SAMPLE_MS 65000.0f
@@ -84,6 +86,8 @@ int fp_track_record(fp_track_ref host, const fp_track_config *config,
     if (next == previous)
         return -1;
     track->health = next;
+    track->ups += next == FP_HEALTH_UP;
+    track->downs += next == FP_HEALTH_DOWN;
     track->since_ns = clock_ns();
     return previous;
 }
@@ -120,6 +124,8 @@ void fp_track_summarize(fp_track_ref host, uint32_t window_size, float *scratch,
     out->last_rtt_us = track->last_rtt_us;
     out->jitter_us = track->jitter_us;
     out->streak = track->streak;
+    out->ups = track->ups;
+    out->downs = track->downs;
     out->health = track->health;
     uint32_t replies = 0;
     double sum = 0;
@@ -149,4 +155,66 @@ void fp_track_summarize(fp_track_ref host, uint32_t window_size, float *scratch,
     out->p50_us = percentile(scratch, replies, 0.50);
     out->p90_us = percentile(scratch, replies, 0.90);
     out->p99_us = percentile(scratch, replies, 0.99);
+}
+
+static fp_track_ref copy_slot(const fp_track_copy *copy, uint32_t i) {
+    const fp_track_config *config = &copy->config;
+    return (fp_track_ref){
+        .track = &copy->tracks[i],
+        .window = copy->windows + (size_t)i * config->window,
+        .histogram = copy->histograms ? copy->histograms + (size_t)i * (config->buckets + 1)
+                                      : NULL,
+        .span = NULL,
+    };
+}
+
+int fp_track_copy_alloc(fp_track_copy *copy, const fp_track_config *config, uint32_t count) {
+    memset(copy, 0, sizeof *copy);
+    copy->config = *config;
+    copy->config.spans = 0;
+    size_t hosts = count ? count : 1; /* malloc(0) may be NULL: never mistake it for a failure */
+    copy->tracks = malloc(hosts * sizeof *copy->tracks);
+    copy->windows = malloc(hosts * (config->window ? config->window : 1) * sizeof(fp_sample));
+    if (config->buckets)
+        copy->histograms = malloc(hosts * (config->buckets + 1) * sizeof(uint64_t));
+    if (!copy->tracks || !copy->windows || (config->buckets && !copy->histograms)) {
+        fp_track_copy_free(copy);
+        return -ENOMEM;
+    }
+    copy->hosts = count;
+    return 0;
+}
+
+void fp_track_copy_host(fp_track_copy *copy, uint32_t i, fp_track_ref host) {
+    fp_track_ref slot = copy_slot(copy, i);
+    *slot.track = *host.track;
+    memcpy(slot.window, host.window, copy->config.window * sizeof(fp_sample));
+    if (slot.histogram)
+        memcpy(slot.histogram, host.histogram, (copy->config.buckets + 1) * sizeof(uint64_t));
+}
+
+void fp_track_copy_summarize(const fp_track_copy *copy, uint32_t i, float *scratch,
+                             fp_track_summary *out) {
+    fp_track_summarize(copy_slot(copy, i), copy->config.window, scratch, out);
+}
+
+void fp_track_copy_drop_samples(fp_track_copy *copy) {
+    free(copy->tracks);
+    free(copy->windows);
+    copy->tracks = NULL;
+    copy->windows = NULL;
+}
+
+const uint64_t *fp_track_copy_histogram(const fp_track_copy *copy, uint32_t i) {
+    return copy_slot(copy, i).histogram;
+}
+
+void fp_track_copy_free(fp_track_copy *copy) {
+    free(copy->tracks);
+    free(copy->windows);
+    free(copy->histograms);
+    copy->tracks = NULL;
+    copy->windows = NULL;
+    copy->histograms = NULL;
+    copy->hosts = 0;
 }

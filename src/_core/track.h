@@ -75,6 +75,7 @@ typedef struct fp_track {
     float last_rtt_us;   /* NaN until the first reply */
     float jitter_us;     /* RFC 3550 interarrival jitter over RTTs */
     uint32_t streak;     /* consecutive outcomes like the last one */
+    uint32_t ups, downs; /* health changes to up, to down */
     uint32_t next_slot;  /* where the next sample goes in the window */
     uint32_t filled;     /* samples in the window, up to its size */
     int16_t last_ttl;    /* of the last reply, -1 if unknown */
@@ -105,6 +106,7 @@ typedef struct fp_track_summary {
     uint64_t since_ns;
     double last_rtt_us, jitter_us;
     uint32_t streak;
+    uint32_t ups, downs;
     uint8_t health;
     /* over the window: */
     uint32_t window_probes, window_replies;
@@ -126,5 +128,32 @@ void fp_track_mark(fp_track_span *span);
 /* Summarises a host; scratch must hold window_size floats. */
 void fp_track_summarize(fp_track_ref host, uint32_t window_size, float *scratch,
                         fp_track_summary *out);
+
+/* Some hosts' tracking state copied at one instant, in the order asked for, so
+ * that a reader can summarise and render them away from the owner's thread
+ * while the owner goes on (an exporter's scrape: copying 100,000 hosts is a few
+ * milliseconds of memcpy, summarising them a hundred). No spans. */
+typedef struct fp_track_copy {
+    fp_track_config config; /* the owner's: window size, buckets and bounds */
+    uint32_t hosts;
+    fp_track *tracks;       /* hosts of them */
+    fp_sample *windows;     /* config.window samples a host */
+    uint64_t *histograms;   /* config.buckets + 1 counts a host, NULL without buckets */
+} fp_track_copy;
+
+/* Room for count hosts under config (everything else zero); -ENOMEM. */
+int fp_track_copy_alloc(fp_track_copy *copy, const fp_track_config *config, uint32_t count);
+/* Copies one host into slot i of a copy made for the host's own config. */
+void fp_track_copy_host(fp_track_copy *copy, uint32_t i, fp_track_ref host);
+/* Summarises slot i; scratch must hold config.window floats. */
+void fp_track_copy_summarize(const fp_track_copy *copy, uint32_t i, float *scratch,
+                             fp_track_summary *out);
+/* Frees every slot's track and window, keeping the histograms: what a reader that has
+ * summarised them all still reads. fp_track_copy_summarize is not to be called after. */
+void fp_track_copy_drop_samples(fp_track_copy *copy);
+/* Slot i's histogram counts (config.buckets + 1, not cumulative), NULL without buckets. */
+const uint64_t *fp_track_copy_histogram(const fp_track_copy *copy, uint32_t i);
+/* Releases what fp_track_copy_alloc took. Idempotent. */
+void fp_track_copy_free(fp_track_copy *copy);
 
 #endif

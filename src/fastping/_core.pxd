@@ -70,9 +70,23 @@ cdef extern from "timeouts.h":
     enum:
         FP_MAX_TIMEOUTS
 
+cdef extern from "shortest.h":
+    enum:
+        FP_SHORTEST_POW5
+        FP_SHORTEST_POW5_INV
+        FP_SHORTEST_BITS
+        FP_SHORTEST_MAX
+    void fp_shortest_init(const uint64_t *pow5, const uint64_t *pow5_inv)
+    size_t fp_shortest(double value, char *out) nogil
+
 cdef extern from "track.h":
     enum:
         FP_TRACK_MAX_BUCKETS
+
+    ctypedef enum fp_health:
+        FP_HEALTH_UNKNOWN
+        FP_HEALTH_UP
+        FP_HEALTH_DOWN
 
     ctypedef struct fp_track_config:
         uint32_t down_after
@@ -91,9 +105,20 @@ cdef extern from "track.h":
         uint64_t since_ns
         double last_rtt_us, jitter_us
         uint32_t streak
+        uint32_t ups, downs
         uint8_t health
         uint32_t window_probes, window_replies
         double min_us, avg_us, max_us, stddev_us, p50_us, p90_us, p99_us
+
+    ctypedef struct fp_track_copy:
+        fp_track_config config
+        uint32_t hosts
+
+    void fp_track_copy_summarize(const fp_track_copy *copy, uint32_t i, float *scratch,
+                                 fp_track_summary *out) nogil
+    void fp_track_copy_drop_samples(fp_track_copy *copy)
+    const uint64_t *fp_track_copy_histogram(const fp_track_copy *copy, uint32_t i) nogil
+    void fp_track_copy_free(fp_track_copy *copy)
 
 cdef extern from "engine.h":
     ctypedef enum fp_privilege:
@@ -196,4 +221,6 @@ cdef extern from "engine.h":
     int fp_engine_track_mark(fp_engine *engine)
     int fp_engine_track_histogram(fp_engine *engine, uint32_t host, uint64_t *counts,
                                   uint64_t *sum_ns)
+    int fp_engine_track_copy(fp_engine *engine, const uint32_t *indexes, uint32_t count,
+                             fp_track_copy *out)
     uint64_t fp_monotonic_ns() nogil

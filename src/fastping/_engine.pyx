@@ -11,8 +11,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
-from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT, ENOSPC
-from libc.stdint cimport int64_t
+from libc.errno cimport EACCES, EPERM, EAFNOSUPPORT, ENOENT, ENOSPC
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy, strerror
 
@@ -143,6 +142,9 @@ cdef object _router(const fp_event *event):
     return None
 
 
+include "_exposition.pxi"
+
+
 cdef class Engine:
     """One epoll descriptor, one timerfd, one ICMP socket per family in use.
 
@@ -166,6 +168,7 @@ cdef class Engine:
     cdef object _hosts_view
     cdef list _names
     cdef list _address_texts
+    cdef unsigned long _hosts_version  # bumped by every change of the table
 
     def __cinit__(self):
         # Before anything can fail, so __dealloc__ always sees a valid state.
@@ -180,6 +183,7 @@ cdef class Engine:
         self._hosts_view = MappingProxyType(self._by_name)
         self._names = []
         self._address_texts = []
+        self._hosts_version = 0
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
@@ -311,6 +315,7 @@ cdef class Engine:
         self._address_texts[rc] = address
         if listed:
             self._by_name[name] = rc
+            self._hosts_version += 1
         return rc
 
     def remove_unlisted(self, unsigned int index):
@@ -340,11 +345,17 @@ cdef class Engine:
             raise _os_error(rc, f"cannot remove host {name!r}")
         del self._by_name[name]
         self._names[index] = self._address_texts[index] = None
+        self._hosts_version += 1
 
     @property
     def hosts(self):
         """The host table, read-only and live: {name: index}, in the order added."""
         return self._hosts_view
+
+    @property
+    def hosts_version(self):
+        """A number that changes whenever a host is added to or removed from the table."""
+        return self._hosts_version
 
     def address_text(self, unsigned int index):
         """The address text a host's Results carry."""
@@ -582,10 +593,10 @@ cdef class Engine:
         if _host_state_type is None:
             from fastping._monitor_records import HostState
             _host_state_type = HostState
-        cdef double age = <int64_t>(fp_monotonic_ns() - s.since_ns) / 1e9
         return _host_state_type(
             host=self._names[index], address=self._address_texts[index],
-            health=_healths[s.health], since=time.time() - age, streak=s.streak,
+            health=_healths[s.health], since=_clock_offset() + s.since_ns / 1e9,
+            streak=s.streak,
             sent=s.sent, received=s.received, lost=s.lost, duplicates=s.duplicates,
             send_errors=s.send_errors, last_rtt=_seconds(s.last_rtt_us),
             last_ttl=None if s.last_ttl < 0 else s.last_ttl, jitter=s.jitter_us / 1e6,
@@ -597,6 +608,7 @@ cdef class Engine:
             lifetime_min=s.rtt_min_ns / 1e9 if s.received else None,
             lifetime_avg=s.rtt_sum_ns / 1e9 / s.received if s.received else None,
             lifetime_max=s.rtt_max_ns / 1e9 if s.received else None,
+            ups=s.ups, downs=s.downs,
         )
 
     def track_tally(self, unsigned int index):
@@ -614,6 +626,20 @@ cdef class Engine:
         cdef int rc = fp_engine_track_mark(self._live())
         if rc < 0:
             raise _os_error(rc, "cannot mark spans")
+
+    def track_copy(self, const uint32_t[:] indexes not None):
+        """The tracked hosts of these indexes, in this order, copied now: a TrackCopy.
+        KeyError if one of them is not a host (any more)."""
+        cdef TrackCopy copy = TrackCopy()
+        cdef fp_engine *engine = self._live()
+        cdef int rc = fp_engine_track_copy(
+            engine, &indexes[0] if indexes.shape[0] else NULL, indexes.shape[0], &copy._copy)
+        if rc == -ENOENT:
+            raise KeyError("a host to copy is gone")
+        if rc < 0:
+            raise _os_error(rc, "cannot copy the hosts' tracks")
+        copy._clock_offset = _clock_offset()
+        return copy
 
     def track_histogram(self, unsigned int index):
         """A tracked host's RTT histogram: (cumulative counts per bound, sum in seconds, count)."""

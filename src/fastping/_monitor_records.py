@@ -70,6 +70,8 @@ class HostState:
     lifetime_min: float | None
     lifetime_avg: float | None
     lifetime_max: float | None
+    ups: int = 0  # health changes to up since the host was added
+    downs: int = 0  # and to down
 
 
 def monitor_events(events: Sequence[Event], now: float) -> list[MonitorEvent]:

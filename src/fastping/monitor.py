@@ -363,6 +363,11 @@ class Monitor(EngineOwner):
 
         return self._call(read)
 
+    def _read_engine(self, read: Callable[[_engine.Engine], T]) -> T:
+        """read(engine) on the engine's thread (from any thread): for the exporter's scrapes,
+        which copy what they need of it at once and render it away from that thread."""
+        return self._call(lambda: read(self._live_engine()))
+
     def counters(self) -> dict[str, int]:
         """Packets the engine has sent, matched and dropped, by reason (from any thread)."""
         return self._call(lambda: self._live_engine().counters()._asdict())

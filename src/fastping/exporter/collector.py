@@ -8,6 +8,14 @@ host, source, tos`` and then every custom label name of the configuration, sorte
 targets without it, and adds ``smokeping_send_errors_total`` and
 ``smokeping_receive_errors_total``. Both count as requests only the probes that were sent: a
 probe whose send failed is a send error, not a request.
+
+The families are described here as data: a HostFamily has one series a host (or several), its
+samples each a field of the host's state (a name of ``_engine.EXPOSITION_FIELDS``); the rest
+(build_info, the engines' counters, the exporter's state) are prometheus_client Metrics made
+at scrape time. Two renderings read this one description: exposition.py has the binding
+write the text straight from a copy of the engines' hosts (what /metrics serves), and
+MonitorCollector below makes prometheus_client objects from the Monitors' HostStates, the
+reference the tests hold the binding's text to, byte for byte.
 """
 
 from __future__ import annotations
@@ -15,16 +23,12 @@ from __future__ import annotations
 import math
 import platform
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
@@ -33,7 +37,7 @@ from .._results import Health
 if TYPE_CHECKING:
     from ..monitor import HostState
     from .service import Exporter
-    from .targets import Histogram
+    from .targets import Group, Histogram, Snapshot
 
 SMOKEPING_VERSIONS = ("0.11", "0.6")
 # The label names of every per-host series, before the configuration's custom ones.
@@ -66,48 +70,96 @@ def _go_float(value: float) -> str:
     return format(number, "f")
 
 
-class _Smokeping:
-    """smokeping_prober's per-host metrics, so that its dashboards and rules work unchanged."""
+@dataclass(frozen=True)
+class Series:
+    """One sample a host has in a family: the field of its state it shows (and the
+    field's argument: a bucket's index, a kind of change), the sample name's suffix, and
+    the family's own label pair, if any (le, quantile, to)."""
 
-    def __init__(self, version: str, labels: Sequence[str]) -> None:
-        self.errors = version != "0.6"
-        self.requests = CounterMetricFamily("smokeping_requests_total",
-                                            "Number of ping requests sent", labels=labels)
-        self.durations = HistogramMetricFamily(
-            "smokeping_response_duration_seconds",
-            "A histogram of latencies for ping responses.", labels=labels)
-        self.ttl = GaugeMetricFamily("smokeping_response_ttl",
-                                     "The last response Time To Live (TTL).", labels=labels)
-        self.duplicates = CounterMetricFamily("smokeping_response_duplicates_total",
-                                              "The number of duplicated response packets.",
-                                              labels=labels)
-        self.send_errors = CounterMetricFamily(
-            "smokeping_send_errors_total",
-            "The number of errors when Pinger attempts to send packets.", labels=labels)
+    field: str
+    argument: int = 0
+    suffix: str = ""
+    label: tuple[str, str] | None = None
 
-    def add(self, labels: list[str], state: HostState, histogram: Histogram) -> None:
-        # smokeping_prober counts a request only once it is sent.
-        self.requests.add_metric(labels, state.sent - state.send_errors)
-        self.duplicates.add_metric(labels, state.duplicates)
-        bounds, cumulative, total, count = histogram
-        buckets = [(_go_float(bound), float(number))
-                   for bound, number in zip(bounds, cumulative, strict=True)]
-        buckets.append(("+Inf", float(count)))
-        self.durations.add_metric(labels, buckets, total)
-        # 0 until the first reply, as smokeping_prober sets up every series at start.
-        self.ttl.add_metric(labels, state.last_ttl or 0)
-        if self.errors:
-            self.send_errors.add_metric(labels, state.send_errors)
 
-    def families(self, malformed: int) -> list[Metric]:
-        families: list[Metric] = [self.requests, self.durations, self.ttl, self.duplicates]
-        if self.errors:
-            families.append(self.send_errors)
-            families.append(CounterMetricFamily(
-                "smokeping_receive_errors_total",
-                "The number of errors when Pinger attempts to receive packets.",
-                value=malformed))
-        return families
+@dataclass(frozen=True)
+class HostFamily:
+    """A family with the same series for every host, labelled by the host's labels
+    (host_labels); kind: counter, gauge or histogram; a counter's name ends in _total."""
+
+    name: str
+    kind: str
+    help: str
+    series: tuple[Series, ...]
+
+
+Part = HostFamily | Metric
+
+
+def _simple(name: str, kind: str, help: str, field: str) -> HostFamily:
+    return HostFamily(name, kind, help, (Series(field),))
+
+
+def _histogram(name: str, help: str, buckets: Sequence[float]) -> HostFamily:
+    series = [Series("bucket", index, "_bucket", ("le", _go_float(bound)))
+              for index, bound in enumerate(buckets)]
+    series += [Series("replies", 0, "_bucket", ("le", "+Inf")), Series("replies", 0, "_count"),
+               Series("rtt_sum", 0, "_sum")]
+    return HostFamily(name, "histogram", help, tuple(series))
+
+
+def _smokeping(version: str, buckets: Sequence[float], malformed: int) -> list[Part]:
+    """smokeping_prober's per-host metrics, so that its dashboards and rules work unchanged.
+    It counts a request only once it is sent; its TTL is 0 until the first reply, as it sets
+    up every series at start."""
+    parts: list[Part] = [
+        _simple("smokeping_requests_total", "counter", "Number of ping requests sent",
+                "requests"),
+        _histogram("smokeping_response_duration_seconds",
+                   "A histogram of latencies for ping responses.", buckets),
+        _simple("smokeping_response_ttl", "gauge", "The last response Time To Live (TTL).",
+                "ttl"),
+        _simple("smokeping_response_duplicates_total", "counter",
+                "The number of duplicated response packets.", "duplicates"),
+    ]
+    if version != "0.6":
+        parts += [
+            _simple("smokeping_send_errors_total", "counter",
+                    "The number of errors when Pinger attempts to send packets.", "send_errors"),
+            CounterMetricFamily("smokeping_receive_errors_total",
+                                "The number of errors when Pinger attempts to receive packets.",
+                                value=malformed),
+        ]
+    return parts
+
+
+def _health() -> list[HostFamily]:
+    """fastping's own per-host metrics: health, its changes, and the rolling statistics."""
+    return [
+        _simple("fastping_up", "gauge", "1 if the host is up, 0 if down; absent while unknown "
+                "(not yet enough consecutive outcomes).", "up"),
+        _simple("fastping_health_since_timestamp_seconds", "gauge",
+                "When the host's health last changed (or it was added).", "since"),
+        _simple("fastping_lost_total", "counter",
+                "Probes that got no reply: timeouts, ICMP errors, send errors.", "lost"),
+        HostFamily("fastping_state_changes_total", "counter",
+                   "Health changes, by the health changed to.",
+                   (Series("changes", 0, "", ("to", "up")),
+                    Series("changes", 1, "", ("to", "down")))),
+        _simple("fastping_loss_ratio", "gauge",
+                "Fraction of the probes in the rolling window not answered.", "loss"),
+        _simple("fastping_window_probes", "gauge",
+                "Probes in the rolling window (up to its size).", "window_probes"),
+        HostFamily("fastping_rtt_seconds", "gauge", "RTT quantiles over the rolling window.",
+                   tuple(Series(field, 0, "", ("quantile", quantile))
+                         for quantile, field in QUANTILES)),
+        *(_simple(f"fastping_rtt_{name}_seconds", "gauge",
+                  f"{description} RTT over the rolling window.", name)
+          for name, description in RTT_STATS),
+        _simple("fastping_last_rtt_seconds", "gauge", "The last reply's RTT.", "last_rtt"),
+        _simple("fastping_jitter_seconds", "gauge", "RFC 3550 interarrival jitter of the RTTs.",
+                "jitter"),
+    ]
 
 
 def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
@@ -131,70 +183,6 @@ def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
         GaugeMetricFamily("smokeping_prober_config_last_reload_successful",
                           _RELOAD_HELP[version], value=1.0 if exporter.last_reload_ok else 0.0),
     ]
-
-
-class _Health:
-    """fastping's own per-host metrics: health, its changes, and the rolling statistics."""
-
-    def __init__(self, labels: Sequence[str]) -> None:
-        names = tuple(labels)  # the per-host label names, the same in every family
-        self.up = GaugeMetricFamily("fastping_up", "1 if the host is up, 0 if down; absent "
-                                    "while unknown (not yet enough consecutive outcomes).",
-                                    labels=names)
-        self.since = GaugeMetricFamily("fastping_health_since_timestamp_seconds",
-                                       "When the host's health last changed (or it was added).",
-                                       labels=names)
-        self.lost = CounterMetricFamily(
-            "fastping_lost_total",
-            "Probes that got no reply: timeouts, ICMP errors, send errors.", labels=names)
-        self.changes = CounterMetricFamily("fastping_state_changes_total",
-                                           "Health changes, by the health changed to.",
-                                           labels=(*names, "to"))
-        self.loss = GaugeMetricFamily(
-            "fastping_loss_ratio",
-            "Fraction of the probes in the rolling window not answered.", labels=names)
-        self.window = GaugeMetricFamily("fastping_window_probes",
-                                        "Probes in the rolling window (up to its size).",
-                                        labels=names)
-        self.quantiles = GaugeMetricFamily("fastping_rtt_seconds",
-                                           "RTT quantiles over the rolling window.",
-                                           labels=(*names, "quantile"))
-        self.rtt_stats = {name: GaugeMetricFamily(f"fastping_rtt_{name}_seconds",
-                                                  f"{description} RTT over the rolling window.",
-                                                  labels=names)
-                          for name, description in RTT_STATS}
-        self.last_rtt = GaugeMetricFamily("fastping_last_rtt_seconds", "The last reply's RTT.",
-                                          labels=names)
-        self.jitter = GaugeMetricFamily("fastping_jitter_seconds",
-                                        "RFC 3550 interarrival jitter of the RTTs.",
-                                        labels=names)
-
-    def add(self, labels: list[str], state: HostState, changes: dict[str, int]) -> None:
-        """changes: how often the host went up and down (the group's count)."""
-        if state.health is not Health.UNKNOWN:
-            self.up.add_metric(labels, 1.0 if state.health is Health.UP else 0.0)
-        self.since.add_metric(labels, state.since)
-        self.lost.add_metric(labels, state.lost)
-        for health in ("up", "down"):
-            self.changes.add_metric([*labels, health], changes.get(health, 0))
-        self.window.add_metric(labels, state.window_probes)
-        if state.window_probes:
-            self.loss.add_metric(labels, state.loss)
-        for quantile, attribute in QUANTILES:
-            value = getattr(state, attribute)
-            if value is not None:
-                self.quantiles.add_metric([*labels, quantile], value)
-        for name, family in self.rtt_stats.items():
-            value = getattr(state, name)
-            if value is not None:
-                family.add_metric(labels, value)
-        if state.last_rtt is not None:
-            self.last_rtt.add_metric(labels, state.last_rtt)
-        self.jitter.add_metric(labels, state.jitter)
-
-    def families(self) -> list[Metric]:
-        return [self.up, self.since, self.lost, self.changes, self.loss, self.window,
-                self.quantiles, *self.rtt_stats.values(), self.last_rtt, self.jitter]
 
 
 def _engine_events(events: dict[str, int]) -> Metric:
@@ -226,22 +214,83 @@ def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
     ]
 
 
+def label_names(exporter: Exporter, snapshot: Snapshot) -> tuple[str, ...]:
+    """The label names of every per-host series: smokeping_prober's, then (0.11) the
+    configuration's custom ones, sorted."""
+    custom = snapshot.label_names if exporter.smokeping_version != "0.6" else ()
+    return (*BASE_LABELS[exporter.smokeping_version], *custom)
+
+
+def host_labels(names: tuple[str, ...], snapshot: Snapshot, group: Group, host: str,
+                address: str) -> dict[str, str]:
+    """A host's labels (of label_names) on every one of its series."""
+    base = {"ip": address, "host": host, "source": group.source_label, "tos": group.tos_label}
+    custom = dict(zip(snapshot.label_names, snapshot.label_values.get(host, ()), strict=False))
+    return {name: base[name] if name in base else custom.get(name, "") for name in names}
+
+
+def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> list[Part]:
+    """/metrics' families from the Monitors' collector, in order: each a HostFamily (a
+    series a host) or a whole Metric. engine_events: the engines' counters, summed."""
+    parts: list[Part] = [
+        *_smokeping_prober_state(exporter),
+        *_smokeping(exporter.smokeping_version, exporter.buckets,
+                    engine_events.get("malformed", 0)),
+    ]
+    if exporter.fastping_metrics:
+        parts += [*_health(), _engine_events(engine_events), *_exporter_state(exporter, hosts)]
+    return parts
+
+
+# What each field of a host is in its HostState and histogram (the binding's own reading of
+# its copy of the engine is _engine.TrackCopy.value): None for none.
+FieldReader = Callable[["HostState", "Histogram", int], float | None]
+
+
+def _attribute(name: str) -> FieldReader:
+    return lambda state, histogram, _: getattr(state, name)
+
+
+FIELDS: dict[str, FieldReader] = {
+    "requests": lambda state, histogram, _: state.sent - state.send_errors,
+    "lost": lambda state, histogram, _: state.lost,
+    "duplicates": lambda state, histogram, _: state.duplicates,
+    "send_errors": lambda state, histogram, _: state.send_errors,
+    "ttl": lambda state, histogram, _: state.last_ttl or 0,
+    "up": lambda state, histogram, _: (
+        None if state.health is Health.UNKNOWN else 1.0 if state.health is Health.UP else 0.0),
+    "since": lambda state, histogram, _: state.since,
+    "window_probes": lambda state, histogram, _: state.window_probes,
+    "loss": lambda state, histogram, _: state.loss if state.window_probes else None,
+    **{name: _attribute(name)
+       for name in ("min", "avg", "max", "stddev", "p50", "p90", "p99", "last_rtt", "jitter")},
+    "bucket": lambda state, histogram, index: histogram[1][index],
+    "replies": lambda state, histogram, _: histogram[3],
+    "rtt_sum": lambda state, histogram, _: histogram[2],
+    "changes": lambda state, histogram, kind: state.downs if kind else state.ups,
+}
+
+
+def empty_metric(family: HostFamily) -> Metric:
+    """The family as prometheus_client has it, without samples (a counter's name without
+    _total, as CounterMetricFamily keeps it)."""
+    name = family.name.removesuffix("_total") if family.kind == "counter" else family.name
+    return Metric(name, family.help, family.kind)
+
+
 class MonitorCollector(Collector):
-    """Reads every Monitor at scrape time; nothing is done per probe."""
+    """Reads the Monitors at scrape time into prometheus_client objects, a sample an object:
+    the reference for exposition.py's rendering (which /metrics serves), and what a
+    registry of one's own can hold."""
 
     def __init__(self, exporter: Exporter) -> None:
         self._exporter = exporter
 
     def collect(self) -> Iterator[Metric]:
-        exporter = self._exporter
-        snapshot = exporter.snapshot()
-        base = BASE_LABELS[exporter.smokeping_version]
-        custom = snapshot.label_names if exporter.smokeping_version != "0.6" else ()
-        names = (*base, *custom)
-        smokeping, health = _Smokeping(exporter.smokeping_version, names), _Health(names)
+        snapshot = self._exporter.snapshot()
+        names = label_names(self._exporter, snapshot)
         engine_events: dict[str, int] = {}
-        hosts = 0
-        no_labels = ("",) * len(custom)
+        hosts: list[tuple[dict[str, str], HostState, Histogram]] = []
         for group in snapshot.groups:
             try:
                 # Histograms first: a reply counted there is already in the states read after.
@@ -250,22 +299,25 @@ class MonitorCollector(Collector):
                 counters = group.monitor.counters()
             except ValueError:  # closed by a reload meanwhile
                 continue
-            state_changes = group.changes()
-            for key, value in counters.items():
-                engine_events[key] = engine_events.get(key, 0) + value
-            own = {"source": group.source_label, "tos": group.tos_label}
+            for key, count in counters.items():
+                engine_events[key] = engine_events.get(key, 0) + count
             for host, state in states.items():
-                hosts += 1
-                labels = [state.address, host, *(own[name] for name in base[2:]),
-                          *snapshot.label_values.get(host, no_labels)]
                 histogram = histograms.get(host)
                 if histogram is None:
                     histogram = (group.buckets, (0,) * len(group.buckets), 0.0, 0)
-                smokeping.add(labels, state, histogram)
-                health.add(labels, state, state_changes.get(host, {}))
-        yield from _smokeping_prober_state(exporter)
-        yield from smokeping.families(engine_events.get("malformed", 0))
-        if exporter.fastping_metrics:
-            yield from health.families()
-            yield _engine_events(engine_events)
-            yield from _exporter_state(exporter, hosts)
+                hosts.append((host_labels(names, snapshot, group, host, state.address), state,
+                              histogram))
+        for part in layout(self._exporter, engine_events, len(hosts)):
+            if not isinstance(part, HostFamily):
+                yield part
+                continue
+            metric = empty_metric(part)
+            for labels, state, histogram in hosts:
+                for series in part.series:
+                    value = FIELDS[series.field](state, histogram, series.argument)
+                    if value is None:
+                        continue
+                    sample_labels = dict([*labels.items(), series.label]) if series.label \
+                        else labels
+                    metric.add_sample(part.name + series.suffix, sample_labels, float(value))
+            yield metric

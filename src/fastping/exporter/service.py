@@ -17,7 +17,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,7 @@ from .config import (
     load_config,
     load_document,
 )
+from .exposition import Scrapes
 from .modules import DEFAULT_MODULES, AllowedTargets, Module, parse_modules
 from .targets import DEFAULT_ENGINE, Snapshot, Targets
 from .webconfig import WebGate
@@ -125,12 +126,18 @@ class Exporter:
             "probe_max_timeout", self.probe_max_timeout, maximum=MAX_TIMEOUT, allow_zero=False),
             slots=self.probe_limit, privileged=self.privileged, allowed=None
             if self.allowed_targets is None else AllowedTargets.parse(self.allowed_targets))
+        # /metrics is rendered by Scrapes (exposition.py) from the Monitors' collector's
+        # description, then the runtime's collectors; the registry holds the same collectors
+        # for prometheus_client's own rendering (of a restricted name[] request, say).
+        runtime = CollectorRegistry()
+        if self.fastping_metrics:
+            ProcessCollector(registry=runtime)
+            PlatformCollector(registry=runtime)
+            GCCollector(registry=runtime)
         self.registry = CollectorRegistry()
         self.registry.register(MonitorCollector(self))
-        if self.fastping_metrics:
-            ProcessCollector(registry=self.registry)
-            PlatformCollector(registry=self.registry)
-            GCCollector(registry=self.registry)
+        self.registry.register(runtime)
+        self._scrapes = Scrapes(self, runtime)
 
     # ---- targets ---------------------------------------------------------------
 
@@ -208,6 +215,7 @@ class Exporter:
             host, port = self._listen_address
             self._server = http.Server(
                 host, port, self.registry, {"/probe": self._prober.respond},
+                metrics=self.render_metrics,
                 tls=web.tls if web else None, gate=web,
                 on_connection=web.refresh if web else None)
             self._server.start()
@@ -270,6 +278,13 @@ class Exporter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # ---- /metrics -----------------------------------------------------------------
+
+    def render_metrics(self, open_metrics: bool = False) -> Iterator[bytes]:
+        """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte; from
+        any thread. Scrapes that overlap share one reading of the engines."""
+        return self._scrapes.render(open_metrics)
 
     # ---- /probe ------------------------------------------------------------------
 

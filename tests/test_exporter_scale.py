@@ -1,0 +1,172 @@
+"""/metrics at scale: the binding's text (exposition.py, _exposition.pxi) is byte for byte
+prometheus_client's from MonitorCollector, concurrent scrapes share one reading of the
+engine, and a scrape's Python allocations do not grow with the hosts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import pathlib
+import random
+import struct
+import time
+import tracemalloc
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from conftest import loopback_hosts
+
+pytest.importorskip("prometheus_client")
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.utils import floatToGoString
+
+from fastping import _engine
+from fastping.exporter import Exporter, exposition
+from fastping.exporter.collector import MonitorCollector
+
+# A custom label value that needs every escape the formats have, and UTF-8.
+ODD_VALUE = 'a"b\\c\nd é "\\n'
+
+
+@pytest.fixture
+def exporter(fd_baseline: int, tmp_path: pathlib.Path) -> Iterator[Exporter]:
+    """An exporter of 300 IPv4 hosts, ::1 under three names and a host of an engine of its
+    own (tos), with custom labels sorting before, between and after the others (and the
+    families' own: le, quantile, to), probed every 0.2 s until every host answered twice,
+    then stopped, with two hosts added never probed: its state holds still."""
+    config = tmp_path / "targets.yaml"
+    config.write_text(json.dumps({"targets": [
+        {"hosts": loopback_hosts(300, "127.0.13.1"), "labels": {"site": ODD_VALUE, "aaa": "1"}},
+        {"hosts": ["::1", "0::1", "0:0:0:0:0:0:0:1"], "labels": {"zone": "v6"}},
+        {"hosts": ["127.0.21.1"], "tos": 16},
+    ]}))
+    instance = Exporter(config=str(config), period=0.2, listen="127.0.0.1:0")
+    instance.start()
+    try:
+        groups = instance.snapshot().groups
+        assert len(groups) == 2
+        deadline = time.monotonic() + 30
+        while any(state.received < 2 for group in groups
+                  for state in group.monitor.states().values()):
+            assert time.monotonic() < deadline, "hosts did not answer on loopback"
+            time.sleep(0.1)
+        for group in groups:
+            group.monitor.stop()
+            group.monitor.join()
+        # Hosts never probed: no health, no window, no RTTs (samples left out).
+        groups[0].monitor.add("127.0.20.1")
+        groups[0].monitor.add("127.0.20.2")
+        yield instance
+    finally:
+        instance.close()
+
+
+def reference(instance: Exporter, open_metrics: bool) -> bytes:
+    """prometheus_client's text of the Monitor's collector, a Python object a sample."""
+    registry = CollectorRegistry()
+    registry.register(MonitorCollector(instance))
+    return (generate_openmetrics if open_metrics else generate_latest)(registry)
+
+
+def rendered(instance: Exporter, open_metrics: bool) -> bytes:
+    """The binding's text of /metrics, less what follows the Monitor's (the process')."""
+    text = b"".join(instance.render_metrics(open_metrics))
+    monitor_text = text[:text.index(b"# HELP process_")]
+    return monitor_text + (b"# EOF\n" if open_metrics else b"")
+
+
+@pytest.mark.parametrize("open_metrics", [False, True])
+@pytest.mark.parametrize(("version", "fastping_metrics"),
+                         [("0.11", True), ("0.6", True), ("0.11", False)])
+def test_the_text_is_prometheus_clients_byte_for_byte(exporter: Exporter, open_metrics: bool,
+                                                      version: str,
+                                                      fastping_metrics: bool) -> None:
+    exporter.smokeping_version = version
+    exporter.fastping_metrics = fastping_metrics
+    expected = reference(exporter, open_metrics)
+    assert rendered(exporter, open_metrics) == expected
+    text = expected.decode()
+    # The cases it covers: IPv4 and IPv6 hosts, odd labels, hosts with and without samples.
+    assert 'host="0:0:0:0:0:0:0:1",ip="::1"' in text
+    assert text.count("smokeping_requests_total{") == 306
+    if version == "0.11":
+        assert 'site="a\\"b\\\\c\\nd é \\"\\\\n"' in text and 'tos="16"' in text
+    if fastping_metrics:
+        assert text.count("fastping_up{") == 304  # the two never probed have no health
+        assert "fastping_rtt_seconds{" in text and 'le="+Inf"' in text
+    else:
+        assert "fastping_" not in text
+
+
+def test_a_second_rendering_is_the_same(exporter: Exporter) -> None:
+    # The hosts' timestamps (since) are read the same way each time, to the last digit.
+    assert rendered(exporter, False) == rendered(exporter, False)
+
+
+def test_numbers_are_written_as_prometheus_client_writes_them() -> None:
+    rng = random.Random(13)
+    values = [0.0, -0.0, 1.0, 5e-324, 1e16, 1e-4, 1e-5, 123456.0, 1234567.0, 1e6, 1e10,
+              1.5e10, 9007199254740993.0, 1.7976931348623157e308, math.inf, -math.inf,
+              math.nan]
+    for _ in range(20_000):
+        values.append(struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0])
+        values.append(rng.random() * 10.0 ** rng.randint(-12, 18))
+        values.append(float(rng.randint(0, 10 ** rng.randint(1, 19))))
+        values.append(struct.unpack("<f", struct.pack("<I", rng.getrandbits(32)))[0] / 1e6)
+    for value in values:
+        if not math.isnan(value):
+            assert _engine.shortest_repr(value) == repr(value), value.hex()
+        assert _engine.go_float(value) == floatToGoString(value), repr(value)
+
+
+def test_concurrent_scrapes_share_one_reading(exporter: Exporter) -> None:
+    scrapes = exporter._scrapes
+    before = scrapes.readings
+    first = exporter.render_metrics(False)
+    head = next(first)  # the first scrape has read the engine and is rendering
+    second_text = b"".join(exporter.render_metrics(False))  # arrives meanwhile: shares it
+    first_text = head + b"".join(first)
+    assert scrapes.readings == before + 1
+    # One reading, so the same text, the process' own metrics (CPU, memory) too.
+    assert first_text == second_text
+    b"".join(exporter.render_metrics(False))  # after both: a reading of its own
+    assert scrapes.readings == before + 2
+
+
+def test_a_scrape_allocates_chunks_not_samples(exporter: Exporter) -> None:
+    b"".join(exporter.render_metrics(False))  # the plan: once per target set
+    size = 0
+    tracemalloc.start()
+    try:
+        for chunk in exporter.render_metrics(False):
+            size += len(chunk)
+            del chunk
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert size > 1_000_000
+    # A chunk and the small families: not the text, nor an object a sample.
+    assert peak < exposition.CHUNK_SIZE + size // 4, (peak, size)
+
+
+def test_metrics_over_http_gzip_and_openmetrics(exporter: Exporter) -> None:
+    def get(**headers: str) -> tuple[str, str, bytes]:
+        request = urllib.request.Request(exporter.url + "/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return (response.headers["Content-Type"],
+                    response.headers.get("Content-Encoding", ""), response.read())
+
+    kind, encoding, body = get()
+    assert kind.startswith("text/plain; version=0.0.4") and encoding == ""
+    assert body.startswith(reference(exporter, False)[:200])
+    kind, encoding, body = get(**{"Accept": "application/openmetrics-text; version=1.0.0",
+                                  "Accept-Encoding": "gzip"})
+    assert kind.startswith("application/openmetrics-text") and encoding == "gzip"
+    text = gzip.decompress(body)
+    assert text.endswith(b"# EOF\n") and text.count(b"# EOF") == 1
+    assert text.startswith(reference(exporter, True)[:200])
