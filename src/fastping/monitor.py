@@ -37,7 +37,7 @@ from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent, monitor_events
 from ._resolve import check_callback, check_hosts, check_int, check_seconds
-from ._results import Health, Result, Tally
+from ._results import Event, Health, Result, Tally
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -425,8 +425,9 @@ class Monitor(EngineOwner):
     def _owns_loop(self) -> bool:
         return self._loop_thread == threading.get_ident()
 
-    def _step(self, timeout: float | None) -> list[MonitorEvent]:
-        """One turn of the loop: serve requests, run the engine, turn its events into ours."""
+    def _turn(self, timeout: float | None) -> list[Event]:
+        """One turn of the loop: serve requests, run the engine; its events, those of
+        on-demand probes taken out."""
         self._serve_requests()
         if self._stop_requested:
             return []
@@ -434,7 +435,11 @@ class Monitor(EngineOwner):
         status, events = engine.run(timeout=timeout, until_idle=False, prompt=True)
         if status == "closed":
             self._stop_requested = True
-        events = self._on_demand.take(engine, events)
+        return self._on_demand.take(engine, events)
+
+    def _step(self, timeout: float | None) -> list[MonitorEvent]:
+        """One turn of the loop, its engine's events turned into ours."""
+        events = self._turn(timeout)
         if not events:
             return []
         converted = monitor_events(events, time.time())
@@ -451,6 +456,16 @@ class Monitor(EngineOwner):
         return self._events(None)
 
     def _events(self, began: Future[None] | None) -> Generator[MonitorEvent, None, None]:
+        turns = self._turns(began)
+        try:
+            for _ in turns:
+                yield from self._step(None)
+        finally:
+            turns.close()
+
+    def _turns(self, began: Future[None] | None) -> Generator[None, None, None]:
+        """Claims the loop and yields once for each turn the caller takes (_turn or _step),
+        until stop(); the loop is given back however it ends."""
         if self._owns_loop():
             raise RuntimeError("this Monitor is already running")
         # _begin inside the try: an interrupt at any instant after it claimed the loop
@@ -460,7 +475,7 @@ class Monitor(EngineOwner):
             if began is not None:
                 began.set_result(None)
             while not self._stop_requested:
-                yield from self._step(None)
+                yield
         finally:
             if self._owns_loop():
                 self._end()
