@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _engine
 from ._common import (
@@ -36,6 +36,7 @@ from ._monitor_hosts import Schedules, resolve_all
 from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent, monitor_events
+from ._monitor_requests import Request, new_future, serve
 from ._resolve import check_callback, check_hosts, check_int, check_seconds
 from ._results import Event, Health, Result, Tally
 
@@ -56,23 +57,6 @@ _REQUEST_TIMEOUT = 30.0
 _BATCH = 4096
 _HOLDUP = 0.1  # seconds of replies the receive buffers hold beyond a wake-up's
 EventCallback = Callable[[MonitorEvent], object]
-Request = tuple[Callable[[], Any], "Future[Any]"]
-
-
-def _new_future() -> Future[Any]:
-    # Only threaded use needs it: the CLI and the exporter's start-up don't pay its import.
-    from concurrent.futures import Future
-
-    return Future()
-
-
-def _serve(requests: list[Request]) -> None:
-    """Carry out other threads' requests, handing each its result or exception."""
-    for work, future in requests:
-        try:
-            future.set_result(work())
-        except BaseException as error:
-            future.set_exception(error)
 
 
 class Monitor(EngineOwner):
@@ -200,7 +184,7 @@ class Monitor(EngineOwner):
                 direct = True
             else:
                 direct = False
-                future: Future[T] = _new_future()
+                future: Future[T] = new_future()
                 self._requests.append((work, future))
         if direct:
             return work()
@@ -210,7 +194,7 @@ class Monitor(EngineOwner):
     def _serve_requests(self) -> None:
         with self._lock:
             requests, self._requests = self._requests, []
-        _serve(requests)
+        serve(requests)
 
     # ---- hosts ---------------------------------------------------------------
 
@@ -286,7 +270,7 @@ class Monitor(EngineOwner):
         gap = check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
         wait = self._timeout if timeout is None else check_timeout(timeout)
         name, address = self._resolve(host)
-        future: Future[list[Result]] = _new_future()
+        future: Future[list[Result]] = new_future()
 
         def begin() -> None:
             if not self._loop_thread:
@@ -415,7 +399,7 @@ class Monitor(EngineOwner):
                     engine.cancel_all()
                 requests, self._requests = self._requests, []
                 # Nobody else touches the engine while we hold the lock.
-                _serve(requests)
+                serve(requests)
             finally:
                 self._loop_thread = None
                 if self._close_requested and engine is not None:
@@ -494,7 +478,7 @@ class Monitor(EngineOwner):
         self._live_engine()
         if self._loop_thread is not None:
             raise RuntimeError("this Monitor is already running")
-        began: Future[None] = _new_future()
+        began: Future[None] = new_future()
 
         def main() -> None:
             try:
