@@ -45,3 +45,12 @@ def debian_commands(package: str, *commands: str) -> tuple[str, ...]:
         pytest.skip(f"needs {', '.join(commands)} (Debian's {package} package), and it could "
                     "not be installed here (installing needs root and apt-get)")
     return paths
+
+
+def without_sanitizers() -> dict[str, str]:
+    """This environment minus an ASan run's preloaded runtime and options, for programs that
+    are not ours (curl, for one, hangs with libasan preloaded)."""
+    env = dict(os.environ)
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env.pop(name, None)
+    return env

@@ -6,6 +6,7 @@ an exit status, never a traceback."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import pathlib
 import re
@@ -162,6 +163,48 @@ def test_a_failed_reload_changes_nothing(make_exporter: MakeExporter,  # noqa: F
     config.write_text("targets: []\n")  # said outright: no targets
     assert instance.reload() is True
     assert requests(scrape(instance.url)) == {}
+
+
+def ask(url: str, method: str, path: str) -> tuple[int, str, str]:
+    """(status, Content-Type, body) of one request."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_post_reload_and_healthy_as_smokeping_prober(make_exporter: MakeExporter,  # noqa: F811
+                                                     tmp_path: pathlib.Path) -> None:
+    # smokeping_prober 0.11's main.go: /-/healthy is 200 "Healthy" to any method (it has no
+    # /-/ready); /-/reload wants POST (405 and a line otherwise), answers once the reload is
+    # done: 200 and no body, or 500 "Failed to reload config: ..." (http.Error's plain text).
+    config = tmp_path / "targets.yaml"
+    config.write_text("targets: [127.0.0.1]\n")
+    instance = make_exporter(config=str(config), period=0.05)
+    url = instance.url
+    for method in ("GET", "POST"):
+        assert ask(url, method, "/-/healthy") == (200, "text/plain; charset=utf-8", "Healthy")
+    config.write_text("targets: [127.0.0.1, 127.0.0.2]\n")
+    assert ask(url, "GET", "/-/reload")[::2] == (405, "This endpoint requires a POST request.\n")
+    assert sorted(instance.hosts) == ["127.0.0.1"]  # a GET reloads nothing
+    stamped = instance.last_reload_time
+    assert ask(url, "POST", "/-/reload") == (200, "", "")  # no body, no Content-Type
+    # Answered when done: the new targets are pinged and the reload is stamped.
+    assert sorted(instance.hosts) == ["127.0.0.1", "127.0.0.2"]
+    samples = scrape(url)
+    assert one(samples, "smokeping_prober_config_last_reload_successful") == 1
+    assert one(samples, "smokeping_prober_config_last_reload_success_timestamp_seconds") > stamped
+    config.write_text("targets: [{hosts: [127.0.0.3], timeout: 2h}]\n")
+    status, content_type, body = ask(url, "POST", "/-/reload")
+    assert (status, content_type) == (500, "text/plain; charset=utf-8"), body
+    assert body.startswith("Failed to reload config: ") and "timeout" in body, body
+    assert body.count("\n") == 1, body
+    assert sorted(instance.hosts) == ["127.0.0.1", "127.0.0.2"]
+    assert one(scrape(url), "smokeping_prober_config_last_reload_successful") == 0
 
 
 # ---- the service as a process --------------------------------------------------------------
@@ -327,6 +370,28 @@ def test_a_missing_dependency_is_one_line(module: str, name: str) -> None:
     assert name in done.stderr and "pip install 'fastping[exporter]'" in done.stderr
 
 
+# Imported by `site` at the start of the interpreter (from PYTHONPATH), before -m looks for
+# its module: the named module's import then fails as if it were not installed.
+HIDING_SITECUSTOMIZE = """
+import os, sys
+sys.modules[os.environ["FASTPING_TEST_HIDE"]] = None
+"""
+
+
+@pytest.mark.parametrize("module", ["prometheus_client", "yaml", "aiohttp"])
+def test_python_m_without_a_dependency_is_one_line(tmp_path: pathlib.Path, module: str) -> None:
+    (tmp_path / "sitecustomize.py").write_text(HIDING_SITECUSTOMIZE)
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "fastping.exporter", "127.0.0.1"],
+        env={**os.environ, "PYTHONPATH": path, "FASTPING_TEST_HIDE": module},
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"({module} is missing)" in done.stderr
+    assert "pip install 'fastping[exporter]'" in done.stderr
+
+
 def test_a_missing_config_file_is_a_usage_error(tmp_path: pathlib.Path) -> None:
     missing = tmp_path / "smokeping_prober.yml"
     done = subprocess.run(
@@ -335,3 +400,22 @@ def test_a_missing_config_file_is_a_usage_error(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 3, done.stderr
     assert str(missing) in done.stderr and "No such file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_reload_adds_many_hosts_at_once(make_exporter: MakeExporter,  # noqa: F811
+                                          tmp_path: pathlib.Path) -> None:
+    # The new hosts go to the running engines in lots (Monitor.add_many): every one pinged,
+    # one that cannot be added counted in the unresolved, the others added all the same.
+    config = tmp_path / "targets.yaml"
+    config.write_text("targets: [127.0.0.1]\n")
+    # A command line's target is not checked as a file's is: tried at every reload.
+    instance = make_exporter(["999.1.1.1"], config=str(config), period=0.2)
+    hosts = [f"127.0.{n // 250 + 2}.{n % 250 + 1}" for n in range(500)]
+    config.write_text("targets:\n- hosts: [" + ", ".join(hosts)
+                      + "]\n- hosts: [127.0.0.1]\n  interval: 0.5s\n")
+    assert instance.reload() is True
+    assert set(instance.unresolved) == {"999.1.1.1"}
+    assert set(instance.hosts) == {"127.0.0.1", *hosts}
+    samples = wait_until(lambda: (lambda s: s if len([v for v in requests(s).values() if v])
+                                  == 501 else None)(scrape(instance.url)), 20, "for every probe")
+    assert one(samples, "fastping_exporter_unresolved_targets") == 1

@@ -483,3 +483,52 @@ def test_ten_thousand_cycles_with_every_kind_of_exit(fd_baseline: int) -> None:
         monitor.close()
         pinger.close()
     assert open_fds() == fd_baseline
+
+
+def test_add_many_probes_every_host_on_spread_phases(make_monitor: MakeMonitor) -> None:
+    # 300 hosts added in one call to a running monitor (several requests of its loop): each
+    # is probed, on a phase of its own (first sends spread over the period, not one burst),
+    # and a host that cannot be added is its exception, the others added all the same.
+    period = 0.5
+    monitor = make_monitor(["127.0.0.1"], period=period, family=4)
+    monitor.start()
+    hosts = loopback_hosts(300)
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sniffer:
+        sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        ident = monitor._call(lambda: monitor._live_engine().identifier(socket.AF_INET))
+        outcomes = monitor.add_many([*hosts, " ", "::1"], period=period, timeout=0.2)
+        times = request_send_times(sniffer, ident, 2 * period)
+    assert [outcomes[host] for host in hosts] == hosts
+    assert isinstance(outcomes[" "], ValueError) and isinstance(outcomes["::1"], ValueError)
+    assert set(monitor.hosts) == {"127.0.0.1", *hosts}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(
+            state.received > 0 for state in monitor.states().values()):
+        time.sleep(0.05)
+    assert all(state.received > 0 for state in monitor.states().values())
+    # The first period's sends: spread over it, never the 300 in one clump.
+    first = sorted(t for t in times if t < times[0] + period)
+    assert len(first) >= 250
+    busiest = max(sum(1 for t in first if start <= t < start + period / 4) for start in first)
+    assert busiest <= len(first) / 2, f"{busiest} of {len(first)} sends in a quarter period"
+
+
+def test_probes_on_demand_keep_their_interval(make_monitor: MakeMonitor) -> None:
+    # An interval shorter than the send slack (0.125 s here): the engine may send a probe
+    # that early, so probes on demand went back to back. Each must wait its interval.
+    interval, count = 0.05, 5
+    monitor = make_monitor(["127.0.0.1"], period=3600)  # one heartbeat, at the start
+    monitor.start()
+    assert monitor.send_slack > interval
+    ident = monitor._call(lambda: monitor._live_engine().identifier(socket.AF_INET))
+    time.sleep(0.2)
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sniffer:
+        sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        future = monitor.submit_probe("127.0.0.2", count=count, interval=interval)
+        times = request_send_times(sniffer, ident, count * interval + 1.0)
+    results = future.result(10)
+    assert [result.status.value for result in results] == ["ok"] * count
+    assert len(times) == count, times
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.9 * interval, [f"{gap * 1000:.1f} ms" for gap in gaps]

@@ -39,10 +39,15 @@ class OnDemand:
 
     ``call`` runs work on the monitor's loop thread (Monitor._call): a caller that cancels
     its future goes through it to forget the probe at once, not after its timeouts.
+    ``slack()`` is the engine's send slack now: the engine may send any probe that much
+    before it is due (to share a wake-up), so a probe's next one is scheduled its interval
+    plus the slack after its outcome: never sooner than the interval, at most slack later.
     """
 
-    def __init__(self, call: Callable[[Callable[[], object]], object]) -> None:
+    def __init__(self, call: Callable[[Callable[[], object]], object],
+                 slack: Callable[[], float]) -> None:
         self._call = call
+        self._slack = slack
         self._pending: dict[int, _Request] = {}
 
     def begin(self, engine: _engine.Engine, name: str, address: Address, count: int,
@@ -77,7 +82,8 @@ class OnDemand:
             elif event.kind in _OUTCOMES and event.result is not None:
                 request.results.append(event.result)
                 if len(request.results) < request.count:
-                    engine.schedule(event.host_index, delay=request.interval)
+                    delay = request.interval + self._slack() if request.interval else 0.0
+                    engine.schedule(event.host_index, delay=delay)
                 else:
                     self._finish(engine, event.host_index)
         return others

@@ -18,11 +18,10 @@ only ever touched by one thread.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _engine
 from ._common import (
@@ -33,42 +32,31 @@ from ._common import (
     check_timeout,
     default_timeout,
 )
+from ._monitor_hosts import Schedules, resolve_all
 from ._monitor_options import check_buckets, default_slack
 from ._monitor_probes import OnDemand
 from ._monitor_records import EventKind, HostState, MonitorEvent, monitor_events
+from ._monitor_requests import Request, new_future, serve
 from ._resolve import check_callback, check_hosts, check_int, check_seconds
-from ._results import Health, Result, Tally
+from ._results import Event, Health, Result, Tally
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from typing_extensions import Unpack
 
+    from ._resolve import Address
+
 __all__ = ["EventKind", "Health", "HostState", "Monitor", "MonitorEvent"]
 
 T = TypeVar("T")
 
-_GOLDEN = (math.sqrt(5) - 1) / 2
 _REQUEST_TIMEOUT = 30.0
+# Hosts add_many() inserts a request: the loop is held up a few milliseconds at a time, not
+# the second 100,000 hosts take, and the requests' own cost is lost among the insertions.
+_BATCH = 4096
 _HOLDUP = 0.1  # seconds of replies the receive buffers hold beyond a wake-up's
 EventCallback = Callable[[MonitorEvent], object]
-Request = tuple[Callable[[], Any], "Future[Any]"]
-
-
-def _new_future() -> Future[Any]:
-    # Only threaded use needs it: the CLI and the exporter's start-up don't pay its import.
-    from concurrent.futures import Future
-
-    return Future()
-
-
-def _serve(requests: list[Request]) -> None:
-    """Carry out other threads' requests, handing each its result or exception."""
-    for work, future in requests:
-        try:
-            future.set_result(work())
-        except BaseException as error:
-            future.set_exception(error)
 
 
 class Monitor(EngineOwner):
@@ -127,17 +115,14 @@ class Monitor(EngineOwner):
         self.on_event = on_event
         self._family = options.family
         self._timeout = options.timeout
-        self._own_periods: dict[str, float] = {}  # of hosts with a period of their own
-        self._on_demand = OnDemand(self._call)
-        self._shortest = self._period  # of all periods
-        self._own_rate = 0.0  # probes a second of the hosts with periods of their own
+        self._schedules = Schedules(self._period, self._timeout)
+        self._on_demand = OnDemand(self._call, lambda: self.send_slack)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the loop ends
         self._requests: list[Request] = []
         self._loop_thread: int | None = None  # the thread running the loop, if any
         self._stop_requested = False
         self._close_requested = False
-        self._added = 0  # hosts ever added while running: their phases
         self._background: threading.Thread | None = None
         self._engine = options.open_engine()
         try:
@@ -199,7 +184,7 @@ class Monitor(EngineOwner):
                 direct = True
             else:
                 direct = False
-                future: Future[T] = _new_future()
+                future: Future[T] = new_future()
                 self._requests.append((work, future))
         if direct:
             return work()
@@ -209,7 +194,7 @@ class Monitor(EngineOwner):
     def _serve_requests(self) -> None:
         with self._lock:
             requests, self._requests = self._requests, []
-        _serve(requests)
+        serve(requests)
 
     # ---- hosts ---------------------------------------------------------------
 
@@ -222,37 +207,57 @@ class Monitor(EngineOwner):
         the monitor runs is probed from then on, on a phase of its own. Adding a host that
         is already there only sets its period and timeout anew.
         """
-        own_period = (None if period is None else
-                      check_seconds("period", period, maximum=MAX_INTERVAL, allow_zero=False))
-        own_timeout = None if timeout is None else check_timeout(timeout)
-        if own_timeout is None and own_period is not None and own_period < self._timeout:
-            own_timeout = own_period
-        name, address = self._resolve(host)  # before any lock: DNS may be slow
+        own = self._schedules.own(period, timeout)
+        resolved = [self._resolve(host)]  # before any lock: DNS may be slow
+        [outcome] = self._insert_all(resolved, *own)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        def insert() -> str:
+    def add_many(self, hosts: Iterable[str], *, period: float | None = None,
+                 timeout: float | None = None) -> dict[str, str | Exception]:
+        """Add hosts as add() adds each, _BATCH hosts a request to a running loop (add() is
+        one request a host, about 200 us); their phases are spread as add()'s are. Returns
+        {host: its address, or the exception add() would have raised (a name that does not
+        resolve, say)}: a host that cannot be added is left out, the others are added."""
+        check_hosts(hosts)
+        own = self._schedules.own(period, timeout)
+        resolved, outcomes = resolve_all(hosts, self._resolve)  # before any lock
+        names = list(resolved)
+        for start in range(0, len(names), _BATCH):
+            batch = names[start:start + _BATCH]
+            inserted = self._insert_all([resolved[host] for host in batch], *own)
+            outcomes.update(zip(batch, inserted, strict=True))
+        return outcomes
+
+    def _insert_all(self, resolved: list[tuple[str, Address]], own_period: float | None,
+                    own_timeout: float | None) -> list[str | Exception]:
+        """Inserts resolved hosts with their own period and timeout, in one request."""
+        def insert() -> list[str | Exception]:
             engine = self._live_engine()
-            was_period = self._period_of(name) if name in engine.hosts else None
-            index = self._insert(engine, name, address, own_timeout)
-            self._set_own_period(name, own_period)
-            if self._loop_thread is not None and was_period != self._period_of(name):
-                self._schedule(name, index, _GOLDEN * self._added % 1.0)
-                self._added += 1
+            running = self._loop_thread is not None
+            outcomes = self._schedules.insert(
+                engine, lambda name, address: self._insert(engine, name, address, own_timeout),
+                resolved, own_period, running)
+            if running:
                 self._apply_slack()
-            return engine.address_text(index)
+            return outcomes
 
         return self._call(insert)
 
     def probe(self, host: str, *, count: int = 1, interval: float = 0.0,
               timeout: float | None = None) -> list[Result]:
-        """Probe a host count times, one after the other (interval apart), on this running
-        monitor's engine, apart from its heartbeats: its Results, in order. From any thread
-        but the loop's. The host need not be one of the monitor's; if it is, its state is
-        left alone. ``timeout`` is the Monitor's by default."""
+        """Probe a host count times, one after the other (each at least interval after the
+        last one's outcome, at most the send slack more), on this running monitor's engine,
+        apart from its heartbeats: its Results, in order. From any thread but the loop's.
+        The host need not be one of the monitor's; if it is, its state is left alone.
+        ``timeout`` is the Monitor's by default."""
         if self._owns_loop():
             raise RuntimeError("probe() from the monitor's own loop would wait for itself")
         future = self.submit_probe(host, count=count, interval=interval, timeout=timeout)
         try:
-            return future.result(count * (interval + (timeout or self._timeout)) + _REQUEST_TIMEOUT)
+            each = interval + self.send_slack + (timeout or self._timeout)
+            return future.result(count * each + _REQUEST_TIMEOUT)
         finally:
             future.cancel()  # nothing once it is done; else its probe is forgotten
 
@@ -265,7 +270,7 @@ class Monitor(EngineOwner):
         gap = check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
         wait = self._timeout if timeout is None else check_timeout(timeout)
         name, address = self._resolve(host)
-        future: Future[list[Result]] = _new_future()
+        future: Future[list[Result]] = new_future()
 
         def begin() -> None:
             if not self._loop_thread:
@@ -275,26 +280,10 @@ class Monitor(EngineOwner):
         self._call(begin)
         return future
 
-    def _period_of(self, name: str) -> float:
-        return self._own_periods.get(name, self._period)
-
-    def _set_own_period(self, name: str, period: float | None) -> None:
-        """Keeps the shortest period of all up to date: the send slack must stay below it,
-        or a host with a short period would be sent to twice in one wake-up."""
-        old = self._own_periods.pop(name, None)
-        if old is not None:
-            self._own_rate -= 1 / old
-        if period is not None:
-            self._own_periods[name] = period
-            self._own_rate += 1 / period
-            self._shortest = min(self._shortest, period)
-        elif old is not None and old <= self._shortest:
-            self._shortest = min(self._own_periods.values(), default=self._period)
-
     def remove(self, host: str) -> None:
         """Remove a host (from any thread); its pending probes are forgotten."""
         def delete() -> None:
-            self._set_own_period(self._delete(host), None)
+            self._schedules.set_own(self._delete(host), None)
             if self._loop_thread is not None:
                 self._apply_slack()
 
@@ -306,7 +295,7 @@ class Monitor(EngineOwner):
         if self._fixed_slack is not None:
             return self._fixed_slack
         hosts = 0 if self._engine is None else len(self._engine.hosts)
-        return default_slack(min(self._period, self._shortest), hosts)
+        return default_slack(self._schedules.shortest, hosts)
 
     def _apply_slack(self) -> None:
         """The send slack for the hosts there are now, and receive buffers for a wake-up's
@@ -315,7 +304,7 @@ class Monitor(EngineOwner):
         engine = self._live_engine()
         slack = self.send_slack
         engine.set_send_slack(slack)
-        rate = (len(engine.hosts) - len(self._own_periods)) / self._period + self._own_rate
+        rate = self._schedules.rate(len(engine.hosts))
         engine.reserve(int(rate * (slack + _HOLDUP)) + 1024)
 
     def _read_host(self, host: str, read: Callable[[_engine.Engine, int], T]) -> T:
@@ -382,10 +371,6 @@ class Monitor(EngineOwner):
 
     # ---- the loop ----------------------------------------------------------------
 
-    def _schedule(self, name: str, index: int, phase: float) -> None:
-        period = self._period_of(name)
-        self._live_engine().schedule(index, delay=phase * period, period=period)
-
     def _begin(self) -> None:
         """Claim the engine for this thread and spread every host over one period.
 
@@ -397,10 +382,11 @@ class Monitor(EngineOwner):
                 raise RuntimeError("this Monitor is already running")
             self._loop_thread = threading.get_ident()
             self._stop_requested = False
-        hosts = list(self._live_engine().hosts.items())
+        engine = self._live_engine()
+        hosts = list(engine.hosts.items())
         for position, (name, index) in enumerate(hosts):
-            self._schedule(name, index, position / len(hosts))
-        self._added = 0
+            self._schedules.schedule(engine, name, index, position / len(hosts))
+        self._schedules.added = 0
         self._apply_slack()
 
     def _end(self) -> None:
@@ -413,7 +399,7 @@ class Monitor(EngineOwner):
                     engine.cancel_all()
                 requests, self._requests = self._requests, []
                 # Nobody else touches the engine while we hold the lock.
-                _serve(requests)
+                serve(requests)
             finally:
                 self._loop_thread = None
                 if self._close_requested and engine is not None:
@@ -423,8 +409,9 @@ class Monitor(EngineOwner):
     def _owns_loop(self) -> bool:
         return self._loop_thread == threading.get_ident()
 
-    def _step(self, timeout: float | None) -> list[MonitorEvent]:
-        """One turn of the loop: serve requests, run the engine, turn its events into ours."""
+    def _turn(self, timeout: float | None) -> list[Event]:
+        """One turn of the loop: serve requests, run the engine; its events, those of
+        on-demand probes taken out."""
         self._serve_requests()
         if self._stop_requested:
             return []
@@ -432,7 +419,11 @@ class Monitor(EngineOwner):
         status, events = engine.run(timeout=timeout, until_idle=False, prompt=True)
         if status == "closed":
             self._stop_requested = True
-        events = self._on_demand.take(engine, events)
+        return self._on_demand.take(engine, events)
+
+    def _step(self, timeout: float | None) -> list[MonitorEvent]:
+        """One turn of the loop, its engine's events turned into ours."""
+        events = self._turn(timeout)
         if not events:
             return []
         converted = monitor_events(events, time.time())
@@ -449,6 +440,16 @@ class Monitor(EngineOwner):
         return self._events(None)
 
     def _events(self, began: Future[None] | None) -> Generator[MonitorEvent, None, None]:
+        turns = self._turns(began)
+        try:
+            for _ in turns:
+                yield from self._step(None)
+        finally:
+            turns.close()
+
+    def _turns(self, began: Future[None] | None) -> Generator[None, None, None]:
+        """Claims the loop and yields once for each turn the caller takes (_turn or _step),
+        until stop(); the loop is given back however it ends."""
         if self._owns_loop():
             raise RuntimeError("this Monitor is already running")
         # _begin inside the try: an interrupt at any instant after it claimed the loop
@@ -458,7 +459,7 @@ class Monitor(EngineOwner):
             if began is not None:
                 began.set_result(None)
             while not self._stop_requested:
-                yield from self._step(None)
+                yield
         finally:
             if self._owns_loop():
                 self._end()
@@ -477,7 +478,7 @@ class Monitor(EngineOwner):
         self._live_engine()
         if self._loop_thread is not None:
             raise RuntimeError("this Monitor is already running")
-        began: Future[None] = _new_future()
+        began: Future[None] = new_future()
 
         def main() -> None:
             try:

@@ -19,6 +19,9 @@ counts that never reset: a scrape copies them, no probe costs Python.
 from __future__ import annotations
 
 import importlib.util
+import sys
+
+from .._common import EXIT_SYSTEM
 
 # The optional dependencies of the exporter: a missing one is said once, here, as what to
 # install (an import of any submodule runs this first; the command says it in one line).
@@ -29,8 +32,15 @@ try:
     if importlib.util.find_spec("aiohttp") is None:  # imported when the server starts
         raise ModuleNotFoundError("No module named 'aiohttp'", name="aiohttp")
 except ImportError as error:
-    raise ImportError(f"fastping's exporter needs aiohttp, prometheus-client and PyYAML "
-                      f"({error.name} is missing): pip install 'fastping[exporter]'") from error
+    missing = (f"fastping's exporter needs aiohttp, prometheus-client and PyYAML "
+               f"({error.name} is missing): pip install 'fastping[exporter]'")
+    # `python -m fastping.exporter` imports this package before its __main__ can catch
+    # anything, and runpy would print the ImportError's traceback: while -m looks for its
+    # module, sys.argv[0] is "-m" (documented), so here is the command, and it says one line.
+    if sys.argv[:1] == ["-m"]:
+        print(f"fastping exporter: {missing}", file=sys.stderr)
+        raise SystemExit(EXIT_SYSTEM) from None
+    raise ImportError(missing) from error
 
 from .blackbox import probe
 from .command import main

@@ -213,7 +213,7 @@ async def _after(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterat
 class Server:
     """An HTTP(S) server on its own thread and asyncio loop: at /metrics metrics(open_metrics)'s
     chunks (the registry's exposition without metrics, or for a name[] filter), routes
-    (path: handler) and a landing page at /.
+    (path: handler), a landing page at / and /-/healthy.
 
     ``gate`` (the web configuration) wraps the routing of every request, and
     ``on_connection`` is called as each connection opens, before its TLS handshake (for the
@@ -229,7 +229,8 @@ class Server:
                  max_connections: int = MAX_CONNECTIONS,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._bind = host, port
-        self._routes = {"/": self._landing, "/metrics": _metrics_page(metrics, registry)}
+        self._routes = {"/": self._landing, "/metrics": _metrics_page(metrics, registry),
+                        "/-/healthy": self._healthy}
         self._routes.update(routes)
         self.tls = tls
         self._gate = gate
@@ -302,6 +303,12 @@ class Server:
         from aiohttp import web
 
         return web.Response(text=_LANDING, content_type="text/html")
+
+    async def _healthy(self, request: web.BaseRequest) -> web.StreamResponse:
+        """smokeping_prober's liveness check (it has no /-/ready): any method, 200."""
+        from aiohttp import web
+
+        return web.Response(text="Healthy")
 
     async def _stop(self) -> None:
         if self._listener is not None:

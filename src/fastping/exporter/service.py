@@ -3,21 +3,24 @@ configuration is good, a control thread that cannot die, and the collector and H
 over them.
 
 Reloads run on the control thread, one after the other, asked for by SIGHUP (through
-``request_reload``, safe in a signal handler). A reload reads and validates the whole file
-first (config.py), then applies it (``Targets.apply``); any exception at all, of any type,
-leaves the running targets and their history as they were and sets
-``..._config_last_reload_successful`` to 0. Stopping never waits for a reload: ``close()``
-closes the engines under it, and the reload meets them closed.
+``request_reload``, safe in a signal handler) or by ``POST /-/reload``, which answers when
+its reload is done, as smokeping_prober's does (200 and no body, or 500 and why). A reload
+reads and validates the whole file first (config.py), then applies it (``Targets.apply``);
+any exception at all, of any type, leaves the running targets and their history as they
+were and sets ``..._config_last_reload_successful`` to 0. Stopping never waits for a
+reload: ``close()`` closes the engines under it, and the reload meets them closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +51,8 @@ from .targets import DEFAULT_ENGINE, Snapshot, Targets
 from .webconfig import WebGate
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from ..monitor import Monitor
 
 # One logger for the whole exporter, "fastping.exporter": main() gives it its handler.
@@ -117,7 +122,8 @@ class Exporter:
         self._targets = Targets(self.period, self.timeout, self.buckets, {
             "down_after": self.down_after, "up_after": self.up_after, "window": self.window,
             "privileged": self.privileged})
-        self._commands: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # "reload", "stop", or a reload whose outcome someone waits for (None, or the error).
+        self._commands: queue.SimpleQueue[str | Future[str | None]] = queue.SimpleQueue()
         self._stopped = threading.Event()
         self._closing = False
         self._server: http.Server | None = None
@@ -172,6 +178,10 @@ class Exporter:
     def reload(self) -> bool:
         """Re-read the config and apply it; on any error keep the targets (and /probe's
         modules) as they are."""
+        return self._reload() is None
+
+    def _reload(self) -> str | None:
+        """reload(): None, or what went wrong."""
         try:
             targets, probe_modules = self._wanted(), self._modules()
             self.apply(targets)
@@ -182,11 +192,11 @@ class Exporter:
             log.error("reload failed, keeping the %d targets as they were: %s",
                       len(self.hosts), message[:300])
             self.last_reload_ok = False
-            return False
+            return message[:300]
         self.last_reload_ok = True
         self.last_reload_time = time.time()
         log.info("pinging %d targets", len(self.hosts))
-        return True
+        return None
 
     def snapshot(self) -> Snapshot:
         """The engines and the hosts' labels, as a scrape reads them."""
@@ -214,7 +224,8 @@ class Exporter:
             log.info("pinging %d targets", len(self.hosts))
             host, port = self._listen_address
             self._server = http.Server(
-                host, port, self.registry, {"/probe": self._prober.respond},
+                host, port, self.registry,
+                {"/probe": self._prober.respond, "/-/reload": self._reload_page},
                 metrics=self.render_metrics,
                 tls=web.tls if web else None, gate=web,
                 on_connection=web.refresh if web else None)
@@ -249,10 +260,31 @@ class Exporter:
         self._commands.put("stop")
 
     def _control(self) -> None:
-        # reload() lets no Exception out, so this loop ends only when asked to.
-        while self._commands.get() != "stop":
-            self.reload()
+        # _reload() lets no Exception out, so this loop ends only when asked to.
+        while (command := self._commands.get()) != "stop":
+            if isinstance(command, Future):
+                # A client that went away cancelled its future: the reload it asked for is
+                # done all the same, as smokeping_prober does it.
+                waited = command.set_running_or_notify_cancel()
+                error = self._reload()
+                if waited:
+                    command.set_result(error)
+            else:
+                self._reload()
         self._stopped.set()
+
+    async def _reload_page(self, request: web.BaseRequest) -> web.StreamResponse:
+        """``/-/reload``: POST reloads on the control thread and answers when done."""
+        from aiohttp import web
+
+        if request.method != "POST":
+            return http.text(405, "This endpoint requires a POST request.")
+        done: Future[str | None] = Future()
+        self._commands.put(done)
+        error = await asyncio.wrap_future(done)
+        if error is not None:
+            return http.text(500, f"Failed to reload config: {error}")
+        return web.Response()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until stopped (request_stop()); True if it was."""

@@ -151,20 +151,28 @@ class Targets:
                 self._remove(host, setting)
         settings: dict[str, Setting] = {}
         unresolved: dict[str, str] = {}
+        # The hosts to add, by engine, period and timeout: each lot in one add_many (a
+        # running Monitor's loop takes a request a host from add(): 20 s for 100,000).
+        lots: dict[tuple[EngineKey, float, float], list[str]] = {}
         for host, setting in wanted.items():
-            if stopping():
-                return
             if host in old and not old[host].restarts(setting):
                 settings[host] = setting
-                continue
-            try:
-                self._groups[setting.engine].monitor.add(host, period=setting.period,
-                                                         timeout=setting.timeout)
-            except Exception as error:  # any type: one host never fails the whole
-                unresolved[host] = str(error)[:200]
-                log.warning("cannot ping %s: %s", host, unresolved[host])
             else:
-                settings[host] = setting
+                lots.setdefault((setting.engine, setting.period, setting.timeout), []).append(host)
+        for (engine, period, timeout), hosts in lots.items():
+            if stopping():
+                return
+            try:
+                added = self._groups[engine].monitor.add_many(hosts, period=period,
+                                                              timeout=timeout)
+            except Exception as error:  # any type: one lot never fails the whole
+                added = dict.fromkeys(hosts, error)
+            for host, outcome in added.items():
+                if isinstance(outcome, Exception):
+                    unresolved[host] = str(outcome)[:200]
+                    log.warning("cannot ping %s: %s", host, unresolved[host])
+                else:
+                    settings[host] = wanted[host]
         self._settings, self.unresolved = settings, unresolved
         for group in opened:
             group.monitor.start()
