@@ -186,9 +186,9 @@ def test_generate_takes_ipv6_and_caps_at_131072() -> None:
     # fping 5.5: IPv6 prefixes of 65 to 128 bits; at most 131072 addresses.
     assert _generate("2001:db8::/126") == ["2001:db8::", "2001:db8::1", "2001:db8::2",
                                            "2001:db8::3"]
-    assert len(_generate("10.0.0.0", "10.1.255.255")) == 131072
+    assert len(_generate("127.0.0.0", "127.1.255.255")) == 131072
     with pytest.raises(UsageError, match="too many addresses"):
-        _generate("10.0.0.0", "10.2.0.0")
+        _generate("127.0.0.0", "127.2.0.0")
     with pytest.raises(UsageError, match="between 65 and 128"):
         _generate("2001:db8::/64")
     assert fastping("-a", "-g", "::1/128").stdout == "::1\n"
