@@ -136,7 +136,7 @@ class _ProbeLines:
 
     def write(self, events: list[Event], tally: Callable[[int], Tally]) -> None:
         run, shown, padded = self.run, self.run.shown, self.padded
-        settings, print_ttl = run.settings, run.args.print_ttl
+        settings = run.settings
         if self.width != run.width:  # a target added since: fping pads to the longest
             padded.clear()
             self.width = run.width
@@ -149,21 +149,13 @@ class _ProbeLines:
             number = shown.get(key, 0)
             shown[key] = number + 1
             name = padded.get(key) or self._pad(key)
-            if result.status is Status.OK and result.rtt is not None:
-                size = settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
-                line = text.reply_line(name, number, size, result.rtt, tally(event.host_index))
-                if result.timestamps is not None or print_ttl:
-                    line += text.extras(result, print_ttl, elapsed=False, comma=True)
-            else:
+            if not result.ok:
                 if not settings.quiet:  # its warning on stderr before its line
                     self._flush(lines)
                     run.warn(result)
                 if result.status is Status.SEND_ERROR:
                     continue  # (fping prints nothing for a probe it could not send)
-                line = text.timeout_line(name, number, tally(event.host_index))
-            if settings.timestamps is not None:
-                line = text.timestamp(settings.timestamps, time.time()) + line
-            lines.append(line)
+            lines.append(run.probe_text(result, number, name, tally(event.host_index)))
         self._flush(lines)
 
     def _pad(self, key: str) -> str:
@@ -172,7 +164,7 @@ class _ProbeLines:
 
     def _flush(self, lines: list[str]) -> None:
         if lines:
-            self.run._write(self.run.stdout, lines)  # signals held, as a summary
+            self.run.write_lines(self.run.stdout, lines)  # signals held, as a summary
             lines.clear()
 
 

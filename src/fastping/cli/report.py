@@ -172,12 +172,21 @@ class Run:
             return fping_json.timeout(name, number, stamp)
         # The average and loss so far: the engine has counted this outcome already.
         tally = NO_PROBES if self.counter is None else self.counter.tally(key)
-        prefix = text.timestamp(stamp, time.time())
+        return self.probe_text(result, number, self._padded(key), tally)
+
+    def probe_text(self, result: Result, number: int, padded: str, tally: Tally) -> str:
+        """fping's text line for a probe's outcome, the number-th to its target (whose name
+        comes padded), with the target's tally so far."""
         if result.ok and result.rtt is not None:
-            line = text.reply_line(self._padded(key), number, size, result.rtt, tally)
-            return prefix + line + text.extras(result, self.args.print_ttl, elapsed=False,
-                                               comma=True)
-        return prefix + text.timeout_line(self._padded(key), number, tally)
+            size = self.settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
+            line = text.reply_line(padded, number, size, result.rtt, tally)
+            if result.timestamps is not None or self.args.print_ttl:  # (-l: a line a probe)
+                line += text.extras(result, self.args.print_ttl, elapsed=False, comma=True)
+        else:
+            line = text.timeout_line(padded, number, tally)
+        if self.settings.timestamps is not None:
+            line = text.timestamp(self.settings.timestamps, time.time()) + line
+        return line
 
     def warn(self, result: Result) -> None:
         """fping's warning on stderr for an ICMP error (but with -q or -Q), or in a sweep's
@@ -231,7 +240,7 @@ class Run:
 
     # summaries
 
-    def _write(self, stream: TextIO, lines: list[str]) -> None:
+    def write_lines(self, stream: TextIO, lines: list[str]) -> None:
         # One write for all of them: stderr is line-buffered, and 100,000 targets would
         # otherwise be 100,000 system calls. Signals wait until the block is out: a large
         # write to a pipe that a handler interrupts midway was seen to lose the rest.
@@ -252,7 +261,7 @@ class Run:
                 rtts = None if every_rtt is None else every_rtt.get(key, [])
                 lines.append(_dumps(records.summary(key, tallies.get(key, NO_PROBES),
                                                         interval, rtts)))
-            self._write(self.stdout, lines)
+            self.write_lines(self.stdout, lines)
             return
         if args.J:
             for key in self.known:
@@ -263,7 +272,7 @@ class Run:
                     lines.append(fping_json.interval(name, tally, outage))
                 else:
                     lines.append(fping_json.summary(name, tally, outage))
-            self._write(self.stdout, lines)
+            self.write_lines(self.stdout, lines)
             return
         if self.settings.per_probe or self.settings.verbose:
             lines.append("")
@@ -276,7 +285,7 @@ class Run:
         else:
             lines += [text.summary_line(pad(name, width), tallies.get(key, NO_PROBES), outage)
                       for key, name in self.names.items()]
-        self._write(self.stderr, lines)
+        self.write_lines(self.stderr, lines)
 
     def interval_report(self, tallies: dict[str, Tally]) -> None:
         """-Q or SIGQUIT: each target's counts since the last report (or with ,cumulative
@@ -296,7 +305,7 @@ class Run:
                                       self.settings.report_every or 0.0,
                                       not self.netdata_started)
             self.netdata_started = True
-            self._write(self.stdout, lines)
+            self.write_lines(self.stdout, lines)
             return
         self.summaries(tallies, interval=True)
 
@@ -317,7 +326,7 @@ class Run:
             return
         suffix = " is unreachable" if self.settings.verbose else ""
         lines = [self.names[key] + suffix for key in self.known if not self.alive(key)]
-        self._write(self.stdout, lines)
+        self.write_lines(self.stdout, lines)
 
     def final_stats(self) -> None:
         """fping's -s block (-J: its stats record; --json: the total record)."""
@@ -328,7 +337,7 @@ class Run:
         elif self.args.J:
             print(fping_json.stats(run_totals), file=self.stdout, flush=True)
         else:
-            self._write(self.stderr, text.stats_block(run_totals))
+            self.write_lines(self.stderr, text.stats_block(run_totals))
 
     def reachable(self) -> int:
         return sum(self.alive(key) for key in self.known)
