@@ -8,13 +8,16 @@
     ['ok', 'ok']
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from ._results import Health, Result, Status, Tally, Timestamps
+from ._typing_lite import TYPE_CHECKING
 from ._version import __version__
 from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._stats import HostStats
     from .monitor import EventKind, HostState, Monitor, MonitorEvent
 

@@ -6,12 +6,12 @@ import _socket as socket  # not socket.py: see _resolve
 import argparse
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple, NoReturn, TypedDict, TypeVar
 
 from . import _engine
 from ._engine import Engine
 from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
 from ._results import Tally
+from ._typing_lite import TYPE_CHECKING, NamedTuple
 
 # Exit statuses shared by every command, as fping's: 3 bad arguments, 4 a system error.
 EXIT_USAGE, EXIT_SYSTEM = 3, 4
@@ -20,21 +20,25 @@ MAX_SIZE = _engine.MAX_PAYLOAD  # the largest ICMP payload an IPv4 datagram can 
 MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
 
-OwnerT = TypeVar("OwnerT", bound="EngineOwner")
+# Types only: nothing reads them at run time, and typing costs every command's start.
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypedDict, TypeVar
 
-class EngineKeywords(TypedDict, total=False):
-    """The engine options Pinger, Monitor, ping() and multiping() take by keyword, defined
-    here once (ENGINE_DEFAULTS are their defaults; EngineOptions.check checks them)."""
+    OwnerT = TypeVar("OwnerT", bound="EngineOwner")
 
-    size: int  # ICMP payload bytes
-    ttl: int | None
-    tos: int | None
-    source: str | None  # an address to send from
-    interface: str | None  # a device to bind to
-    privileged: bool | None  # raw sockets (True), datagram ones (False), or either (None)
-    family: int | None  # 4 or 6, if hosts may resolve to one family only
-    gap: float  # the least time between two sends, 0 for as fast as is safe
-    icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
+    class EngineKeywords(TypedDict, total=False):
+        """The engine options Pinger, Monitor, ping() and multiping() take by keyword, defined
+        here once (ENGINE_DEFAULTS are their defaults; EngineOptions.check checks them)."""
+
+        size: int  # ICMP payload bytes
+        ttl: int | None
+        tos: int | None
+        source: str | None  # an address to send from
+        interface: str | None  # a device to bind to
+        privileged: bool | None  # raw sockets (True), datagram ones (False), or either (None)
+        family: int | None  # 4 or 6, if hosts may resolve to one family only
+        gap: float  # the least time between two sends, 0 for as fast as is safe
+        icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,

@@ -13,22 +13,22 @@ import _socket as socket  # not socket.py: see _resolve
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
-    EngineKeywords,
     EngineOptions,
     EngineOwner,
     check_timeout,
 )
 from ._resolve import check_callback, check_family, check_hosts, check_int, check_seconds, resolve
 from ._results import Result, Tally
+from ._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._common import EngineKeywords
     from ._stats import HostStats
 
 # up_after and down_after for an engine that keeps counts but no health: never reached

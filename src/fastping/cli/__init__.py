@@ -21,9 +21,9 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .._common import EXIT_SYSTEM, EXIT_USAGE, EngineOptions
+from .._typing_lite import TYPE_CHECKING
 from . import arguments, modes, targets
 from .arguments import UsageError
 from .report import EXIT_UNKNOWN, EXIT_UNREACHABLE, Run
@@ -31,6 +31,7 @@ from .signals import Interrupted, Signals
 
 if TYPE_CHECKING:
     import argparse
+    from typing import NoReturn, TextIO
 
 __all__ = ["main", "run"]
 

@@ -7,11 +7,14 @@ import argparse
 import math
 import os
 import sys
-from typing import NamedTuple
 
-from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, EngineKeywords, UsageParser
+from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, UsageParser
 from .._resolve import MIN_SECONDS, check_seconds
+from .._typing_lite import TYPE_CHECKING, NamedTuple
 from .._version import __version__
+
+if TYPE_CHECKING:
+    from .._common import EngineKeywords
 
 VERSION_LINE = f"fastping: Version {__version__}"  # what fping -v prints, in its words
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, TextIO
 
 from .._results import Status, Tally
+from .._typing_lite import TYPE_CHECKING
 from . import fping_formats as text
 from . import fping_json, records
 from .signals import Signals
@@ -17,6 +17,7 @@ from .tallies import totals
 
 if TYPE_CHECKING:
     import argparse
+    from typing import TextIO
 
     from .._results import Result
     from ..monitor import Monitor

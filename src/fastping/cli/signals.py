@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Any
+
+from .._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..monitor import Monitor
     from ..pinger import Pinger
 

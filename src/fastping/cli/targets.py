@@ -6,13 +6,14 @@ from __future__ import annotations
 import _socket as socket  # not socket.py (see fastping._resolve)
 import sys
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, TextIO
 
+from .._typing_lite import TYPE_CHECKING
 from .arguments import UsageError
 
 if TYPE_CHECKING:
     import argparse
     import ipaddress
+    from typing import TextIO
 
 # fping's limits: -g makes at most this many addresses (the hosts of an IPv6 /111, two more
 # than those of an IPv4 /15), and a name read from a file may have 255 bytes.
