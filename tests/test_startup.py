@@ -18,6 +18,9 @@ import pytest
 OFF_THE_PATH = {
     "typing": "its NamedTuple compiles each field's annotation (13 M instructions a record); "
               "fastping._typing_lite makes the same records without it",
+    "argparse": "with re and gettext, and the building of its parser: the usual arguments are "
+                "read from cli.arguments.OPTIONS without it (help, errors and the rest with it)",
+    "gettext": "with argparse",
     "socket": "socket.py builds enums of every constant (2 ms): _socket is enough",
     "selectors": "with socket.py",
     "ipaddress": "only for IPv6 literals, resolved names and -g",
@@ -129,3 +132,46 @@ def test_records_made_without_typing_are_typings_records() -> None:
     assert repr(Tally(sent=1)).startswith("Tally(sent=1, received=0,")
     assert Tally(1, 1, total=0.5).avg == 0.5
     assert typing.get_type_hints(Result)["rtt"] == float | None
+
+
+@pytest.mark.parametrize("argv", [
+    [],
+    ["127.0.0.1"],
+    ["-C1", "-q", "-t", "500", "-f", "targets.txt"],
+    ["-C", "1", "-q", "127.0.0.1", "::1"],
+    ["127.0.0.1", "-c", "3", "-p", "10", "127.0.0.2", "--period=20", "-s"],
+    ["--vcount=2", "--quiet", "--timeout", "inf", "-i", "1e3", "-b", "1_000", "localhost"],
+    ["-4", "-6", "-a", "-u", "-n", "-d", "-J", "-R", "--print-tos", "--oiface", "eth0"],
+    ["-O", "0x10", "-H", "64", "-S", "127.0.0.1", "-I", "lo", "-x", "1", "-X", "2", "-T", "5"],
+    ["-D", "--timestamp-format", "iso", "-Q", "1,cumulative", "-l", "--table", "--json"],
+    ["--plot", "x.png", "-g", "127.0.0.0/30", "-k", "1", "--seqmap-timeout", "10", "-e", "-A"],
+    ["-m", "-N", "-o", "-M", "--print-ttl", "--icmp-timestamp", "--check-source", "-B", "2"],
+    ["", "-r", "0", "--print-reply-dst", "-f", "-x"],  # no: a value that looks like an option
+    # argparse's alone: clusters, abbreviations, '--', bad values, help and version
+    ["-qs", "127.0.0.1"], ["--time", "5", "127.0.0.1"], ["--", "127.0.0.1"],
+    ["-c", "-1", "127.0.0.1"], ["-c", "x", "::1"], ["--timestamp-format", "bogus", "-D"],
+    ["--timestamp-format", "ctime", "-D"], ["-h"], ["-v", "127.0.0.1"],
+])
+def test_the_usual_arguments_parse_as_argparse_parses_them(argv: list[str]) -> None:
+    # The command reads the usual command line without argparse: what it makes of one is what
+    # argparse's parser, built from the same table, makes of it; what it leaves to argparse
+    # (None) argparse parses in full.
+    from fastping.cli import arguments
+
+    parsed = arguments._parse_usual(argv)
+    try:
+        expected = vars(arguments.parser().parse_intermixed_args(argv))
+    except SystemExit:
+        assert parsed is None
+        return
+    assert parsed is None or vars(parsed) == expected
+    assert vars(arguments.parse(argv)) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["-C1", "-q", "127.0.0.1"], ["--vcount=1", "127.0.0.1", "--quiet"], ["-c", "1", "-s", "::1"],
+])
+def test_the_usual_arguments_need_no_argparse(argv: list[str]) -> None:
+    from fastping.cli import arguments
+
+    assert arguments._parse_usual(argv) is not None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import _socket as socket  # not socket.py: see _resolve
-import argparse
-import os
 from collections.abc import Mapping
 
 from . import _engine
@@ -22,7 +20,9 @@ MAX_INTERVAL = 86400.0
 
 # Types only: nothing reads them at run time, and typing costs every command's start.
 if TYPE_CHECKING:
-    from typing import Any, NoReturn, TypedDict, TypeVar
+    from typing import TypedDict, TypeVar
+
+    from ._usage import UsageParser as UsageParser
 
     OwnerT = TypeVar("OwnerT", bound="EngineOwner")
 
@@ -229,32 +229,12 @@ class EngineOwner:
         return engine
 
 
-def _help_columns() -> int:
-    """The width help is wrapped to, as shutil.get_terminal_size() finds it (less 2)."""
-    try:
-        return int(os.environ["COLUMNS"]) - 2
-    except (KeyError, ValueError):
-        pass
-    try:
-        return os.get_terminal_size(1).columns - 2
-    except OSError:
-        return 78
 
+def __getattr__(name: str) -> object:
+    # UsageParser, the commands' parser, loads argparse (and re, gettext: 16 M instructions)
+    # on first use: the fastping command parses its usual arguments without it.
+    if name == "UsageParser":
+        from ._usage import UsageParser
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's, told its width: left to find it, it imports shutil, and with it zlib, bz2
-    and lzma (3 ms of every start), for every argument added, though only --help prints."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_help_columns())
-
-
-class UsageParser(argparse.ArgumentParser):
-    """An argument parser whose every error is one line on stderr and exit status 3."""
-
-    def __init__(self, **keywords: Any) -> None:
-        keywords.setdefault("formatter_class", _HelpFormatter)
-        super().__init__(**keywords)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+        return UsageParser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

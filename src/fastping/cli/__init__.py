@@ -75,7 +75,7 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         status: int = exporter.main(argv_list[1:])
         return status
     # Options may come after targets, as fping takes them.
-    args = arguments.parser().parse_intermixed_args(argv_list)
+    args = arguments.parse(argv_list)
     signals = Signals()
     previous = signals.install()
     try:
