@@ -21,6 +21,7 @@ OFF_THE_PATH = {
     "argparse": "with re and gettext, and the building of its parser: the usual arguments are "
                 "read from cli.arguments.OPTIONS without it (help, errors and the rest with it)",
     "gettext": "with argparse",
+    "signal": "signal.py builds three enums (3 M instructions): _signal is enough",
     "socket": "socket.py builds enums of every constant (2 ms): _socket is enough",
     "selectors": "with socket.py",
     "ipaddress": "only for IPv6 literals, resolved names and -g",

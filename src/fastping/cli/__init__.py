@@ -16,9 +16,7 @@ permission to open an ICMP socket); with -x/-X, 0 if enough answered, else 1.
 from __future__ import annotations
 
 import gc
-import importlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -31,7 +29,10 @@ from .signals import Interrupted, Signals
 
 if TYPE_CHECKING:
     import argparse
+    import signal
     from typing import NoReturn, TextIO
+else:
+    import _signal as signal  # not signal.py, which builds three enums on import (3 M instructions)
 
 __all__ = ["main", "run"]
 
@@ -67,6 +68,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     if argv_list[:1] == ["exporter"]:
         # Imported only when asked for: it needs the optional prometheus_client and PyYAML,
         # and says which one is missing and how to install it.
+        import importlib
+
         try:
             exporter = importlib.import_module("..exporter", __package__)
         except ImportError as error:

@@ -5,7 +5,6 @@ JSON (-J) or fastping's own JSON (--json). Every count is the engine's (a Tally 
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from .._results import Status, Tally
@@ -17,6 +16,7 @@ from .tallies import totals
 
 if TYPE_CHECKING:
     import argparse
+    import signal
     from typing import TextIO
 
     from .._results import Result
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from ..pinger import Pinger
     from ..plot import HostSeries
     from .arguments import Settings
+else:
+    import _signal as signal  # not signal.py: see cli/__init__
 
 NO_PROBES = Tally()
 
