@@ -176,3 +176,29 @@ def test_the_usual_arguments_need_no_argparse(argv: list[str]) -> None:
     from fastping.cli import arguments
 
     assert arguments._parse_usual(argv) is not None
+
+
+@pytest.mark.parametrize("block", [3, 7, 1 << 16])
+def test_a_targets_file_read_in_blocks_gives_each_lines_first_word(
+        block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file is read a block at a time (the command's start-up for 10,000 targets): the usual
+    # block, one name a line, is taken whole; any other is read a line at a time. Either way
+    # each line's first word, comments and blank lines skipped, lines split across blocks.
+    import io
+
+    from fastping.cli import arguments, targets
+
+    monkeypatch.setattr(targets, "READ_BLOCK", block)
+    plain = "".join(f"127.0.{n // 250}.{n % 250 + 1}\n" for n in range(600))
+    assert targets._names(io.StringIO(plain)) == plain.split()
+    mixed = ("127.0.0.1\n  ::1  trailing words\n\n# a comment\n#127.0.0.2\nlocalhost\n"
+             "\tnamé\r\n127.0.0.3")
+    assert targets._names(io.StringIO(mixed)) == ["127.0.0.1", "::1", "localhost", "namé",
+                                                  "127.0.0.3"]
+    with pytest.raises(arguments.UsageError, match="target name too long"):
+        targets._names(io.StringIO(plain + "a" * 256 + "\n"))
+    with pytest.raises(arguments.UsageError, match="target name too long"):
+        targets._names(io.StringIO("é" * 128 + "\n"))  # 256 bytes
+    assert targets._names(io.StringIO("é" * 127 + "a\n")) == ["é" * 127 + "a"]
+    with pytest.raises(arguments.UsageError, match="a line of more than"):
+        targets._names(io.StringIO("127.0.0.1 " + "x" * targets.MAX_LINE + "\n"))

@@ -21,6 +21,7 @@ MAX_GENERATE = 131072
 MAX_NAME = 255
 MAX_LINE = 1 << 16  # characters in a line of a file, the words after the first skipped
 MAX_TARGETS = 1 << 20  # per run, from a file or standard input (the engine handles a million)
+READ_BLOCK = 1 << 16  # characters read from a file at a time
 
 
 class SystemFailure(Exception):
@@ -76,8 +77,8 @@ def _range(start_text: str, end_text: str) -> list[str]:
 
 def _read(path: str, stdin: TextIO) -> list[str]:
     """As fping reads a file: the first word of each line, skipping lines whose first word
-    starts with '#'; a name longer than 255 bytes is refused. Read a line at a time, each
-    bounded, and at most MAX_TARGETS names: /dev/zero is refused, not read into memory."""
+    starts with '#'; a name longer than 255 bytes is refused. Lines are bounded, and names
+    at most MAX_TARGETS: /dev/zero is refused, not read into memory."""
     with ExitStack() as opened:
         try:
             file = stdin if path == "-" else opened.enter_context(
@@ -91,39 +92,47 @@ def _read(path: str, stdin: TextIO) -> list[str]:
 
 
 def _names(file: TextIO) -> list[str]:
-    """The targets of an open file (see _read)."""
+    """The targets of an open file (see _read), read a block at a time and split into lines
+    at once (a bounded readline a line cost ten times as much: 54 M instructions for 10,000
+    names). A line not ended within MAX_LINE characters is refused, not read further."""
     names: list[str] = []
-    while line := file.readline(MAX_NAME + 1):
-        # The usual line, whole and ASCII: its first word fits (its characters are its
-        # bytes), and nothing of it is left to skip.
-        words = line.split(None, 1) if line[-1] == "\n" and line.isascii() else \
-            _long_line(file, line)
-        if not words or words[0].startswith("#"):
-            continue
-        if len(names) == MAX_TARGETS:
-            raise UsageError(f"more than {MAX_TARGETS} targets")
-        names.append(words[0])
+    unended = ""
+    while block := file.read(READ_BLOCK):
+        text = unended + block
+        ended = text.rfind("\n") + 1
+        complete, unended = text[:ended], text[ended:]
+        lines = complete.split("\n")[:-1]
+        # The usual block, a name a line and nothing else, is taken whole: the lines are the
+        # words, none a comment, all ASCII (bytes and characters alike) and short enough.
+        if (lines == complete.split() and "#" not in complete and complete.isascii()
+                and max(map(len, lines), default=0) <= MAX_NAME
+                and len(names) + len(lines) <= MAX_TARGETS):
+            names += lines
+        else:
+            _add_names(names, lines)
+        if len(unended) > MAX_LINE:
+            _add_names(names, [unended])  # a first word too long is the error, if it is one
+            raise UsageError(f"a line of more than {MAX_LINE} characters")
+    _add_names(names, [unended])
     return names
 
 
-def _long_line(file: TextIO, line: str) -> list[str]:
-    """The words of a line not yet read whole (or not ASCII): enough of it to see a first
-    word too long, the rest skipped."""
-    while not line.endswith("\n") and len(line) <= MAX_NAME + 1:
-        more = file.readline(MAX_NAME + 1)
-        if not more:
-            break
-        line += more
-    words = line.split(None, 1)
-    if words and len(words[0].encode("utf-8", "surrogateescape")) > MAX_NAME:
-        raise UsageError("target name too long")
-    skipped, length = line, len(line)
-    while skipped and not skipped.endswith("\n"):
-        if length > MAX_LINE:
+def _add_names(names: list[str], lines: list[str]) -> None:
+    """The first word of each line, unless it starts with '#'; one of more than MAX_NAME
+    bytes, or a line of more than MAX_LINE characters, is refused."""
+    for line in lines:
+        words = line.split(None, 1)
+        if not words or words[0].startswith("#"):
+            continue
+        name = words[0]
+        if (len(name) > MAX_NAME or not name.isascii()) and \
+                len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise UsageError("target name too long")
+        if len(line) > MAX_LINE:
             raise UsageError(f"a line of more than {MAX_LINE} characters")
-        skipped = file.readline(MAX_NAME + 1)
-        length += len(skipped)
-    return words
+        if len(names) == MAX_TARGETS:
+            raise UsageError(f"more than {MAX_TARGETS} targets")
+        names.append(name)
 
 
 def targets(args: argparse.Namespace, stdin: TextIO | None = None) -> list[str]:
