@@ -10,7 +10,6 @@ leaving a ``with`` block, releases the descriptors.
 from __future__ import annotations
 
 import _socket as socket  # not socket.py: see _resolve
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
@@ -306,6 +305,8 @@ class Pinger(EngineOwner):
         super().close()
         wake_round = self._wake_round
         if wake_round is not None:
+            import contextlib  # here: only aping() sets a waker, and a command starts faster
+
             with contextlib.suppress(RuntimeError):  # its event loop is already closed
                 wake_round()
 
