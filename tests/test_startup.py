@@ -208,3 +208,24 @@ def test_a_targets_file_read_in_blocks_gives_each_lines_first_word(
     assert targets._names(io.StringIO("é" * 127 + "a\n")) == ["é" * 127 + "a"]
     with pytest.raises(arguments.UsageError, match="a line of more than"):
         targets._names(io.StringIO("127.0.0.1 " + "x" * targets.MAX_LINE + "\n"))
+
+
+def test_the_package_loads_each_public_names_module_on_first_use() -> None:
+    # import fastping alone loads none of its modules but its version; each public name
+    # loads its own on first use, by attribute or by from-import, and is the module's object.
+    code = ("import sys, fastping\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('fastping.'))\n"
+            "assert loaded == ['fastping._typing_lite', 'fastping._version'], loaded\n"
+            "assert 'typing' not in sys.modules\n"
+            "from fastping import Result\n"
+            "assert 'fastping.pinger' not in sys.modules\n"
+            "from fastping import _results, pinger\n"
+            "assert fastping.Result is Result is _results.Result\n"
+            "assert fastping.ping is pinger.ping and 'fastping.monitor' not in sys.modules\n"
+            "assert set(fastping.__all__) <= set(dir(fastping))\n"
+            "assert all(getattr(fastping, name) is not None for name in fastping.__all__)\n"
+            "try:\n    fastping.no_such_name\nexcept AttributeError:\n    pass\n"
+            "else:\n    raise AssertionError('no AttributeError')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd="/", check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -15,10 +15,10 @@ TYPE_CHECKING = False  # what type checkers take as True, as they take typing's
 if TYPE_CHECKING:
     from typing import NamedTuple
 else:
-    from collections import namedtuple
-
     class _NamedTupleMeta(type):
         def __new__(cls, name, bases, namespace):
+            from collections import namedtuple  # (collections: with the first record)
+
             fields = namespace.get("__annotations__", {})
             defaults = [namespace[field] for field in fields if field in namespace]
             if any(field not in namespace for field in list(fields)[len(fields) - len(defaults):]):
