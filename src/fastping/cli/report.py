@@ -9,6 +9,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from .. import _engine
 from .._results import Status, Tally
 from . import fping_formats as text
 from . import fping_json, records
@@ -17,6 +18,8 @@ from .tallies import totals
 
 if TYPE_CHECKING:
     import argparse
+    from array import array
+    from collections.abc import Mapping
 
     from .._results import Result
     from ..monitor import Monitor
@@ -62,8 +65,12 @@ class Run:
         self.marked: dict[str, Tally] = {}  # at the last interval report
         self.shown: dict[str, int] = {}  # outcomes seen per target: each line's [number]
         self.answered: set[str] = set()  # a sweep's targets that answered
-        # With -C: every probe's RTT (None for a loss), in order, per target.
+        # With -C: every probe's RTT (None for a loss), in order, per target; or, quiet (see
+        # rtts_only), each round's RTTs as the engine keeps them (NaN for a loss), a column
+        # of doubles a round, each target's at its index in rtt_indexes.
         self.rtts: dict[str, list[float | None]] | None = {} if settings.every_rtt else None
+        self.rtt_columns: list[array[float]] = []
+        self.rtt_indexes: Mapping[str, int] = {}
         self.signals = signals
         self.snapshot_report = False  # the report due is SIGQUIT's
         self.netdata_started = False
@@ -118,22 +125,11 @@ class Run:
 
     @property
     def rtts_only(self) -> bool:
-        """Whether -C's RTT lists are all a probe's outcome is needed for (quiet, no chart,
-        no JSON): keep_rtts() then does record()'s work, a round at a time."""
+        """Whether -C's RTTs are all a probe's outcome is needed for, to print as fping's
+        text (quiet, no chart, no JSON): the rounds' columns are kept (rtt_columns), with
+        no Result made a target, in place of record()'s lists."""
         return (self.rtts is not None and self.plotted is None and not self.args.json
-                and self.settings.quiet and not self.settings.per_probe)
-
-    def keep_rtts(self, results: dict[str, Result]) -> None:
-        """A round's RTTs onto each target's list (None for a probe lost): record() without
-        what a quiet -C does not use, 100,000 targets a round in a quarter of the time."""
-        rtts, ok = self.rtts, Status.OK
-        if rtts is None:
-            return
-        for key, result in results.items():
-            kept = rtts.get(key)
-            if kept is None:
-                kept = rtts[key] = []
-            kept.append(result.rtt if result.status is ok else None)
+                and not self.args.J and self.settings.quiet and not self.settings.per_probe)
 
     def record(self, result: Result) -> None:
         """Reports one probe outcome of -c/-C/-l or keeps what -C and --plot need of it (the
@@ -241,12 +237,15 @@ class Run:
     # summaries
 
     def write_lines(self, stream: TextIO, lines: list[str]) -> None:
+        self.write_text(stream, "".join(line + "\n" for line in lines))
+
+    def write_text(self, stream: TextIO, lines: str) -> None:
         # One write for all of them: stderr is line-buffered, and 100,000 targets would
         # otherwise be 100,000 system calls. Signals wait until the block is out: a large
         # write to a pipe that a handler interrupts midway was seen to lose the rest.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, Signals.HANDLED)
         try:
-            stream.write("".join(line + "\n" for line in lines))
+            stream.write(lines)
             stream.flush()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -279,6 +278,11 @@ class Run:
         if interval:
             lines.append(time.strftime("[%H:%M:%S]"))
         width, pad = self.width, text.pad
+        if every_rtt is not None and self.rtts_only:
+            self.write_text(self.stderr, "".join(line + "\n" for line in lines)
+                            + _engine.fping_rtt_lines(self.names, self.rtt_indexes, width,
+                                                      self.rtt_columns))
+            return
         if every_rtt is not None:  # (a comprehension: -C over 100,000 targets)
             lines += [text.rtts_line(pad(name, width), every_rtt.get(key, []))
                       for key, name in self.names.items()]
