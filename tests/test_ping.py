@@ -349,6 +349,7 @@ def test_a_round_of_rtts_alone_keeps_each_reply_at_its_host_index(
     assert dict(indexes) == {"127.0.0.1": 0, "::1": 1, "127.0.0.3": 3}
     assert [len(rtts) for rtts in rounds] == [4, 4] and math.isnan(rounds[0][2])
     assert pinger.counters()["replies"] == 6
+    assert pinger._answered() == 3  # the hosts there now, each answered
     for host, index in indexes.items():
         rtts = [rtts[index] for rtts in rounds]
         assert all(0 < rtt < 0.5 for rtt in rtts), rtts
@@ -397,3 +398,11 @@ def test_rtt_lines_round_as_fping_formats_at_each_step() -> None:
     for value in values + [value * 1.0000001 for value in values]:
         line = _engine.fping_rtt_lines({"h": "h"}, {"h": 0}, 1, [array("d", [value])])
         assert line == f"h : {text.ms(value)}\n", value
+    # Whole microseconds and nanoseconds as the engine measures them, halves among them.
+    rtts = [count / 1e6 for count in range(0, 200_000, 7)] + [
+        count / 1e9 for count in range(0, 20_000_000, 997)] + [
+        (count + 0.5) / 10**digits / 1000 for digits in (0, 1, 2, 3) for count in range(2000)]
+    names = {str(number): "h" for number in range(len(rtts))}
+    lines = _engine.fping_rtt_lines(names, {key: int(key) for key in names}, 1,
+                                    [array("d", rtts)])
+    assert lines.splitlines() == [f"h : {text.ms(rtt)}" for rtt in rtts]

@@ -681,6 +681,17 @@ cdef class Engine:
         cdef fp_engine *engine = self._live()
         return {name: _tally(engine, index) for name, index in self._by_name.items()}
 
+    def track_answered(self):
+        """How many listed hosts have had a reply since they were added: track_tallies()'s
+        count of those whose received is not 0, with no Tally made."""
+        cdef fp_engine *engine = self._live()
+        cdef fp_track_summary s
+        cdef Py_ssize_t answered = 0
+        for index in self._by_name.values():
+            if fp_engine_track_summary(engine, index, &s) == 0 and s.received:
+                answered += 1
+        return answered
+
     def track_mark(self):
         """Start every host's span afresh (an engine tracking with spans)."""
         cdef int rc = fp_engine_track_mark(self._live())

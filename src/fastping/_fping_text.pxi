@@ -7,7 +7,7 @@
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Next
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.math cimport NAN
+from libc.math cimport NAN, fabs, floor
 from libc.stdio cimport snprintf
 
 DEF RTT_TEXT_MAX = 24  # bytes an RTT's text may take ("%.3e" of any double), with its '\0'
@@ -15,21 +15,47 @@ DEF RTT_TEXT_MAX = 24  # bytes an RTT's text may take ("%.3e" of any double), wi
 
 cdef Py_ssize_t _fping_ms(double seconds, char *out) noexcept nogil:
     """An RTT (seconds, a double as Result.rtt holds it) in ms as fping's sprint_tm writes it
-    (cli.fping_formats.ms: the same arithmetic, and C's printf rounds as Python's format
-    does, the exact binary value to the nearest, ties to even); its length."""
+    (cli.fping_formats.ms: the same arithmetic and steps, and printf's rounding, which is
+    Python's format's: the exact binary value to the nearest, ties to even); its length."""
     cdef double milliseconds = seconds * 1000
     cdef const char *style
+    cdef int decimals
+    cdef double scaled, whole
+    cdef uint64_t digits, unit
+    cdef char reversed_digits[24]
+    cdef Py_ssize_t count = 0, length = 0
     if milliseconds < 1:
-        style = "%.3f"
+        style, decimals, scaled = "%.3f", 3, milliseconds * 1000
     elif milliseconds < 10:
-        style = "%.2f"
+        style, decimals, scaled = "%.2f", 2, milliseconds * 100
     elif milliseconds < 100:
-        style = "%.1f"
+        style, decimals, scaled = "%.1f", 1, milliseconds * 10
     elif milliseconds < 1e6:
-        style = "%.0f"
+        style, decimals, scaled = "%.0f", 0, milliseconds
     else:
-        style = "%.3e"
-    return snprintf(out, RTT_TEXT_MAX, style, milliseconds)
+        return snprintf(out, RTT_TEXT_MAX, "%.3e", milliseconds)
+    # scaled (below 1e6) is off the exact product by half an ulp at most, 6e-11: rounded
+    # as printf would but where that could put it on the other side of a half (printf's
+    # own digits then; snprintf is most of the cost of a line).
+    whole = floor(scaled)
+    if fabs(scaled - whole - 0.5) < 1e-6:
+        return snprintf(out, RTT_TEXT_MAX, style, milliseconds)
+    digits = <uint64_t>whole + (scaled - whole > 0.5)
+    # Least significant first, to the point and at least one digit before it.
+    while count < (decimals + 2 if decimals else 1) or digits:
+        if count == decimals and decimals:
+            reversed_digits[count] = b"."
+            count += 1
+            continue
+        unit = digits % 10
+        reversed_digits[count] = <char>(48 + unit)
+        digits //= 10
+        count += 1
+    while count:
+        count -= 1
+        out[length] = reversed_digits[count]
+        length += 1
+    return length
 
 
 cdef class _TextBuffer:
@@ -91,7 +117,10 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
                           else PyBytes_AS_STRING(name))
             name_length = len(name)
             key = <object>key_item
-            index = indexes[key] if key in indexes else -1
+            try:
+                index = indexes[key]
+            except KeyError:  # (never probed: a Ctrl-C came before it was added)
+                index = -1
             out = text.room(max(width, name_length) + 3 + rounds * RTT_TEXT_MAX)
             memcpy(out, name_bytes, name_length)
             written = name_length

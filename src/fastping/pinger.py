@@ -140,6 +140,11 @@ class Pinger(EngineOwner):
             self._live_engine().track_mark()
         return tallies
 
+    def _answered(self) -> int:
+        """How many hosts have had a reply since they were added (tallies() without a Tally
+        made a host: the command's exit status)."""
+        return self._live_engine().track_answered()
+
     # ---- rounds --------------------------------------------------------------
 
     def ping(self, *, timeout: float | None = None) -> dict[str, Result]:

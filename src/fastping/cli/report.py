@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .. import _engine
 from .._results import Status, Tally
+from ..pinger import Pinger
 from . import fping_formats as text
 from . import fping_json, records
 from .signals import Signals
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
     from .._results import Result
     from ..monitor import Monitor
-    from ..pinger import Pinger
     from ..plot import HostSeries
     from .arguments import Settings
 
@@ -62,6 +62,7 @@ class Run:
         # Monitor) while the run goes on, kept in tallies once it is over.
         self.counter: Pinger | Monitor | None = None
         self.tallies: dict[str, Tally] = {}
+        self.answered_count: int | None = None  # kept in place of tallies, if that is all
         self.marked: dict[str, Tally] = {}  # at the last interval report
         self.shown: dict[str, int] = {}  # outcomes seen per target: each line's [number]
         self.answered: set[str] = set()  # a sweep's targets that answered
@@ -213,10 +214,16 @@ class Run:
             self.counter.stop()
 
     def finish_counting(self, counter: Pinger | Monitor) -> None:
-        """The mode's engine is done: every target's counts are read from it, to report."""
+        """The mode's engine is done: every target's counts are read from it, to report; or,
+        when all that is reported of them is who answered (a quiet -C's exit status), how
+        many answered."""
         self.signals.owner = None
         self.counter = None
-        if not counter.closed:
+        if counter.closed:
+            return
+        if self.rtts_only and not self.args.stats and isinstance(counter, Pinger):
+            self.answered_count = counter._answered()
+        else:
             self.tallies.update(counter.tallies())
 
     def progress(self, done: int, total: int, unit: str = "targets", detail: str = "") -> None:
@@ -344,6 +351,9 @@ class Run:
             self.write_lines(self.stderr, text.stats_block(run_totals))
 
     def reachable(self) -> int:
+        """How many targets answered (each is its own host in the engine)."""
+        if self.answered_count is not None:
+            return self.answered_count
         return sum(self.alive(key) for key in self.known)
 
     def exit_status(self) -> int:
@@ -354,4 +364,4 @@ class Run:
             return EXIT_ALIVE if self.reachable() >= required else EXIT_UNREACHABLE
         if self.unknown:
             return EXIT_UNKNOWN
-        return EXIT_ALIVE if all(self.alive(key) for key in self.known) else EXIT_UNREACHABLE
+        return EXIT_ALIVE if self.reachable() == len(self.names) else EXIT_UNREACHABLE
