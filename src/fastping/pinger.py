@@ -163,7 +163,8 @@ class Pinger(EngineOwner):
         """ping(), each host's RTT alone (seconds; NaN where no reply came), at its index
         in the engine (_indexes()): the command's quiet -C, with no Result made a host."""
         engine, _, indexes = self._begin_round(timeout)
-        rtts = array("d", [math.nan]) * (max(indexes, default=-1) + 1)
+        # (Room for every index the engine's table has: cheaper than the largest one's.)
+        rtts = array("d", [math.nan]) * engine.resources().host_capacity
         self._play_round(engine, indexes, timeout, None, rtts)
         return rtts
 
