@@ -55,7 +55,7 @@ class Run:
         # Each target probed, by its key in the engine (its name, or with -m an address):
         # how it is shown, and the name it was given.
         self.names: dict[str, str] = {}
-        self.given: dict[str, str] = {}
+        self.given: dict[str, str] = {}  # (only where it is not the key)
         self.width = 0  # bytes of the longest name shown: fping pads to it
         self.unknown: dict[str, str] = {}  # names that did not resolve, and why
         # Each target's counts are the engine's: read from the counter (the mode's Pinger or
@@ -90,15 +90,14 @@ class Run:
 
     def add_name(self, key: str, given: str, shown: str) -> None:
         self.names[key] = shown
-        self.given[key] = given
+        if given != key:
+            self.given[key] = given
         self.width = max(self.width, text.byte_length(shown))
 
     def add_literals(self, literals: list[str]) -> None:
         """add_name() for IPv4 literals, each its own key and shown as given (ASCII: as
         many bytes as characters); one already there stays where it is."""
-        pairs = dict(zip(literals, literals, strict=True))
-        self.names.update(pairs)
-        self.given.update(pairs)
+        self.names.update(zip(literals, literals, strict=True))
         self.width = max(self.width, max(map(len, literals)))
 
     def emit(self, record: dict[str, object]) -> None:
@@ -310,7 +309,8 @@ class Run:
         if self.args.netdata and not snapshot and not (self.args.json or self.args.J):
             lines: list[str] = []
             for key in self.known:
-                netdata_key = "".join(c if c.isalnum() else "_" for c in self.given[key])
+                netdata_key = "".join(c if c.isalnum() else "_"
+                                      for c in self.given.get(key, key))
                 lines += text.netdata(netdata_key, self.names[key],
                                       tallies.get(key, NO_PROBES),
                                       self.settings.report_every or 0.0,
