@@ -46,14 +46,12 @@ from .config import (
     load_document,
 )
 from .exposition import Scrapes
-from .modules import DEFAULT_MODULES, AllowedTargets, Module, parse_modules
-from .targets import DEFAULT_ENGINE, Snapshot, Targets
+from .modules import DEFAULT_MODULES, AllowedTargets, Module, engine_key, parse_modules
+from .targets import Snapshot, Targets
 from .webconfig import WebGate
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from ..monitor import Monitor
 
 # One logger for the whole exporter, "fastping.exporter": main() gives it its handler.
 log = logging.getLogger(__package__)
@@ -128,9 +126,11 @@ class Exporter:
         self._closing = False
         self._server: http.Server | None = None
         self._threads: list[threading.Thread] = []
-        self._prober = Prober(self._probe_monitor, max_timeout=check_seconds(
-            "probe_max_timeout", self.probe_max_timeout, maximum=MAX_TIMEOUT, allow_zero=False),
-            slots=self.probe_limit, privileged=self.privileged, allowed=None
+        self._prober = Prober(
+            lambda module: self._targets.probe_engine(engine_key(module)),
+            max_timeout=check_seconds("probe_max_timeout", self.probe_max_timeout,
+                                      maximum=MAX_TIMEOUT, allow_zero=False),
+            slots=self.probe_limit, allowed=None
             if self.allowed_targets is None else AllowedTargets.parse(self.allowed_targets))
         # /metrics is rendered by Scrapes (exposition.py) from the Monitors' collector's
         # description, then the runtime's collectors; the registry holds the same collectors
@@ -160,14 +160,18 @@ class Exporter:
             targets = [t for t in targets if hashmod(t.host, modulus) == index]
         return targets
 
-    def apply(self, targets: Sequence[Target]) -> None:
+    def apply(self, targets: Sequence[Target],
+              modules: Mapping[str, Module] | None = None) -> None:
         """Ping exactly these targets from now on; the hosts kept keep their state.
 
         The first target of a host name wins. A host whose period, timeout or engine
         options changed starts afresh. Raises with nothing changed if an engine cannot be
-        opened.
+        opened. With modules, /probe's engines become theirs (opened here, never per probe).
         """
-        self._targets.apply(targets, lambda: self._closing)
+        if modules is None:
+            modules = self._prober.modules
+        self._targets.apply(targets, lambda: self._closing,
+                            {engine_key(m) for m in modules.values() if m.prober == "icmp"})
 
     def _modules(self) -> Mapping[str, Module]:
         """/probe's modules: the config file's, or fastping's icmp module; ConfigError."""
@@ -184,7 +188,7 @@ class Exporter:
         """reload(): None, or what went wrong."""
         try:
             targets, probe_modules = self._wanted(), self._modules()
-            self.apply(targets)
+            self.apply(targets, probe_modules)
             self._prober.modules = probe_modules
         except Exception as error:  # any type: a reload must never end the control thread
             message = (error.strerror if isinstance(error, OSError) and error.strerror
@@ -218,7 +222,7 @@ class Exporter:
         try:
             web = WebGate(self.web_config) if self.web_config is not None else None
             self._prober.modules = self._modules()
-            self.apply(self._wanted())
+            self.apply(self._wanted(), self._prober.modules)
             self.last_reload_ok = True
             self.last_reload_time = time.time()
             log.info("pinging %d targets", len(self.hosts))
@@ -317,11 +321,3 @@ class Exporter:
         """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte; from
         any thread. Scrapes that overlap share one reading of the engines."""
         return self._scrapes.render(open_metrics)
-
-    # ---- /probe ------------------------------------------------------------------
-
-    def _probe_monitor(self) -> Monitor | None:
-        # On the targets' own engine (the default options' if open), not one opened per
-        # request.
-        groups = sorted(self.snapshot().groups, key=lambda group: group.key != DEFAULT_ENGINE)
-        return groups[0].monitor if groups else None
