@@ -290,7 +290,8 @@ def engines_client() -> None:
     config.write_text(spec["config"])
     before = descriptors()
     report: dict[str, object] = {}
-    with Exporter([], config=str(config), listen="127.0.0.1:0") as exporter:
+    with Exporter([], config=str(config), listen="127.0.0.1:0",
+                  privileged=spec["privileged"]) as exporter:
         report["engines"] = len(exporter.snapshot().groups)
         for name, target in spec["probes"]:  # each module's first probe: sockets opened
             probe(exporter.url, name, target)
@@ -325,7 +326,8 @@ ENGINE_MODULES = textwrap.dedent("""\
     """)
 
 
-def test_module_probes_share_long_lived_engines() -> None:
+@pytest.mark.parametrize("privileged", [True, False], ids=["raw", "datagram"])
+def test_module_probes_share_long_lived_engines(privileged: bool) -> None:
     far = "198.18.0.5"  # two routers away; its replies leave it with TTL 50
     probes = [["plain", far], ["ttl64", far], ["hop1", far], ["hop3", far], ["big", far],
               ["sourced", far], ["big", "127.0.0.1"], ["big_df", "127.0.0.1"],
@@ -335,6 +337,7 @@ def test_module_probes_share_long_lived_engines() -> None:
                 {far: {"hops": ["198.18.1.1", "198.18.1.2"], "ttl": 50}}) as net:
             report = net.run(netsim.client_source(engines_client), {
                 "config": ENGINE_MODULES, "probes": probes, "rounds": 10, "mtu": 1280,
+                "privileged": privileged,
                 "reloaded": "targets: []\nmodules:\n  plain: {prober: icmp}\n"}, timeout=90)
     except netsim.NetsimUnavailable as reason:
         pytest.skip(f"no simulated network here: {reason}")
