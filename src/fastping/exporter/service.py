@@ -73,6 +73,9 @@ class Exporter:
     ("0.11" or "0.6") is the smokeping_prober whose metrics /metrics shows;
     ``fastping_metrics=False`` leaves out fastping's own.
 
+    ``listen`` is one HOST:PORT or several (each served), ``telemetry_path`` the path of
+    /metrics (smokeping_prober's --web.telemetry-path).
+
     /probe: ``config`` may also hold blackbox's ``modules``; ``web_config`` is an
     exporter-toolkit web configuration file (TLS, basic auth); ``probe_max_timeout`` caps
     every probe, ``allowed_targets`` (networks and names, comma-separated) limits them.
@@ -83,7 +86,8 @@ class Exporter:
     period: float = 1.0
     timeout: float | None = None
     buckets: Sequence[float] = DEFAULT_BUCKETS
-    listen: str = DEFAULT_LISTEN
+    listen: str | Sequence[str] = DEFAULT_LISTEN
+    telemetry_path: str = "/metrics"
     down_after: int = 3
     up_after: int = 1
     window: int = 32
@@ -116,7 +120,14 @@ class Exporter:
         if self.smokeping_version not in SMOKEPING_VERSIONS:
             raise ConfigError(f"smokeping_version: one of {', '.join(SMOKEPING_VERSIONS)}, "
                               f"not {excerpt(self.smokeping_version)}")
-        self._listen_address = http.parse_listen(self.listen)
+        listens = [self.listen] if isinstance(self.listen, str) else list(self.listen)
+        if not listens:
+            raise ConfigError("listen: give at least one HOST:PORT")
+        self._listen_addresses = [http.parse_listen(listen) for listen in listens]
+        if (not isinstance(self.telemetry_path, str) or not self.telemetry_path.startswith("/")
+                or self.telemetry_path in ("/", "/probe", "/-/reload", "/-/healthy")):
+            raise ConfigError("telemetry path: a path from /, other than /, /probe, "
+                              f"/-/reload and /-/healthy, not {excerpt(self.telemetry_path)}")
         self._targets = Targets(self.period, self.timeout, self.buckets, {
             "down_after": self.down_after, "up_after": self.up_after, "window": self.window,
             "privileged": self.privileged})
@@ -226,13 +237,14 @@ class Exporter:
             self.last_reload_ok = True
             self.last_reload_time = time.time()
             log.info("pinging %d targets", len(self.hosts))
-            host, port = self._listen_address
+            (host, port), *also = self._listen_addresses
             self._server = http.Server(
                 host, port, self.registry,
                 {"/probe": self._prober.respond, "/-/reload": self._reload_page},
                 metrics=self.render_metrics,
                 tls=web.tls if web else None, gate=web,
-                on_connection=web.refresh if web else None)
+                on_connection=web.refresh if web else None,
+                metrics_path=self.telemetry_path, also=also)
             self._server.start()
         except BaseException:
             self.close()
@@ -243,17 +255,27 @@ class Exporter:
         self._threads.append(thread)
 
     @property
-    def address(self) -> tuple[str, int]:
-        """The (host, port) the server listens on (the real port when 0 was asked for)."""
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port)s the server listens on (the real ports when 0 was asked for)."""
         if self._server is None:
             raise RuntimeError("the exporter is not serving")
-        return self._server.address
+        return self._server.addresses
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The first of addresses."""
+        return self.addresses[0]
+
+    @property
+    def urls(self) -> list[str]:
+        """A URL for each address: scheme, host and port."""
+        scheme = "https" if self._server is not None and self._server.tls else "http"
+        return [f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+                for host, port in self.addresses]
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        scheme = "https" if self._server is not None and self._server.tls else "http"
-        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+        return self.urls[0]
 
     def request_reload(self) -> None:
         """Ask for a reload on the control thread. Safe from a signal handler."""
