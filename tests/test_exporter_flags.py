@@ -1,6 +1,7 @@
 """smokeping_prober's (and blackbox_exporter's) web and log flags, each beside Debian's
 smokeping_prober given the same: --web.telemetry-path, --web.listen-address given twice,
---log.format logfmt and json, --log.level."""
+--log.format logfmt and json, --log.level; and what each does with a name that does not
+resolve at start."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pathlib
 import re
 import sys
 
+import netsim
 import pytest
 
 pytest.importorskip("aiohttp")
@@ -133,3 +135,66 @@ def test_log_level(processes: list[Process], tmp_path: pathlib.Path) -> None:  #
         assert bool(warned) == shown, lines
         if shown:
             assert " level=warn " in warned[0]
+
+
+def unresolvable_client() -> None:
+    """In a namespace without a nameserver: Debian's smokeping_prober and fastping's exporter
+    started on a config that names a host that does not resolve."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    spec = json.loads(sys.argv[1])
+    config = pathlib.Path(tempfile.mkdtemp()) / "smokeping_prober.yml"
+    config.write_text(spec["config"])
+    report: dict[str, object] = {}
+    theirs = subprocess.run([spec["prober"], f"--config.file={config}",
+                             "--web.listen-address=127.0.0.1:19374"],
+                            capture_output=True, text=True, timeout=30, check=False)
+    report["smokeping_prober"] = [theirs.returncode, theirs.stderr[-300:]]
+    ours = subprocess.Popen([sys.executable, "-m", "fastping", "exporter",
+                             f"--config.file={config}", "--web.listen-address=127.0.0.1:19375"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        text = ""
+        for _ in range(100):  # up to 20 s to answer, with a reply from 127.0.0.1
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:19375/metrics",
+                                            timeout=5) as answer:
+                    text = answer.read().decode()
+                if 'smokeping_response_duration_seconds_count{host="127.0.0.1"' in text:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        report["fastping"] = [line for line in text.splitlines()
+                              if line.startswith(("fastping_exporter_", "smokeping_requests"))]
+    finally:
+        ours.terminate()
+        report["fastping status"] = ours.wait(10)
+    print(json.dumps(report))
+
+
+def test_a_name_that_does_not_resolve_at_start() -> None:
+    prober = smokeping_prober()
+    try:
+        with netsim.SimulatedNetwork({}) as network:
+            report = network.run(netsim.client_source(unresolvable_client), {
+                "prober": prober,
+                "config": "targets:\n- hosts: [127.0.0.1, no-such-host.invalid]\n"
+                          "  interval: 100ms\n"}, timeout=60)
+    except netsim.NetsimUnavailable as reason:
+        pytest.skip(f"no simulated network here: {reason}")
+    # smokeping_prober gives up: exit 1, "failed to resolve pinger".
+    status, log = report["smokeping_prober"]
+    assert status == 1 and "failed to resolve pinger" in log, log
+    # fastping pings the name that resolves and counts the other (retried at each reload).
+    assert "fastping_exporter_unresolved_targets 1.0" in report["fastping"], report
+    assert "fastping_exporter_targets 1.0" in report["fastping"], report
+    assert any(line.startswith('smokeping_requests_total{host="127.0.0.1"')
+               for line in report["fastping"]), report
+    assert report["fastping status"] == 0
