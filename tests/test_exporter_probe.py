@@ -160,6 +160,9 @@ def test_ip_hash_is_fnv1a_of_the_address_bytes() -> None:
     ({"modules": {"m": {"prober": "icmp", "icmp": {"source_ip_address": "me"}}}},
      "not an IP address"),
     ({"modules": ["icmp"]}, "mapping of names"),
+    # An engine is kept open for each distinct set of options: 65 TTLs are too many.
+    ({"modules": {f"ttl{n}": {"prober": "icmp", "icmp": {"ttl": n}} for n in range(1, 66)}},
+     "more than 64 distinct combinations"),
 ])
 def test_bad_modules(document: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .._common import ENGINE_DEFAULTS, MAX_SIZE
-from .config import ConfigError, check_keys, excerpt, parse_duration
+from .config import MAX_ENGINE_SETS, ConfigError, check_keys, excerpt, parse_duration
 from .targets import EngineKey
 
 DEFAULT_TTL = 64  # blackbox's DefaultICMPTTL
@@ -132,6 +132,10 @@ def parse_modules(document: object, source: str = "config") -> dict[str, Module]
             raise ConfigError(f"{where}: give its prober (icmp)")
         modules[name] = (_icmp(entry, name, where) if prober == "icmp"
                          else Module(name, prober, settings=dict(entry)))
+    # Each distinct set of engine options is an engine kept open (targets.py): bounded.
+    if len({engine_key(m) for m in modules.values() if m.prober == "icmp"}) > MAX_ENGINE_SETS:
+        raise ConfigError(f"{source}: more than {MAX_ENGINE_SETS} distinct combinations of "
+                          "payload_size, ttl, source_ip_address and dont_fragment")
     return modules
 
 
