@@ -303,6 +303,10 @@ def engines_client() -> None:
             for name, target in spec["probes"]:
                 report[f"{name} {target}"] = probe(exporter.url, name, target)
         report["growth"] = descriptors() - opened
+        with urllib.request.urlopen(f"{exporter.url}/probe?module=big_df&target=127.0.0.1"
+                                    "&debug=true", timeout=10) as answer:
+            report["big_df log"] = [line for line in answer.read().decode().splitlines()
+                                    if "level=error" in line]
         config.write_text(spec["reloaded"])
         report["reloaded"] = exporter.reload()
         report["engines after reload"] = len(exporter.snapshot().groups)
@@ -359,6 +363,9 @@ def test_module_probes_share_long_lived_engines(privileged: bool) -> None:
         # 1,428 bytes over loopback's MTU of 1280: fragmented, unless don't-fragment.
         "big 127.0.0.1": 1, "big_df 127.0.0.1": 0, "small_df 127.0.0.1": 1,
         "big6 ::1": 1, "big6_df ::1": 0}
+    # The send itself fails, as blackbox logs it.
+    assert any('msg="Error writing to socket" err="Message too long"' in line
+               for line in report["big_df log"]), report["big_df log"]
     assert report[f"plain {far}"]["probe_icmp_reply_hop_limit"] == 50
     assert report[f"big {far}"]["probe_icmp_reply_hop_limit"] == 50
     # The reload leaves one module on the default engine: the other six are closed.

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json  # its strings are quoted as Go's %q quotes them
 import math
+import os
 import socket
 import threading
 import time
@@ -237,6 +238,8 @@ class Prober:
         if replies:
             phases["rtt"] = sum(r.rtt or 0.0 for r in replies) / len(replies)
             log.info("Found matching reply packet")
+        elif results and results[-1].errno is not None:  # the send failed (EMSGSIZE with DF)
+            log.error("Error writing to socket", err=os.strerror(results[-1].errno))
         elif results:
             log.warn("Timeout reading from socket", err=results[-1].status.value)
         duration = time.monotonic() - started
