@@ -194,7 +194,7 @@ def test_a_targets_file_read_in_blocks_gives_each_lines_first_word(
 
     from fastping.cli import arguments, targets
 
-    monkeypatch.setattr(targets, "READ_BLOCK", block)
+    monkeypatch.setattr(targets, "BLOCK", block)
     plain = "".join(f"127.0.{n // 250}.{n % 250 + 1}\n" for n in range(600))
     assert targets._names(io.StringIO(plain)) == plain.split()
     mixed = ("127.0.0.1\n  ::1  trailing words\n\n# a comment\n#127.0.0.2\nlocalhost\n"
@@ -207,7 +207,7 @@ def test_a_targets_file_read_in_blocks_gives_each_lines_first_word(
         targets._names(io.StringIO("é" * 128 + "\n"))  # 256 bytes
     assert targets._names(io.StringIO("é" * 127 + "a\n")) == ["é" * 127 + "a"]
     with pytest.raises(arguments.UsageError, match="a line of more than"):
-        targets._names(io.StringIO("127.0.0.1 " + "x" * targets.MAX_LINE + "\n"))
+        targets._names(io.StringIO("127.0.0.1 " + "x" * 2 * targets.MAX_LINE + "\n"))
 
 
 def test_the_package_loads_each_public_names_module_on_first_use() -> None:
