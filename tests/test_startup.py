@@ -36,6 +36,8 @@ OFF_THE_PATH = {
     "asyncio": "only for aping() and the async API",
     "fastping.monitor": "only for -l",
     "fastping._stats": "HostStats: the API's, not the command's",
+    "fastping.cli.records": "fastping's own JSON records: only --json",
+    "fastping.cli.fping_json": "fping's JSON: only -J",
     "fastping.plot": "only for --plot and 'fastping plot'",
     "fastping.exporter": "only for 'fastping exporter'",
     "matplotlib": "only for charts",
@@ -87,7 +89,8 @@ def test_bad_arguments_load_no_engine_work() -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="pings over raw sockets: needs root")
 def test_the_options_that_need_a_module_still_load_it() -> None:
     # The lazy imports happen where they are needed: a check that the list above is honest.
-    assert "json" in imported_by(["--json", "-c", "1", "127.0.0.1"])
+    assert {"json", "fastping.cli.records"} <= imported_by(["--json", "-c", "1", "127.0.0.1"])
+    assert {"json", "fastping.cli.fping_json"} <= imported_by(["-J", "-C1", "-q", "127.0.0.1"])
     assert "ipaddress" in imported_by(["-C1", "-q", "-g", "127.0.0.0/30"])
     assert "ipaddress" in imported_by(["-C1", "-q", "::1"])
 

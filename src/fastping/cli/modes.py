@@ -10,7 +10,6 @@ from .._common import MAX_TIMEOUT
 from .._results import Status
 from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
-from . import records
 from .hosts import add_targets
 
 if TYPE_CHECKING:
@@ -68,6 +67,8 @@ def sweep(run: Run, options: EngineKeywords) -> None:
             run.progress(len(alive) + len(pinger.hosts), len(run.known))
         run.finish_counting(pinger)
     if run.args.json:
+        from . import records  # only --json writes records
+
         for key in run.known:
             run.emit(records.host(key, alive.get(key)))
     else:

@@ -12,7 +12,6 @@ from .._results import Status, Tally
 from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
 from . import fping_formats as text
-from . import fping_json, records
 from .signals import Signals
 from .tallies import totals
 
@@ -109,6 +108,7 @@ class Run:
     def note_unknown(self, name: str, error: str) -> None:
         self.unknown[name] = error
         if self.args.json:
+            from . import records  # only --json writes records: loaded by the first
             self.emit(records.unknown(name, error))
         elif not self.settings.quiet:
             print(f"{name}: {error}", file=self.stderr)
@@ -151,6 +151,7 @@ class Run:
                 series = self.plotted[key] = HostSeries()
             series.probes.append((time.time(), rtt))
         if self.args.json:
+            from . import records
             self.emit(records.probe(result, number))
             return
         if not result.ok:
@@ -166,6 +167,7 @@ class Run:
         size = self.settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
         if self.args.J:
             name = self.names.get(key, key)
+            from . import fping_json  # only -J writes fping's JSON
             if result.ok:
                 return fping_json.reply(name, number, size, result, stamp, self.args.print_ttl)
             return fping_json.timeout(name, number, stamp)
@@ -265,6 +267,8 @@ class Run:
         every_rtt = None if interval else self.rtts
         lines: list[str] = []
         if args.json:
+            from . import records
+
             for key in self.known:
                 rtts = None if every_rtt is None else every_rtt.get(key, [])
                 lines.append(_dumps(records.summary(key, tallies.get(key, NO_PROBES),
@@ -272,6 +276,8 @@ class Run:
             self.write_lines(self.stdout, lines)
             return
         if args.J:
+            from . import fping_json
+
             for key in self.known:
                 name, tally = self.names[key], tallies.get(key, NO_PROBES)
                 if every_rtt is not None:
@@ -347,8 +353,12 @@ class Run:
         run_totals = totals([self.tallies.get(key, NO_PROBES) for key in self.known],
                             len(self.unknown), time.monotonic() - self.started)
         if self.args.json:
+            from . import records
+
             self.emit(records.total(run_totals))
         elif self.args.J:
+            from . import fping_json
+
             print(fping_json.stats(run_totals), file=self.stdout, flush=True)
         else:
             self.write_lines(self.stderr, text.stats_block(run_totals))
