@@ -105,9 +105,7 @@ def test_the_installed_command_is_a_plain_script() -> None:
 
 def test_bad_arguments_load_no_engine_work() -> None:
     # A usage error exits 3 before any socket: nothing past argument parsing loads.
-    code = ("import sys; from fastping.cli import main; sys.argv[1:] = {!r}\n"
-            "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code == 3\n")
-    modules = imported_by(["-c", "0", "127.0.0.1"], code)
+    modules = imported_by(["-c", "0", "127.0.0.1"], status=3)
     loaded = {name: why for name, why in OFF_THE_PATH.items() if name in modules}
     assert not loaded, loaded
 
@@ -258,3 +256,48 @@ def test_the_package_loads_each_public_names_module_on_first_use() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd="/", check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# The command run as main() is, with an atexit callback when asked.
+EXITING = '''import atexit, sys
+if {at_exit!r}:
+    atexit.register(print, "atexit ran", file=sys.stderr, flush=True)
+from fastping.cli import main
+sys.argv[1:] = {argv!r}
+main()
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pings over raw sockets: needs root")
+@pytest.mark.parametrize("at_exit", [False, True])
+def test_the_command_exits_at_once_with_its_output_written(at_exit: bool) -> None:
+    # Python's shutdown (a tenth of a 1,000-target -C1 -q) is skipped once the output is
+    # written, unless something is left to do at exit: an atexit callback runs as ever.
+    targets = [f"127.0.9.{n}" for n in range(1, 201)]
+    for argv, status in ((["-C1", *targets], 0), (["-s", "127.0.0.1", "nosuch.invalid"], 2)):
+        done = subprocess.run([sys.executable, "-c", EXITING.format(at_exit=at_exit,
+                                                                   argv=argv)],
+                              capture_output=True, text=True, timeout=60, cwd="/", check=False)
+        assert done.returncode == status, done.stderr[-2000:]
+        if status == 0:  # every probe line and every summary, whole
+            assert sorted(line.split()[0] for line in done.stdout.splitlines()) == sorted(
+                targets)
+            assert done.stderr.count(" : ") == len(targets) and done.stderr.endswith("\n")
+        else:  # -s's block, to its last line
+            assert "targets" in done.stderr and " sec (elapsed real time)" in done.stderr
+        assert ("atexit ran" in done.stderr) is at_exit
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pings over raw sockets: needs root")
+def test_a_closed_pipe_is_reported_as_python_would() -> None:
+    # Output that cannot be written: the command says so and exits 4, as it does before the
+    # quick exit; the quick exit does not hide it.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-m", "fastping", "-c", "1", "127.0.0.1"],
+                              stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60,
+                              cwd="/", check=False)
+    finally:
+        os.close(writer)
+    assert done.returncode == 4 and done.stderr == "fastping: Broken pipe\n"

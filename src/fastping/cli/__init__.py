@@ -151,4 +151,22 @@ def main() -> NoReturn:
     # instead, a late Ctrl-C cannot kill the process between its report and its exit status.
     for signum in Signals.HANDLED:
         signal.signal(signum, signal.SIG_IGN)
-    sys.exit(status)
+    _exit(status)
+
+
+def _exit(status: int) -> NoReturn:
+    """Ends the process with status once its output is written. Python's own shutdown frees
+    every object one by one (8 M instructions, a tenth of a 1,000-target -C1 -q): skipped when
+    nothing else is left to do at exit (no atexit callback, such as coverage's or logging's, no
+    thread); otherwise, or if the output cannot be written (a closed pipe), Python's own
+    shutdown, which reports it as it always has."""
+    import atexit
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(status)
+    if atexit._ncallbacks() or "threading" in sys.modules:
+        sys.exit(status)
+    os._exit(status)
