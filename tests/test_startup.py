@@ -23,6 +23,7 @@ OFF_THE_PATH = {
                 "read from cli.arguments.OPTIONS without it (help, errors and the rest with it)",
     "gettext": "with argparse",
     "signal": "signal.py builds three enums (3 M instructions): _signal is enough",
+    "warnings": "0.8 M instructions: the binding warns of an unclosed engine with _warnings",
     "contextlib": "2.8 M instructions for a suppress() in aping()'s close and an ExitStack",
     "importlib": "only to load the exporter",
     "socket": "socket.py builds enums of every constant (2 ms): _socket is enough",
@@ -46,7 +47,7 @@ OFF_THE_PATH = {
     "logging": "nothing here logs",
 }
 # What the import hook of an editable install (pip install -e) loads as it finds fastping.
-EDITABLE_HOOK_LOADS = {"importlib", "contextlib"}
+EDITABLE_HOOK_LOADS = {"importlib", "contextlib", "warnings"}
 
 
 def imported_by(argv: list[str], source: str | None = None, script: Path | None = None,
