@@ -13,6 +13,7 @@ import struct
 import time
 import tracemalloc
 import urllib.request
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -170,3 +171,32 @@ def test_metrics_over_http_gzip_and_openmetrics(exporter: Exporter) -> None:
     text = gzip.decompress(body)
     assert text.endswith(b"# EOF\n") and text.count(b"# EOF") == 1
     assert text.startswith(reference(exporter, True)[:200])
+
+
+@pytest.mark.parametrize("backend", ["isal", "zlib"])
+def test_gzip_is_one_stream_of_every_chunk(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    # ISA-L if installed, else the standard zlib: either gives one gzip member of the whole
+    # text, whatever its chunks, each compressed on another thread than the next is made on.
+    deflate = pytest.importorskip("isal.isal_zlib") if backend == "isal" else zlib
+    if backend == "isal":
+        assert exposition._deflate is deflate  # installed: the one used
+    monkeypatch.setattr(exposition, "_deflate", deflate)
+    rng = random.Random(7)
+    chunks = [b"".join(b'smokeping_requests_total{host="127.0.%d.%d"} %d\n'
+                       % (n, i, rng.randrange(10 ** rng.randrange(1, 12))) for i in range(20_000))
+              for n in range(12)] + [b"", b"# EOF\n"]
+    body = b"".join(exposition.gzipped(iter(chunks)))
+    text = b"".join(chunks)
+    assert gzip.decompress(body) == text
+    member = zlib.decompressobj(31)
+    assert member.decompress(body) == text and member.eof and member.unused_data == b""
+    assert len(body) < len(text) // 5
+
+
+def test_gzip_hands_on_an_error_of_the_text() -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"a" * 100_000
+        raise RuntimeError("the engine closed")
+
+    with pytest.raises(RuntimeError, match="the engine closed"):
+        b"".join(exposition.gzipped(failing()))

@@ -22,8 +22,8 @@ copy's memory, and all answer the same numbers.
 from __future__ import annotations
 
 import bisect
+import queue
 import threading
-import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +35,11 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import _engine
 from .collector import HostFamily, Part, empty_metric, host_labels, label_names, layout
+
+try:  # ISA-L's deflate: at level 1, five times zlib's speed, with a better ratio
+    from isal import isal_zlib as _deflate
+except ImportError:  # not installed: the standard one
+    import zlib as _deflate  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -247,14 +252,43 @@ class Scrapes:
 
 
 def gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The chunks as one gzip stream, compressed for speed: the text repeats itself so
-    much that the fastest level still takes it to a twentieth."""
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-    for chunk in chunks:
-        compressed = compressor.compress(chunk)
-        if compressed:
-            yield compressed
-    yield compressor.flush()
+    """The chunks as one gzip stream, compressed for speed (the text repeats itself so much
+    that the fastest level takes it to a twentieth), by ISA-L if installed. Each chunk is
+    compressed on a thread of its own while the next one is made on this one (both let go
+    of the GIL): a 100,000-host scrape costs about the longer of the two, not their sum."""
+    compressor = _deflate.compressobj(1, _deflate.DEFLATED, 31)
+    todo: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    done: queue.SimpleQueue[bytes | BaseException] = queue.SimpleQueue()
+
+    def compress() -> None:
+        while (chunk := todo.get()) is not None:
+            try:
+                done.put(compressor.compress(chunk))
+            except BaseException as error:  # handed to the consumer
+                done.put(error)
+
+    def compressed() -> bytes:
+        outcome = done.get()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    threading.Thread(target=compress, name="fastping-exporter-gzip", daemon=True).start()
+    pending = 0  # chunks given to the thread, not yet taken back: at most two
+    try:
+        for chunk in chunks:
+            todo.put(chunk)
+            pending += 1
+            if pending == 2:
+                pending -= 1
+                if block := compressed():
+                    yield block
+        for _ in range(pending):
+            if block := compressed():
+                yield block
+        yield compressor.flush()
+    finally:
+        todo.put(None)
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, str, bool]:
