@@ -85,7 +85,7 @@ class Series:
 @dataclass(frozen=True)
 class HostFamily:
     """A family with the same series for every host, labelled by the host's labels
-    (host_labels); kind: counter, gauge or histogram; a counter's name ends in _total."""
+    (label_columns); kind: counter, gauge or histogram; a counter's name ends in _total."""
 
     name: str
     kind: str
@@ -94,6 +94,8 @@ class HostFamily:
 
 
 Part = HostFamily | Metric
+# A label's values: one every host has, or one a host.
+Column = str | list[str]
 
 
 def _simple(name: str, kind: str, help: str, field: str) -> HostFamily:
@@ -221,12 +223,24 @@ def label_names(exporter: Exporter, snapshot: Snapshot) -> tuple[str, ...]:
     return (*BASE_LABELS[exporter.smokeping_version], *custom)
 
 
-def host_labels(names: tuple[str, ...], snapshot: Snapshot, group: Group, host: str,
-                address: str) -> dict[str, str]:
-    """A host's labels (of label_names) on every one of its series."""
-    base = {"ip": address, "host": host, "source": group.source_label, "tos": group.tos_label}
-    custom = dict(zip(snapshot.label_names, snapshot.label_values.get(host, ()), strict=False))
-    return {name: base[name] if name in base else custom.get(name, "") for name in names}
+def label_columns(names: Sequence[str], snapshot: Snapshot, group: Group,
+                  hosts: Sequence[str], addresses: Sequence[str]) -> list[tuple[str, Column]]:
+    """The labels of these hosts of group (with these addresses), as (name, values) in the
+    order of names (of label_names): values one str every host has, or a list of one a host
+    in the order of hosts."""
+    shared = {"source": group.source_label, "tos": group.tos_label}
+    blank = ("",) * len(snapshot.label_names)
+    columns: list[tuple[str, Column]] = []
+    for name in names:
+        if name in ("ip", "host"):
+            columns.append((name, list(addresses if name == "ip" else hosts)))
+        elif name in shared:
+            columns.append((name, shared[name]))
+        else:
+            place = snapshot.label_names.index(name)
+            columns.append((name, [snapshot.label_values.get(host, blank)[place]
+                                   for host in hosts]))
+    return columns
 
 
 def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> list[Part]:
@@ -301,12 +315,15 @@ class MonitorCollector(Collector):
                 continue
             for key, count in counters.items():
                 engine_events[key] = engine_events.get(key, 0) + count
-            for host, state in states.items():
+            columns = label_columns(names, snapshot, group, list(states),
+                                    [state.address for state in states.values()])
+            for index, (host, state) in enumerate(states.items()):
                 histogram = histograms.get(host)
                 if histogram is None:
                     histogram = (group.buckets, (0,) * len(group.buckets), 0.0, 0)
-                hosts.append((host_labels(names, snapshot, group, host, state.address), state,
-                              histogram))
+                labels = {name: values if isinstance(values, str) else values[index]
+                          for name, values in columns}
+                hosts.append((labels, state, histogram))
         for part in layout(self._exporter, engine_events, len(hosts)):
             if not isinstance(part, HostFamily):
                 yield part
