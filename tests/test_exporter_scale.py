@@ -9,7 +9,9 @@ import json
 import math
 import pathlib
 import random
+import re
 import struct
+import threading
 import time
 import tracemalloc
 import urllib.request
@@ -29,6 +31,7 @@ from prometheus_client.utils import floatToGoString
 from fastping import _engine
 from fastping.exporter import Exporter, exposition
 from fastping.exporter.collector import MonitorCollector
+from fastping.exporter.config import Target
 
 # A custom label value that needs every escape the formats have, and UTF-8.
 ODD_VALUE = 'a"b\\c\nd é "\\n'
@@ -60,8 +63,7 @@ def exporter(fd_baseline: int, tmp_path: pathlib.Path) -> Iterator[Exporter]:
             group.monitor.stop()
             group.monitor.join()
         # Hosts never probed: no health, no window, no RTTs (samples left out).
-        groups[0].monitor.add("127.0.20.1")
-        groups[0].monitor.add("127.0.20.2")
+        instance.apply([*instance._wanted(), Target("127.0.20.1"), Target("127.0.20.2")])
         yield instance
     finally:
         instance.close()
@@ -200,3 +202,52 @@ def test_gzip_hands_on_an_error_of_the_text() -> None:
 
     with pytest.raises(RuntimeError, match="the engine closed"):
         b"".join(exposition.gzipped(failing()))
+
+
+def test_a_scrape_sees_a_reloads_targets_with_its_stamp(tmp_path: pathlib.Path) -> None:
+    # The reload stamp is published with the targets it applied (one Snapshot): a scrape
+    # during many reloads never shows one reload's targets with another one's stamp, nor a
+    # failed reload's flag with a successful one's targets.
+    config = tmp_path / "targets.yaml"
+    sets = ("targets: [127.0.31.1]\n", "targets: [127.0.31.2, 127.0.31.3]\n",
+            "targets: [{hosts: [127.0.31.4], timeout: 2h}]\n")  # the last one fails
+    config.write_text(sets[0])
+    instance = Exporter(config=str(config), period=10.0, listen="127.0.0.1:0")
+    instance.start()
+    seen: set[tuple[frozenset[str], str, str]] = set()
+    done = threading.Event()
+
+    def scrapes() -> None:
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:
+            text = b"".join(instance.render_metrics(False)).decode()
+            hosts = frozenset(re.findall(r'^smokeping_requests_total\{[^}]*host="([^"]+)"',
+                                         text, re.M))
+            stamp = re.search(r"^smokeping_prober_config_last_reload_success_timestamp_seconds "
+                              r"(\S+)$", text, re.M)
+            ok = re.search(r"^smokeping_prober_config_last_reload_successful (\S+)$", text, re.M)
+            assert stamp is not None and ok is not None
+            seen.add((hosts, stamp[1], ok[1]))
+
+    scraper = threading.Thread(target=scrapes)
+    scraper.start()
+    try:
+        for round_ in range(150):
+            config.write_text(sets[round_ % 3])
+            assert instance.reload() == (round_ % 3 != 2)
+            snapshot = instance.snapshot()
+            assert (snapshot.reload_ok, snapshot.reload_time) == (
+                instance.last_reload_ok, instance.last_reload_time)
+    finally:
+        done.set()
+        scraper.join()
+        instance.close()
+    # A scrape during a reload shows the hosts before it, less those already removed: with a
+    # stamp, only hosts of the one target set it stamped.
+    hosts_by_stamp: dict[str, set[str]] = {}
+    for hosts, stamp, _ in seen:
+        hosts_by_stamp.setdefault(stamp, set()).update(hosts)
+    assert len(hosts_by_stamp) > 10  # the scrapes saw many reloads
+    torn = {stamp: hosts for stamp, hosts in hosts_by_stamp.items()
+            if not (hosts <= {"127.0.31.1"} or hosts <= {"127.0.31.2", "127.0.31.3"})}
+    assert not torn, torn

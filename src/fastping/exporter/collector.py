@@ -164,7 +164,7 @@ def _health() -> list[HostFamily]:
     ]
 
 
-def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
+def _smokeping_prober_state(exporter: Exporter, snapshot: Snapshot) -> list[Metric]:
     """smokeping_prober's build_info and its configuration's reload gauges."""
     version = exporter.smokeping_version
     info = GaugeMetricFamily(
@@ -181,9 +181,9 @@ def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
         info,
         GaugeMetricFamily("smokeping_prober_config_last_reload_success_timestamp_seconds",
                           "Timestamp of the last successful configuration reload.",
-                          value=exporter.last_reload_time),
+                          value=snapshot.reload_time),
         GaugeMetricFamily("smokeping_prober_config_last_reload_successful",
-                          _RELOAD_HELP[version], value=1.0 if exporter.last_reload_ok else 0.0),
+                          _RELOAD_HELP[version], value=1.0 if snapshot.reload_ok else 0.0),
     ]
 
 
@@ -198,7 +198,7 @@ def _engine_events(events: dict[str, int]) -> Metric:
     return family
 
 
-def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
+def _exporter_state(exporter: Exporter, snapshot: Snapshot, hosts: int) -> list[Metric]:
     return [
         GaugeMetricFamily("fastping_exporter_targets", "Hosts being pinged.", value=hosts),
         GaugeMetricFamily(
@@ -208,11 +208,11 @@ def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
         GaugeMetricFamily(
             "fastping_exporter_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded.",
-            value=1.0 if exporter.last_reload_ok else 0.0),
+            value=1.0 if snapshot.reload_ok else 0.0),
         GaugeMetricFamily(
             "fastping_exporter_config_last_reload_success_timestamp_seconds",
             "When the configuration was last (re)loaded successfully.",
-            value=exporter.last_reload_time),
+            value=snapshot.reload_time),
     ]
 
 
@@ -243,16 +243,19 @@ def label_columns(names: Sequence[str], snapshot: Snapshot, group: Group,
     return columns
 
 
-def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> list[Part]:
+def layout(exporter: Exporter, snapshot: Snapshot, engine_events: dict[str, int],
+           hosts: int) -> list[Part]:
     """/metrics' families from the Monitors' collector, in order: each a HostFamily (a
-    series a host) or a whole Metric. engine_events: the engines' counters, summed."""
+    series a host) or a whole Metric. engine_events: the engines' counters, summed; snapshot:
+    the targets read (whose reload stamp it shows)."""
     parts: list[Part] = [
-        *_smokeping_prober_state(exporter),
+        *_smokeping_prober_state(exporter, snapshot),
         *_smokeping(exporter.smokeping_version, exporter.buckets,
                     engine_events.get("malformed", 0)),
     ]
     if exporter.fastping_metrics:
-        parts += [*_health(), _engine_events(engine_events), *_exporter_state(exporter, hosts)]
+        parts += [*_health(), _engine_events(engine_events),
+                  *_exporter_state(exporter, snapshot, hosts)]
     return parts
 
 
@@ -309,7 +312,8 @@ class MonitorCollector(Collector):
             try:
                 # Histograms first: a reply counted there is already in the states read after.
                 histograms = group.histograms()
-                states = group.monitor.states()
+                states = {host: state for host, state in group.monitor.states().items()
+                          if snapshot.shows(group, host)}
                 counters = group.monitor.counters()
             except ValueError:  # closed by a reload meanwhile
                 continue
@@ -324,7 +328,7 @@ class MonitorCollector(Collector):
                 labels = {name: values if isinstance(values, str) else values[index]
                           for name, values in columns}
                 hosts.append((labels, state, histogram))
-        for part in layout(self._exporter, engine_events, len(hosts)):
+        for part in layout(self._exporter, snapshot, engine_events, len(hosts)):
             if not isinstance(part, HostFamily):
                 yield part
                 continue

@@ -158,40 +158,36 @@ class Scrapes:
             reading.groups.append((copy, plan.labels))
         self._plans = plans
         reading.names = tuple(sorted(names))
-        reading.parts = layout(self._exporter, engine_events,
+        reading.parts = layout(self._exporter, snapshot, engine_events,
                                sum(copy.hosts for copy, _ in reading.groups))
         reading.runtime = list(self._runtime.collect())
 
     def _read_group(self, snapshot: Snapshot, names: tuple[str, ...],
                     group: Group) -> tuple[_engine.TrackCopy, _Plan]:
         monitor = group.monitor
-        for _ in range(3):  # hosts added or removed between the plan and the copy: anew
-            plan = self._plans.get(id(monitor))
-            if plan is None or plan.snapshot is not snapshot or plan.names != names:
-                plan = self._plans[id(monitor)] = self._make_plan(snapshot, names, group)
+        plan = self._plans.get(id(monitor))
+        if plan is not None and plan.snapshot is snapshot and plan.names == names:
+            kept = plan  # unless a host came or went since it was made
             copy = monitor._read_engine(
-                lambda engine, plan=plan: self._copy(engine, plan))  # type: ignore[misc]
+                lambda engine: engine.track_copy(kept.indexes)
+                if engine.hosts_version == kept.version else None)
             if copy is not None:
                 return copy, plan
-            del self._plans[id(monitor)]
-        raise RuntimeError("the targets kept changing while a scrape read them")
+        # A new plan (the target set changed), read with its copy in one visit to the
+        # engine's thread: no host can come or go between the two.
+        def read(engine: _engine.Engine) -> tuple[int, list[str], array[int], list[str],
+                                                  _engine.TrackCopy]:
+            hosts = [name for name in engine.hosts if snapshot.shows(group, name)]
+            indexes = array("I", [engine.hosts[name] for name in hosts])
+            return (engine.hosts_version, hosts, indexes,
+                    [engine.address_text(index) for index in indexes],
+                    engine.track_copy(indexes))
 
-    @staticmethod
-    def _copy(engine: _engine.Engine, plan: _Plan) -> _engine.TrackCopy | None:
-        """On the engine's thread: the copy, or None if the plan is not for these hosts."""
-        if engine.hosts_version != plan.version:
-            return None
-        return engine.track_copy(plan.indexes)
-
-    def _make_plan(self, snapshot: Snapshot, names: tuple[str, ...], group: Group) -> _Plan:
-        def read(engine: _engine.Engine) -> tuple[int, list[str], array[int], list[str]]:
-            indexes = array("I", engine.hosts.values())
-            return (engine.hosts_version, list(engine.hosts), indexes,
-                    [engine.address_text(index) for index in indexes])
-
-        version, hosts, indexes, addresses = group.monitor._read_engine(read)
+        version, hosts, indexes, addresses, copy = monitor._read_engine(read)
         columns = label_columns(sorted(names), snapshot, group, hosts, addresses)
-        return _Plan(snapshot, names, version, indexes, _engine.HostLabels(columns, len(hosts)))
+        plan = self._plans[id(monitor)] = _Plan(
+            snapshot, names, version, indexes, _engine.HostLabels(columns, len(hosts)))
+        return copy, plan
 
     def _family(self, family: HostFamily, open_metrics: bool,
                 names: tuple[str, ...]) -> tuple[bytes, list[tuple[Any, ...]]]:

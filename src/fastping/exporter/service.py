@@ -18,7 +18,6 @@ import logging
 import math
 import queue
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -98,8 +97,6 @@ class Exporter:
     smokeping_version: str = "0.11"
     fastping_metrics: bool = True
     registry: CollectorRegistry = field(init=False)
-    last_reload_ok: bool = field(init=False, default=False)
-    last_reload_time: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.period = check_seconds("period", self.period, maximum=MAX_INTERVAL,
@@ -184,19 +181,27 @@ class Exporter:
         """reload(): None, or what went wrong."""
         try:
             targets, probe_modules = self._wanted(), self._modules()
-            self.apply(targets)
+            self._targets.apply(targets, lambda: self._closing, reload=True)
             self._prober.modules = probe_modules
         except Exception as error:  # any type: a reload must never end the control thread
             message = (error.strerror if isinstance(error, OSError) and error.strerror
                        else str(error))
             log.error("reload failed, keeping the %d targets as they were: %s",
                       len(self.hosts), message[:300])
-            self.last_reload_ok = False
+            self._targets.reload_failed()
             return message[:300]
-        self.last_reload_ok = True
-        self.last_reload_time = time.time()
         log.info("pinging %d targets", len(self.hosts))
         return None
+
+    @property
+    def last_reload_ok(self) -> bool:
+        """Whether the last (re)load of the configuration succeeded."""
+        return self._targets.snapshot().reload_ok
+
+    @property
+    def last_reload_time(self) -> float:
+        """When the configuration was last (re)loaded successfully (Unix time; 0 never)."""
+        return self._targets.snapshot().reload_time
 
     def snapshot(self) -> Snapshot:
         """The engines and the hosts' labels, as a scrape reads them."""
@@ -218,9 +223,7 @@ class Exporter:
         try:
             web = WebGate(self.web_config) if self.web_config is not None else None
             self._prober.modules = self._modules()
-            self.apply(self._wanted())
-            self.last_reload_ok = True
-            self.last_reload_time = time.time()
+            self._targets.apply(self._wanted(), lambda: self._closing, reload=True)
             log.info("pinging %d targets", len(self.hosts))
             host, port = self._listen_address
             self._server = http.Server(
