@@ -16,7 +16,9 @@ for their batches, run on meanwhile: with it held, a 100,000-host scrape took 2 
 
 Concurrent scrapes share one collection: a scrape that arrives while another one reads or
 renders takes that one's copy, so that N scrapes at once cost one engine read and one
-copy's memory, and all answer the same numbers.
+copy's memory, and all answer the same numbers. Those that arrive before the text's first
+chunk is let go of (while the copy is made, or together) share its rendering too
+(broadcast.py): N scrapes at once write the text once.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import _engine
+from .broadcast import Broadcast
 from .collector import HostFamily, Part, empty_metric, label_columns, label_names, layout
 
 # glibc's; other C libraries (musl) have none.
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
 _EOF = b"# EOF\n"
 # Bytes a chunk of the text holds (a host's lines never split between two).
 CHUNK_SIZE = 1 << 20
+# Chunks the fastest of the scrapes sharing a rendering may be ahead of the slowest.
+SHARED_AHEAD = 4
 
 
 def _escape(value: str) -> str:
@@ -98,6 +103,7 @@ class _Reading:
     parts: list[Part] = field(default_factory=list)
     runtime: list[Metric] = field(default_factory=list)  # the runtime's collectors' metrics
     error: BaseException | None = None
+    renderings: dict[bool, Broadcast] = field(default_factory=dict)  # by OpenMetrics or not
 
 
 class Scrapes:
@@ -115,6 +121,7 @@ class Scrapes:
         self._samples: dict[tuple[HostFamily, bool, tuple[str, ...]],
                             tuple[bytes, list[tuple[Any, ...]]]] = {}
         self.readings = 0  # of the engines, since start: how many scrapes did not share one
+        self.renderings = 0  # of the text, likewise
         self._rendering = 0  # scrapes under way
 
     def render(self, open_metrics: bool = False) -> Iterator[bytes]:
@@ -125,6 +132,15 @@ class Scrapes:
             if self._current is None:
                 self._current = (_Reading(), threading.Event())
             reading, ready = self._current
+            # Joined now, as it arrives: a scrape that arrives while the reading is made
+            # shares its text too, not only the copy.
+            shared = reading.renderings.get(open_metrics)
+            key = None if shared is None else shared.join()
+            if shared is None or key is None:
+                self.renderings += 1
+                shared = reading.renderings[open_metrics] = Broadcast(
+                    self._chunks(reading, open_metrics), SHARED_AHEAD)
+                key = Broadcast.FIRST
         try:
             if leader:
                 try:
@@ -135,9 +151,7 @@ class Scrapes:
                     ready.set()
             else:
                 ready.wait()
-            if reading.error is not None:
-                raise reading.error
-            yield from self._chunks(reading, open_metrics)
+            yield from shared.follow(key)
         finally:
             with self._lock:
                 if leader:  # later scrapes read afresh
@@ -219,6 +233,8 @@ class Scrapes:
         return cached
 
     def _chunks(self, reading: _Reading, open_metrics: bool) -> Iterator[bytes]:
+        if reading.error is not None:
+            raise reading.error
         parts = reading.parts
         start = 0
         while start < len(parts):
