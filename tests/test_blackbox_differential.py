@@ -5,8 +5,9 @@ answers to bad requests.
 Both run inside a simulated network's namespace, so that the unknown name's lookup fails
 there (a fresh namespace has no route to any nameserver) and a silent host can be probed:
 127.0.0.1, ::1, a simulated host that answers, one that never does, and a name that does not
-resolve, through modules that prefer IPv6 (blackbox's default), IPv4 only, and a short
-timeout.
+resolve, through modules that prefer IPv6 (blackbox's default), IPv4 only, a short
+timeout, and payloads over loopback's MTU (1280 in the namespace) with and without
+dont_fragment.
 """
 
 from __future__ import annotations
@@ -40,11 +41,26 @@ modules:
       preferred_ip_protocol: ip4
       ttl: 32
       payload_size: 64
+  icmp_big:
+    prober: icmp
+    timeout: 1s
+    icmp: {preferred_ip_protocol: ip4, payload_size: 1400}
+  icmp_big_df:
+    prober: icmp
+    timeout: 1s
+    icmp: {preferred_ip_protocol: ip4, payload_size: 1400, dont_fragment: true}
+  icmp_df:
+    prober: icmp
+    timeout: 1s
+    icmp: {preferred_ip_protocol: ip4, dont_fragment: true}
 """
 LIVE, SILENT = "198.18.0.2", "198.18.0.9"
 CASES = [("127.0.0.1", "icmp"), ("::1", "icmp"), (LIVE, "icmp"), (SILENT, "icmp"),
          ("no-such-host.invalid", "icmp"), ("::1", "icmp4_only"), ("127.0.0.1", "icmp4_only"),
-         ("127.0.0.1", "icmp_ttl")]
+         ("127.0.0.1", "icmp_ttl"), ("127.0.0.1", "icmp_big"), ("127.0.0.1", "icmp_big_df"),
+         ("127.0.0.1", "icmp_df")]
+# Loopback's MTU in the namespace: 1,400-byte probes are fragmented, or fail to leave with DF.
+MTU = 1280
 BAD_QUERIES = ["module=nope&target=127.0.0.1", "module=icmp", "target=127.0.0.1&module="]
 
 # Runs in the namespace: both exporters on its loopback, every case asked of each.
@@ -54,6 +70,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fastping.exporter import Exporter
 
 spec = json.loads(sys.argv[1])
+subprocess.run(["ip", "link", "set", "dev", "lo", "mtu", str(spec["mtu"])], check=True)
 
 def get(url, header=True):
     request = urllib.request.Request(url)
@@ -109,7 +126,8 @@ def test_probe_matches_blackbox_exporter(tmp_path: pathlib.Path) -> None:
     try:
         with netsim.SimulatedNetwork({LIVE: {}, SILENT: {"silent": True}}) as network:
             report = network.run(CLIENT, {"blackbox": blackbox, "config": str(config),
-                                          "cases": CASES, "bad": BAD_QUERIES}, timeout=120)
+                                          "cases": CASES, "bad": BAD_QUERIES, "mtu": MTU},
+                                 timeout=120)
     except netsim.NetsimUnavailable as reason:
         pytest.skip(f"no simulated network here: {reason}")
     assert len(report["cases"]) == len(CASES), report["blackbox_log"]
@@ -124,5 +142,7 @@ def test_probe_matches_blackbox_exporter(tmp_path: pathlib.Path) -> None:
                for case in report["cases"]}
     assert success[(LIVE, "icmp")] and not success[(SILENT, "icmp")]
     assert success[("127.0.0.1", "icmp_ttl")] and not success[("::1", "icmp4_only")]
+    assert success[("127.0.0.1", "icmp_big")] and not success[("127.0.0.1", "icmp_big_df")]
+    assert success[("127.0.0.1", "icmp_df")]
     for answers, query in zip(report["bad"], BAD_QUERIES, strict=True):
         assert answers["fastping"] == answers["blackbox"], (query, json.dumps(answers))

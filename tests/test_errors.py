@@ -46,6 +46,7 @@ def test_engine_options_are_the_same_everywhere(fd_baseline: int) -> None:
         ({"interface": "no-such-if0"}, ValueError, "no-such-if0"),
         ({"interface": 3}, TypeError, "interface"),
         ({"privileged": "yes"}, TypeError, "privileged"),
+        ({"dont_fragment": 1}, TypeError, "dont_fragment"),
         ({"family": 5}, ValueError, "family"),
         ({"on_recv": 42}, TypeError, "on_recv"),
         ({"on_idle": "print"}, TypeError, "on_idle"),

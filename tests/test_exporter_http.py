@@ -309,6 +309,13 @@ def test_tls_and_basic_auth_with_curl(make_exporter: MakeExporter,  # noqa: F811
     assert curl(*new_tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 200
     assert curl(*new_tls, "-u", "prometheus:s3cret", url + "/metrics")[0] == 401
     assert curl(*tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 0  # the old certificate
+    # The certificate and key rewritten where they are, the file untouched: as exporter-toolkit
+    # reads them at every handshake, the next connection gets the new ones.
+    previous = tmp_path / "previous.pem"
+    previous.write_bytes(new_cert.read_bytes())
+    self_signed(tmp_path / "new")
+    assert curl(*new_tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 200
+    assert curl("--cacert", str(previous), "-u", "prometheus:n3w", url + "/metrics")[0] == 0
     # A file that has become unusable changes nothing.
     replace(web, "basic_auth_users: [nobody]\n")
     assert curl(*new_tls, "-u", "prometheus:n3w", url + "/metrics")[0] == 200

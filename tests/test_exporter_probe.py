@@ -160,6 +160,9 @@ def test_ip_hash_is_fnv1a_of_the_address_bytes() -> None:
     ({"modules": {"m": {"prober": "icmp", "icmp": {"source_ip_address": "me"}}}},
      "not an IP address"),
     ({"modules": ["icmp"]}, "mapping of names"),
+    # An engine is kept open for each distinct set of options: 65 TTLs are too many.
+    ({"modules": {f"ttl{n}": {"prober": "icmp", "icmp": {"ttl": n}} for n in range(1, 66)}},
+     "more than 64 distinct combinations"),
 ])
 def test_bad_modules(document: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -189,10 +192,11 @@ def test_a_cancelled_probe_is_forgotten_at_once() -> None:
 CLIENT = """
 import json, socket, sys, time, urllib.request
 from fastping.exporter import Exporter
+from fastping.exporter.targets import DEFAULT_ENGINE
 
 spec = json.loads(sys.argv[1])
 with Exporter([], listen="127.0.0.1:0", probe_limit=2) as exporter:
-    monitor = exporter._probe_monitor()
+    monitor = exporter._targets.probe_engine(DEFAULT_ENGINE)
     idle = monitor.resources()["hosts"]
     request = ("GET /probe?module=icmp&target=%s HTTP/1.1\\r\\nHost: x\\r\\n"
                "X-Prometheus-Scrape-Timeout-Seconds: 60\\r\\n\\r\\n")
@@ -249,3 +253,122 @@ def test_probe_flag_errors(flags: list[str], message: str,
                            capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--listen", "127.0.0.1:0", "127.0.0.1", *flags]) == 3
     assert message in capsys.readouterr().err
+
+
+def engines_client() -> None:
+    """In the simulated network: /probe requests to modules with their own payload size,
+    TTL, source address and don't-fragment, on engines opened once (counted in
+    /proc/self/fd), and what a reload and a close release."""
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    from fastping.exporter import Exporter
+
+    spec = json.loads(sys.argv[1])
+    subprocess.run(["ip", "link", "set", "dev", "lo", "mtu", str(spec["mtu"])], check=True)
+
+    def descriptors() -> int:
+        # The least of a few looks: the server closes a finished request's socket a moment
+        # after the client has.
+        counts = []
+        for _ in range(5):
+            counts.append(len(os.listdir("/proc/self/fd")))
+            time.sleep(0.05)
+        return min(counts)
+
+    def probe(url: str, module: str, target: str) -> dict[str, float]:
+        with urllib.request.urlopen(f"{url}/probe?module={module}&target={target}",
+                                    timeout=10) as answer:
+            lines = answer.read().decode().splitlines()
+        return {line.split()[0]: float(line.split()[1]) for line in lines
+                if line.startswith("probe_") and "{" not in line}
+
+    config = pathlib.Path(tempfile.mkdtemp()) / "blackbox.yml"
+    config.write_text(spec["config"])
+    before = descriptors()
+    report: dict[str, object] = {}
+    with Exporter([], config=str(config), listen="127.0.0.1:0",
+                  privileged=spec["privileged"]) as exporter:
+        report["engines"] = len(exporter.snapshot().groups)
+        for name, target in spec["probes"]:  # each module's first probe: sockets opened
+            probe(exporter.url, name, target)
+        opened = descriptors()
+        for _ in range(spec["rounds"]):
+            for name, target in spec["probes"]:
+                report[f"{name} {target}"] = probe(exporter.url, name, target)
+        report["growth"] = descriptors() - opened
+        with urllib.request.urlopen(f"{exporter.url}/probe?module=big_df&target=127.0.0.1"
+                                    "&debug=true", timeout=10) as answer:
+            report["big_df log"] = [line for line in answer.read().decode().splitlines()
+                                    if "level=error" in line]
+        config.write_text(spec["reloaded"])
+        report["reloaded"] = exporter.reload()
+        report["engines after reload"] = len(exporter.snapshot().groups)
+        report["released by reload"] = opened - descriptors()
+    report["left after close"] = descriptors() - before
+    print(json.dumps(report))
+
+
+ENGINE_MODULES = textwrap.dedent("""\
+    targets: []
+    modules:
+      plain: {prober: icmp, icmp: {preferred_ip_protocol: ip4}}
+      ttl64: {prober: icmp, icmp: {preferred_ip_protocol: ip4, ttl: 64}}
+      hop1: {prober: icmp, icmp: {preferred_ip_protocol: ip4, ttl: 1}}
+      hop3: {prober: icmp, icmp: {preferred_ip_protocol: ip4, ttl: 3}}
+      big: {prober: icmp, icmp: {preferred_ip_protocol: ip4, payload_size: 1400}}
+      big_df: {prober: icmp, icmp: {preferred_ip_protocol: ip4, payload_size: 1400,
+                                    dont_fragment: true}}
+      small_df: {prober: icmp, icmp: {preferred_ip_protocol: ip4, dont_fragment: true}}
+      sourced: {prober: icmp, icmp: {preferred_ip_protocol: ip4,
+                                     source_ip_address: 198.18.0.1}}
+      big6: {prober: icmp, icmp: {payload_size: 1400}}
+      big6_df: {prober: icmp, icmp: {payload_size: 1400, dont_fragment: true}}
+    """)
+
+
+@pytest.mark.parametrize("privileged", [True, False], ids=["raw", "datagram"])
+def test_module_probes_share_long_lived_engines(privileged: bool) -> None:
+    far = "198.18.0.5"  # two routers away; its replies leave it with TTL 50
+    probes = [["plain", far], ["ttl64", far], ["hop1", far], ["hop3", far], ["big", far],
+              ["sourced", far], ["big", "127.0.0.1"], ["big_df", "127.0.0.1"],
+              ["small_df", "127.0.0.1"], ["big6", "::1"], ["big6_df", "::1"]]
+    try:
+        with netsim.SimulatedNetwork(
+                {far: {"hops": ["198.18.1.1", "198.18.1.2"], "ttl": 50}}) as net:
+            report = net.run(netsim.client_source(engines_client), {
+                "config": ENGINE_MODULES, "probes": probes, "rounds": 10, "mtu": 1280,
+                "privileged": privileged,
+                "reloaded": "targets: []\nmodules:\n  plain: {prober: icmp}\n"}, timeout=90)
+    except netsim.NetsimUnavailable as reason:
+        pytest.skip(f"no simulated network here: {reason}")
+    # plain and ttl64 (blackbox's default TTL) share the default engine, big and big6 one,
+    # big_df and big6_df one (an engine has both families); the others, one each.
+    assert report["engines"] == 7
+    # 110 probes after the first round opened no descriptor: no engine per request.
+    assert report["growth"] == 0, report
+    success = {key: value["probe_success"] for key, value in report.items()
+               if isinstance(value, dict)}
+    assert success == {
+        f"plain {far}": 1, f"ttl64 {far}": 1, f"hop3 {far}": 1, f"big {far}": 1,
+        f"sourced {far}": 1,
+        # TTL 1 dies at the first router: the module's TTL is the engine's.
+        f"hop1 {far}": 0,
+        # 1,428 bytes over loopback's MTU of 1280: fragmented, unless don't-fragment.
+        "big 127.0.0.1": 1, "big_df 127.0.0.1": 0, "small_df 127.0.0.1": 1,
+        "big6 ::1": 1, "big6_df ::1": 0}
+    # The send itself fails, as blackbox logs it.
+    assert any('msg="Error writing to socket" err="Message too long"' in line
+               for line in report["big_df log"]), report["big_df log"]
+    assert report[f"plain {far}"]["probe_icmp_reply_hop_limit"] == 50
+    assert report[f"big {far}"]["probe_icmp_reply_hop_limit"] == 50
+    # The reload leaves one module on the default engine: the other six are closed.
+    assert report["reloaded"] and report["engines after reload"] == 1
+    assert report["released by reload"] > 0
+    assert report["left after close"] == 0

@@ -39,6 +39,7 @@ from test_exporter import (  # noqa: F401 - make_exporter is a fixture
 )
 
 from fastping.exporter import Target, command
+from fastping.exporter.targets import DEFAULT_ENGINE
 
 # One family as a scrape shows it: (type, HELP, label names of each sample kind, bucket bounds).
 Shape = tuple[str, str, frozenset[tuple[str, tuple[str, ...]]], frozenset[str]]
@@ -264,7 +265,7 @@ def test_smokeping_probers_flags() -> None:
         "-i", "250ms", "-s", "100", "-O", "0x10", "--privileged", "--log.level", "warn",
         "a.example", "b.example"])
     options = command._options(args)
-    assert options["config"] == "sp.yml" and options["listen"] == "[::1]:9374"
+    assert options["config"] == "sp.yml" and options["listen"] == ["[::1]:9374"]
     assert options["buckets"] == (0.1, 1.0) and options["privileged"] is True
     assert options["targets"] == [Target(host, period=0.25, size=100, tos=16)
                                   for host in ("a.example", "b.example")]
@@ -291,7 +292,7 @@ def test_debians_own_config_file_as_is(make_exporter: MakeExporter) -> None:  # 
     instance = make_exporter(config=str(shipped))
     assert instance.hosts == ["localhost"]
     (group,) = instance.snapshot().groups  # size: 56 is the default engine, not another
-    assert group.key == (None, None, None, None)
+    assert group.key == DEFAULT_ENGINE
 
 
 # ---- size, tos and source on the wire ---------------------------------------------------------

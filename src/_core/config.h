@@ -24,6 +24,9 @@ typedef struct fp_config {
     fp_privilege privilege;
     int icmp_timestamp;   /* 1: ICMPv4 timestamp requests instead of echo requests (icmp.h);
                              they need raw sockets, and IPv6 has no such message */
+    int dont_fragment;    /* 1: a probe larger than the path's MTU fails to send (EMSGSIZE)
+                             rather than leave in fragments: DF set on IPv4 whatever its size,
+                             and IPv6's own fragmenting (by the sender only) turned off */
     /* Source addresses to bind (family AF_UNSPEC for none) and an interface
      * to bind to ("" for none). */
     struct sockaddr_in source4;

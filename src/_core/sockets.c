@@ -81,7 +81,9 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
          * from its shared hashed counters: 3% of a round's CPU. Set this way, DF comes with ID
          * 0 (RFC 6864). Only for probes of at most 552 bytes: the kernel never takes a path's
          * MTU below that (route/min_pmtu), so the default would not fragment them either. */
-        if (rc == 0 && FP_IPV4_MIN_HEADER + FP_ICMP_HEADER_LEN + c->payload_len <= 552)
+        if (rc == 0 && c->dont_fragment)
+            rc = set_int_option(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
+        else if (rc == 0 && FP_IPV4_MIN_HEADER + FP_ICMP_HEADER_LEN + c->payload_len <= 552)
             rc = set_int_option(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
     } else {
         if (rc == 0 && !raw)
@@ -92,6 +94,8 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
             rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_TCLASS, c->tos);
+        if (rc == 0 && c->dont_fragment)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1);
     }
     if (rc == 0 && c->interface[0] &&
         setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface,

@@ -35,11 +35,13 @@ class EngineKeywords(TypedDict, total=False):
     family: int | None  # 4 or 6, if hosts may resolve to one family only
     gap: float  # the least time between two sends, 0 for as fast as is safe
     icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
+    dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
-                                   "gap": 0.0, "icmp_timestamp": False}
+                                   "gap": 0.0, "icmp_timestamp": False,
+                                   "dont_fragment": False}
 
 
 class EngineOptions(NamedTuple):
@@ -56,6 +58,7 @@ class EngineOptions(NamedTuple):
     family: int | None
     gap: float
     icmp_timestamp: bool
+    dont_fragment: bool
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -75,24 +78,29 @@ class EngineOptions(NamedTuple):
             raise TypeError(f"privileged must be None or a bool, not {type(privileged).__name__}")
         source4, source6 = _check_source(given["source"])
         family = check_family(given["family"])
-        icmp_timestamp = given["icmp_timestamp"]
-        if not isinstance(icmp_timestamp, bool):
-            raise TypeError(f"icmp_timestamp must be a bool, not {type(icmp_timestamp).__name__}")
+        icmp_timestamp = _check_bool("icmp_timestamp", given["icmp_timestamp"])
         if icmp_timestamp:
             family = _timestamp_family(family, privileged, source6)
         return cls(check_timeout(timeout), payload, ttl, tos, privileged, source4, source6,
                    _check_interface(given["interface"]), family,
                    check_seconds("gap", given["gap"], maximum=MAX_INTERVAL, allow_zero=True),
-                   icmp_timestamp)
+                   icmp_timestamp, _check_bool("dont_fragment", given["dont_fragment"]))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
             timeout=self.timeout, payload_size=self.size, ttl=self.ttl, tos=self.tos,
             privileged=self.privileged, source4=self.source4, source6=self.source6,
             interface=self.interface, icmp_timestamp=self.icmp_timestamp,
+            dont_fragment=self.dont_fragment,
         )
         engine.set_send_gap(self.gap)
         return engine
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return value
 
 
 def _timestamp_family(family: int | None, privileged: bool | None,

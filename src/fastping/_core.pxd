@@ -133,6 +133,7 @@ cdef extern from "engine.h":
         int tos
         fp_privilege privilege
         int icmp_timestamp
+        int dont_fragment
         sockaddr_in source4
         sockaddr_in6 source6
         char interface[IFNAMSIZ]

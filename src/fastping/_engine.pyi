@@ -63,6 +63,7 @@ class Engine:
         source6: bytes | None = ...,
         interface: str | None = ...,
         icmp_timestamp: bool = ...,
+        dont_fragment: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property

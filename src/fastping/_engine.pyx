@@ -193,7 +193,7 @@ cdef class Engine:
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
-                 bint icmp_timestamp=False):
+                 bint icmp_timestamp=False, bint dont_fragment=False):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
         if icmp_timestamp and privileged is False:
@@ -204,6 +204,7 @@ cdef class Engine:
         config.payload_len = payload_size
         config.ttl = -1 if ttl is None else ttl
         config.tos = -1 if tos is None else tos
+        config.dont_fragment = dont_fragment
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
                             FP_PRIVILEGE_RAW if privileged else FP_PRIVILEGE_DATAGRAM)
         if source4 is not None:

@@ -16,9 +16,9 @@ a client that goes away cancels its probe at once, which frees its slot and its 
 entry; ``--probe.allowed-targets`` refuses other targets with 403; ``count=N`` pings N
 times back to back and adds probe_icmp_requests/replies, and ``timeout=`` caps the time.
 
-The probe runs on the exporter's Monitor (Monitor.submit_probe: no socket or thread per
-request) unless its module asks for a payload size, TTL or source address the shared
-engine does not have: then on a Pinger of its own, in a worker thread.
+The probe runs on one of the exporter's Monitors (Monitor.submit_probe: no socket or thread
+per request): the one whose engine sends what the module asks for (payload size, TTL, source
+address, don't-fragment; modules.engine_key), opened when the module was loaded (targets.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json  # its strings are quoted as Go's %q quotes them
 import math
+import os
 import socket
 import threading
 import time
@@ -40,16 +41,14 @@ from prometheus_client.registry import Collector
 
 from .._common import MAX_TIMEOUT
 from .._results import Result
-from ..pinger import Pinger
+from ..monitor import Monitor
 from .config import ConfigError, parse_duration
 from .http import in_thread, text
-from .modules import DEFAULT_MODULE, DEFAULT_MODULES, DEFAULT_TTL, AllowedTargets, Module
+from .modules import DEFAULT_MODULE, DEFAULT_MODULES, AllowedTargets, Module
 from .probelog import ProbeLog, debug_page
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from ..monitor import Monitor
 
 MAX_PROBE_COUNT = 100
 TIMEOUT_OFFSET = 0.5  # blackbox's --timeout-offset: time left for the answer to travel
@@ -139,25 +138,28 @@ def probe(target: str, *, count: int = 1, timeout: float = 1.0,
     Returns its metric families (blackbox's, and probe_icmp_requests/replies). A target
     that cannot be resolved is a failed probe, not an error.
     """
-    prober = Prober(lambda: monitor, max_timeout=MAX_TIMEOUT, slots=1, privileged=privileged)
+    if monitor is None:
+        with Monitor(privileged=privileged) as own:
+            own.start()
+            return probe(target, count=count, timeout=timeout, monitor=own)
+    prober = Prober(lambda module: monitor, max_timeout=MAX_TIMEOUT, slots=1)
     return asyncio.run(prober.run(target, DEFAULT_MODULES[DEFAULT_MODULE], timeout, count,
                                   ProbeLog(DEFAULT_MODULE, target), extras=True))
 
 
 class Prober:
     """/probe for the exporter: its modules (replaced on reload), its limits, and the
-    Monitor to probe on (``monitor()``: None while there is none)."""
+    running Monitor to probe a module's probes on (``engine(module)``: LookupError, saying
+    why, if there is none)."""
 
-    def __init__(self, monitor: Callable[[], Monitor | None], *, max_timeout: float,
-                 slots: int, allowed: AllowedTargets | None = None,
-                 privileged: bool | None = None) -> None:
+    def __init__(self, engine: Callable[[Module], Monitor], *, max_timeout: float,
+                 slots: int, allowed: AllowedTargets | None = None) -> None:
         self.modules: Mapping[str, Module] = DEFAULT_MODULES
-        self._monitor = monitor
+        self._engine = engine
         self._max_timeout = max_timeout
         self._slot_count = slots
         self._slots: asyncio.Semaphore | None = None  # made on the server's loop
         self._allowed = allowed
-        self._privileged = privileged
 
     async def respond(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answers a /probe request (on the HTTP server's loop)."""
@@ -236,6 +238,8 @@ class Prober:
         if replies:
             phases["rtt"] = sum(r.rtt or 0.0 for r in replies) / len(replies)
             log.info("Found matching reply packet")
+        elif results and results[-1].errno is not None:  # the send failed (EMSGSIZE with DF)
+            log.error("Error writing to socket", err=os.strerror(results[-1].errno))
         elif results:
             log.warn("Timeout reading from socket", err=results[-1].status.value)
         duration = time.monotonic() - started
@@ -278,21 +282,11 @@ class Prober:
                     phases: dict[str, float], log: ProbeLog) -> list[Result]:
         log.info("Creating socket")
         before = time.monotonic()
-        monitor = self._monitor()
-        shared = (monitor is not None and module.payload_size == 0 and not module.source_ip_address
-                  and module.ttl in (0, DEFAULT_TTL))
-        if monitor is None or not shared:
-            # Its own engine: the module wants packets the shared one does not send.
-            options: dict[str, object] = {
-                "size": module.payload_size or 56, "ttl": module.ttl or None,
-                "source": module.source_ip_address or None}
-            phases["setup"] = time.monotonic() - before
-            log.info("Writing out packet")
-            try:
-                return await in_thread(self._ping_alone, address, count, timeout, options)
-            except (OSError, ValueError) as error:  # e.g. a source address not of this host
-                log.error("Error listening to socket", err=str(error))
-                return []
+        try:
+            monitor = self._engine(module)
+        except LookupError as error:  # its engine could not be opened (say, its source)
+            log.error("Error listening to socket", err=str(error.args[0]))
+            return []
         try:
             future = await in_thread(lambda: monitor.submit_probe(
                 address, count=count, timeout=engine_timeout(timeout)))
@@ -311,10 +305,3 @@ class Prober:
         finally:
             if not future.done():
                 threading.Thread(target=future.cancel, daemon=True).start()
-
-    def _ping_alone(self, address: str, count: int, timeout: float,
-                    options: dict[str, object]) -> list[Result]:
-        with Pinger([address], timeout=timeout, privileged=self._privileged,
-                    **options) as pinger:  # type: ignore[arg-type]
-            return [result for results in pinger.run(count=count, interval=0.0)
-                    for result in results.values()]

@@ -24,6 +24,7 @@ from .config import (
     host_name,
     parse_duration,
 )
+from .logformat import LOG_FORMATS, LOG_LEVELS, PromlogFormatter
 from .service import Exporter
 
 EXIT_OK = 0
@@ -46,8 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", "--config.file", metavar="FILE",
                         help="YAML file of targets, fastping's or smokeping_prober's "
                         "(re-read on SIGHUP)")
-    parser.add_argument("--listen", "--web.listen-address", default=DEFAULT_LISTEN,
-                        metavar="HOST:PORT", help=f"address to serve on (default {DEFAULT_LISTEN})")
+    parser.add_argument("--listen", "--web.listen-address", action="append", metavar="HOST:PORT",
+                        help=f"address to serve on, repeatable for several (default "
+                        f"{DEFAULT_LISTEN})")
+    parser.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics",
+                        metavar="PATH", help="path of the metrics (default /metrics)")
     parser.add_argument("--period", default="1", metavar="S",
                         help="seconds between probes of a host, unless its target says "
                         "(default 1)")
@@ -79,7 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                         action="store_false",
                         help="leave out fastping_*, process_* and python_* (lean scrapes)")
     parser.add_argument("--log-level", "--log.level", default="info",
-                        choices=("debug", "info", "warn", "warning", "error"))
+                        choices=(*LOG_LEVELS, "warning"),
+                        help="the least severe log lines written (default info)")
+    parser.add_argument("--log.format", dest="log_format", default="logfmt",
+                        choices=LOG_FORMATS, help="log lines as smokeping_prober's and "
+                        "blackbox_exporter's: logfmt (default) or json")
     smokeping = parser.add_argument_group(
         "smokeping_prober's flags", "for the hosts given as arguments, as smokeping_prober")
     smokeping.add_argument("-i", "--ping.interval", dest="ping_interval", metavar="DURATION",
@@ -111,7 +119,8 @@ def _command_line_targets(args: argparse.Namespace) -> list[Target]:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "targets": _command_line_targets(args), "config": args.config,
-        "listen": args.listen, "period": parse_duration(args.period, "--period"),
+        "listen": args.listen or [DEFAULT_LISTEN], "telemetry_path": args.telemetry_path,
+        "period": parse_duration(args.period, "--period"),
         "timeout": None if args.timeout is None else parse_duration(args.timeout, "--timeout"),
         "down_after": args.down_after, "up_after": args.up_after, "window": args.window,
         "privileged": args.privileged, "smokeping_version": args.smokeping_version,
@@ -146,10 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit:
         return exit.code if isinstance(exit.code, int) else EXIT_USAGE
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(PromlogFormatter(json_lines=args.log_format == "json"))
     saved = log.level, log.propagate
     log.addHandler(handler)
-    log.setLevel("WARNING" if args.log_level == "warn" else args.log_level.upper())
+    log.setLevel(LOG_LEVELS.get(args.log_level, logging.WARNING))
     log.propagate = False
     try:
         return _serve(args)
@@ -194,7 +203,9 @@ def _serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             log.info("stopped while starting")
             return EXIT_OK
-        log.info("listening on %s/metrics", made.url)
+        for url in made.urls:
+            log.info("listening on %s%s", url, args.telemetry_path,
+                     extra={"fields": {"address": url.split("://", 1)[1]}})
         while not stopping and not made.wait(0.2):
             pass
     finally:

@@ -28,7 +28,7 @@ import re
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 _LANDING = """<html><head><title>fastping exporter</title></head><body>
 <h1>fastping exporter</h1>
-<p><a href="/metrics">Metrics</a></p>
+<p><a href="{metrics}">Metrics</a></p>
 <p>Probe: <a href="/probe?target=127.0.0.1&amp;module=icmp"
 >/probe?target=127.0.0.1&amp;module=icmp</a>
 (blackbox_exporter's icmp prober; add debug=true for its log)</p>
@@ -211,9 +211,11 @@ async def _after(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterat
 
 
 class Server:
-    """An HTTP(S) server on its own thread and asyncio loop: at /metrics metrics(open_metrics)'s
-    chunks (the registry's exposition without metrics, or for a name[] filter), routes
-    (path: handler), a landing page at / and /-/healthy.
+    """An HTTP(S) server on its own thread and asyncio loop: at metrics_path (/metrics)
+    metrics(open_metrics)'s chunks (the registry's exposition without metrics, or for a
+    name[] filter), routes (path: handler), a landing page at / and /-/healthy; on
+    host:port and on each address of ``also`` (exporter-toolkit serves every
+    --web.listen-address given).
 
     ``gate`` (the web configuration) wraps the routing of every request, and
     ``on_connection`` is called as each connection opens, before its TLS handshake (for the
@@ -227,9 +229,11 @@ class Server:
                  tls: ssl.SSLContext | None = None, gate: Gate | None = None,
                  on_connection: Callable[[], None] | None = None,
                  max_connections: int = MAX_CONNECTIONS,
-                 idle_timeout: float = IDLE_TIMEOUT) -> None:
-        self._bind = host, port
-        self._routes = {"/": self._landing, "/metrics": _metrics_page(metrics, registry),
+                 idle_timeout: float = IDLE_TIMEOUT, metrics_path: str = "/metrics",
+                 also: Sequence[tuple[str, int]] = ()) -> None:
+        self._binds = [(host, port), *also]
+        self._landing_page = _LANDING.replace("{metrics}", metrics_path)
+        self._routes = {"/": self._landing, metrics_path: _metrics_page(metrics, registry),
                         "/-/healthy": self._healthy}
         self._routes.update(routes)
         self.tls = tls
@@ -239,34 +243,44 @@ class Server:
         self.idle_timeout = idle_timeout
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
-        self._listener: asyncio.Server | None = None
+        self._listeners: list[asyncio.Server] = []
         self._web: web.Server | None = None
-        self.address: tuple[str, int] = ("", 0)
+        self.addresses: list[tuple[str, int]] = []  # the real ports when 0 was asked for
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The first address listened on."""
+        return self.addresses[0] if self.addresses else ("", 0)
 
     def start(self) -> None:
-        host, port = self._bind
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
-        self.address = (str(sock.getsockname()[0]), int(sock.getsockname()[1]))
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                        name="fastping-exporter-http", daemon=True)
-        self._thread.start()
+        socks: list[socket.socket] = []
         try:
-            asyncio.run_coroutine_threadsafe(self._listen(sock), self._loop).result(10)
+            for host, port in self._binds:
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                socks.append(socket.create_server((host, port), family=family,
+                                                  backlog=BACKLOG))
+            self.addresses = [(str(sock.getsockname()[0]), int(sock.getsockname()[1]))
+                              for sock in socks]
+            self._thread = threading.Thread(target=self._loop.run_forever,
+                                            name="fastping-exporter-http", daemon=True)
+            self._thread.start()
+            asyncio.run_coroutine_threadsafe(self._listen(socks), self._loop).result(10)
         except BaseException:
-            sock.close()
+            for sock in socks:
+                sock.close()
             self.close()
             raise
 
-    async def _listen(self, sock: socket.socket) -> None:
+    async def _listen(self, socks: list[socket.socket]) -> None:
         from aiohttp import web
 
         # Cancelled handlers are what frees a disconnected client's probe (see blackbox.py).
         self._web = web.Server(self._handle, handler_cancellation=True,
                                keepalive_timeout=self.idle_timeout, access_log=None)
-        self._listener = await self._loop.create_server(
-            self._connection, sock=sock, backlog=BACKLOG, ssl=self.tls,
-            ssl_handshake_timeout=self.idle_timeout if self.tls else None)
+        for sock in socks:
+            self._listeners.append(await self._loop.create_server(
+                self._connection, sock=sock, backlog=BACKLOG, ssl=self.tls,
+                ssl_handshake_timeout=self.idle_timeout if self.tls else None))
 
     def _connection(self) -> asyncio.Protocol:
         assert self._web is not None
@@ -302,7 +316,7 @@ class Server:
     async def _landing(self, request: web.BaseRequest) -> web.StreamResponse:
         from aiohttp import web
 
-        return web.Response(text=_LANDING, content_type="text/html")
+        return web.Response(text=self._landing_page, content_type="text/html")
 
     async def _healthy(self, request: web.BaseRequest) -> web.StreamResponse:
         """smokeping_prober's liveness check (it has no /-/ready): any method, 200."""
@@ -311,8 +325,8 @@ class Server:
         return web.Response(text="Healthy")
 
     async def _stop(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
+        for listener in self._listeners:
+            listener.close()
         if self._web is not None:
             await self._web.shutdown(1.0)
 

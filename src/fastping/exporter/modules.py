@@ -16,8 +16,9 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .._common import MAX_SIZE
-from .config import ConfigError, check_keys, excerpt, parse_duration
+from .._common import ENGINE_DEFAULTS, MAX_SIZE
+from .config import MAX_ENGINE_SETS, ConfigError, check_keys, excerpt, parse_duration
+from .targets import EngineKey
 
 DEFAULT_TTL = 64  # blackbox's DefaultICMPTTL
 _MODULE_KEYS = {"prober", "timeout", "http", "tcp", "icmp", "dns", "grpc", "unix", "websocket"}
@@ -47,6 +48,17 @@ DEFAULT_MODULE = "icmp"
 DEFAULT_MODULES: Mapping[str, Module] = {
     DEFAULT_MODULE: Module(DEFAULT_MODULE, settings={"prober": "icmp", "icmp": {
         "ip_protocol_fallback": True, "ttl": DEFAULT_TTL}})}
+
+
+def engine_key(module: Module) -> EngineKey:
+    """The engine an icmp module's probes run on (targets.py): its payload size, TTL, source
+    address and don't-fragment, each None where it is the engine's default (no size given,
+    or 56; blackbox's TTL 64, the system's), so that modules that differ in nothing the
+    engine does share its default engine. Either address family: a module picks per probe."""
+    size = None if module.payload_size in (0, ENGINE_DEFAULTS["size"]) else module.payload_size
+    ttl = None if module.ttl in (0, DEFAULT_TTL) else module.ttl
+    return (size, None, module.source_ip_address or None, None, ttl,
+            True if module.dont_fragment else None)
 
 
 def _flag(section: Mapping[str, object], key: str, default: bool, where: str) -> bool:
@@ -120,6 +132,10 @@ def parse_modules(document: object, source: str = "config") -> dict[str, Module]
             raise ConfigError(f"{where}: give its prober (icmp)")
         modules[name] = (_icmp(entry, name, where) if prober == "icmp"
                          else Module(name, prober, settings=dict(entry)))
+    # Each distinct set of engine options is an engine kept open (targets.py): bounded.
+    if len({engine_key(m) for m in modules.values() if m.prober == "icmp"}) > MAX_ENGINE_SETS:
+        raise ConfigError(f"{source}: more than {MAX_ENGINE_SETS} distinct combinations of "
+                          "payload_size, ttl, source_ip_address and dont_fragment")
     return modules
 
 

@@ -45,14 +45,12 @@ from .config import (
     load_document,
 )
 from .exposition import Scrapes
-from .modules import DEFAULT_MODULES, AllowedTargets, Module, parse_modules
-from .targets import DEFAULT_ENGINE, Snapshot, Targets
+from .modules import DEFAULT_MODULES, AllowedTargets, Module, engine_key, parse_modules
+from .targets import Snapshot, Targets
 from .webconfig import WebGate
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from ..monitor import Monitor
 
 # One logger for the whole exporter, "fastping.exporter": main() gives it its handler.
 log = logging.getLogger(__package__)
@@ -74,6 +72,9 @@ class Exporter:
     ("0.11" or "0.6") is the smokeping_prober whose metrics /metrics shows;
     ``fastping_metrics=False`` leaves out fastping's own.
 
+    ``listen`` is one HOST:PORT or several (each served), ``telemetry_path`` the path of
+    /metrics (smokeping_prober's --web.telemetry-path).
+
     /probe: ``config`` may also hold blackbox's ``modules``; ``web_config`` is an
     exporter-toolkit web configuration file (TLS, basic auth); ``probe_max_timeout`` caps
     every probe, ``allowed_targets`` (networks and names, comma-separated) limits them.
@@ -84,7 +85,8 @@ class Exporter:
     period: float = 1.0
     timeout: float | None = None
     buckets: Sequence[float] = DEFAULT_BUCKETS
-    listen: str = DEFAULT_LISTEN
+    listen: str | Sequence[str] = DEFAULT_LISTEN
+    telemetry_path: str = "/metrics"
     down_after: int = 3
     up_after: int = 1
     window: int = 32
@@ -115,7 +117,14 @@ class Exporter:
         if self.smokeping_version not in SMOKEPING_VERSIONS:
             raise ConfigError(f"smokeping_version: one of {', '.join(SMOKEPING_VERSIONS)}, "
                               f"not {excerpt(self.smokeping_version)}")
-        self._listen_address = http.parse_listen(self.listen)
+        listens = [self.listen] if isinstance(self.listen, str) else list(self.listen)
+        if not listens:
+            raise ConfigError("listen: give at least one HOST:PORT")
+        self._listen_addresses = [http.parse_listen(listen) for listen in listens]
+        if (not isinstance(self.telemetry_path, str) or not self.telemetry_path.startswith("/")
+                or self.telemetry_path in ("/", "/probe", "/-/reload", "/-/healthy")):
+            raise ConfigError("telemetry path: a path from /, other than /, /probe, "
+                              f"/-/reload and /-/healthy, not {excerpt(self.telemetry_path)}")
         self._targets = Targets(self.period, self.timeout, self.buckets, {
             "down_after": self.down_after, "up_after": self.up_after, "window": self.window,
             "privileged": self.privileged})
@@ -125,9 +134,11 @@ class Exporter:
         self._closing = False
         self._server: http.Server | None = None
         self._threads: list[threading.Thread] = []
-        self._prober = Prober(self._probe_monitor, max_timeout=check_seconds(
-            "probe_max_timeout", self.probe_max_timeout, maximum=MAX_TIMEOUT, allow_zero=False),
-            slots=self.probe_limit, privileged=self.privileged, allowed=None
+        self._prober = Prober(
+            lambda module: self._targets.probe_engine(engine_key(module)),
+            max_timeout=check_seconds("probe_max_timeout", self.probe_max_timeout,
+                                      maximum=MAX_TIMEOUT, allow_zero=False),
+            slots=self.probe_limit, allowed=None
             if self.allowed_targets is None else AllowedTargets.parse(self.allowed_targets))
         # /metrics is rendered by Scrapes (exposition.py) from the Monitors' collector's
         # description, then the runtime's collectors; the registry holds the same collectors
@@ -157,14 +168,22 @@ class Exporter:
             targets = [t for t in targets if hashmod(t.host, modulus) == index]
         return targets
 
-    def apply(self, targets: Sequence[Target]) -> None:
+    def apply(self, targets: Sequence[Target],
+              modules: Mapping[str, Module] | None = None) -> None:
         """Ping exactly these targets from now on; the hosts kept keep their state.
 
         The first target of a host name wins. A host whose period, timeout or engine
         options changed starts afresh. Raises with nothing changed if an engine cannot be
-        opened.
+        opened. With modules, /probe's engines become theirs (opened here, never per probe).
         """
-        self._targets.apply(targets, lambda: self._closing)
+        self._apply(targets, self._prober.modules if modules is None else modules)
+
+    def _apply(self, targets: Sequence[Target], modules: Mapping[str, Module],
+               reload: bool = False) -> None:
+        """apply(); reload: this is a (re)load of the configuration, stamped successful."""
+        self._targets.apply(targets, lambda: self._closing,
+                            {engine_key(m) for m in modules.values() if m.prober == "icmp"},
+                            reload)
 
     def _modules(self) -> Mapping[str, Module]:
         """/probe's modules: the config file's, or fastping's icmp module; ConfigError."""
@@ -181,7 +200,7 @@ class Exporter:
         """reload(): None, or what went wrong."""
         try:
             targets, probe_modules = self._wanted(), self._modules()
-            self._targets.apply(targets, lambda: self._closing, reload=True)
+            self._apply(targets, probe_modules, reload=True)
             self._prober.modules = probe_modules
         except Exception as error:  # any type: a reload must never end the control thread
             message = (error.strerror if isinstance(error, OSError) and error.strerror
@@ -223,15 +242,16 @@ class Exporter:
         try:
             web = WebGate(self.web_config) if self.web_config is not None else None
             self._prober.modules = self._modules()
-            self._targets.apply(self._wanted(), lambda: self._closing, reload=True)
+            self._apply(self._wanted(), self._prober.modules, reload=True)
             log.info("pinging %d targets", len(self.hosts))
-            host, port = self._listen_address
+            (host, port), *also = self._listen_addresses
             self._server = http.Server(
                 host, port, self.registry,
                 {"/probe": self._prober.respond, "/-/reload": self._reload_page},
                 metrics=self.render_metrics,
                 tls=web.tls if web else None, gate=web,
-                on_connection=web.refresh if web else None)
+                on_connection=web.refresh if web else None,
+                metrics_path=self.telemetry_path, also=also)
             self._server.start()
         except BaseException:
             self.close()
@@ -242,17 +262,27 @@ class Exporter:
         self._threads.append(thread)
 
     @property
-    def address(self) -> tuple[str, int]:
-        """The (host, port) the server listens on (the real port when 0 was asked for)."""
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port)s the server listens on (the real ports when 0 was asked for)."""
         if self._server is None:
             raise RuntimeError("the exporter is not serving")
-        return self._server.address
+        return self._server.addresses
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The first of addresses."""
+        return self.addresses[0]
+
+    @property
+    def urls(self) -> list[str]:
+        """A URL for each address: scheme, host and port."""
+        scheme = "https" if self._server is not None and self._server.tls else "http"
+        return [f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+                for host, port in self.addresses]
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        scheme = "https" if self._server is not None and self._server.tls else "http"
-        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+        return self.urls[0]
 
     def request_reload(self) -> None:
         """Ask for a reload on the control thread. Safe from a signal handler."""
@@ -320,11 +350,3 @@ class Exporter:
         """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte; from
         any thread. Scrapes that overlap share one reading of the engines."""
         return self._scrapes.render(open_metrics)
-
-    # ---- /probe ------------------------------------------------------------------
-
-    def _probe_monitor(self) -> Monitor | None:
-        # On the targets' own engine (the default options' if open), not one opened per
-        # request.
-        groups = sorted(self.snapshot().groups, key=lambda group: group.key != DEFAULT_ENGINE)
-        return groups[0].monitor if groups else None

@@ -1,6 +1,9 @@
 """The targets being pinged: one Monitor (one engine, one loop thread) for each distinct set of
-engine options (payload size, TOS, source address, address family), and which host is pinged
-by which, with its period, timeout and labels.
+engine options (payload size, TOS, source address, address family, TTL, don't fragment), and
+which host is pinged by which, with its period, timeout and labels. /probe's modules run on
+the same engines: ``apply`` is also given the engines the modules need, opens those the
+targets do not, keeps them while a loaded module needs them and closes them with the rest,
+so a /probe request never opens one (``probe_engine``).
 
 ``Targets.apply`` makes the running set what a validated configuration asks for. It first
 opens every engine the new set needs and not yet open: if one cannot be opened (a source
@@ -20,7 +23,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from .._common import ENGINE_DEFAULTS, default_timeout
@@ -29,9 +32,10 @@ from .config import ConfigError, Target
 
 # (bucket upper bounds, cumulative counts for each bound, sum of RTTs in seconds, count)
 Histogram = tuple[tuple[float, ...], tuple[int, ...], float, int]
-# What chooses a host's engine: (payload size, tos, source address, family), None the default.
-EngineKey = tuple[int | None, int | None, str | None, int | None]
-DEFAULT_ENGINE: EngineKey = (None, None, None, None)
+# What chooses a host's or a module's engine: (payload size, tos, source address, family,
+# ttl, don't fragment), None the default.
+EngineKey = tuple[int | None, int | None, str | None, int | None, int | None, bool | None]
+DEFAULT_ENGINE: EngineKey = (None, None, None, None, None, None)
 
 log = logging.getLogger(__package__)
 
@@ -72,10 +76,11 @@ class Group:
                  buckets: Sequence[float], monitor_options: dict[str, Any]) -> None:
         self.key = key
         self.buckets = tuple(buckets)
-        size, tos, source, family = key
+        size, tos, source, family, ttl, dont_fragment = key
         self.source_label = source or ""
         self.tos_label = str(tos or 0)
-        engine = {"size": size, "tos": tos, "source": source, "family": family}
+        engine = {"size": size, "tos": tos, "source": source, "family": family, "ttl": ttl,
+                  "dont_fragment": dont_fragment}
         options = dict(monitor_options, period=period, timeout=timeout,
                        **{name: value for name, value in engine.items() if value is not None})
         self.monitor = Monitor(buckets=self.buckets, **options)
@@ -128,6 +133,8 @@ class Targets:
         self._applying = threading.Lock()  # one apply() at a time; close() never waits for it
         self._closed = False
         self.unresolved: dict[str, str] = {}
+        self._probe_keys: frozenset[EngineKey] = frozenset()
+        self._probe_failures: dict[EngineKey, str] = {}  # why an engine could not be opened
 
     def setting(self, target: Target) -> Setting:
         period = self._period if target.period is None else target.period
@@ -136,22 +143,24 @@ class Targets:
         # the defaults: the same engine.
         size = None if target.size == ENGINE_DEFAULTS["size"] else target.size
         tos = target.tos or None
-        return Setting((size, tos, target.source, target.family), period,
+        return Setting((size, tos, target.source, target.family, None, None), period,
                        default_timeout(period) if timeout is None else timeout, target.labels)
 
     def apply(self, targets: Sequence[Target], stopping: Callable[[], bool],
-              reload: bool = False) -> None:
-        """Ping exactly these targets from now on (the first target of a host name counts);
+              probe_keys: Collection[EngineKey] = (), reload: bool = False) -> None:
+        """Ping exactly these targets from now on (the first target of a host name counts),
+        and keep open the engines of probe_keys (/probe's modules') for probe_engine();
         reload: this is a (re)load of the configuration, stamped successful with them.
 
-        Raises (ConfigError, OSError) with nothing changed if an engine cannot be opened;
+        Raises (ConfigError, OSError) with nothing changed if a target's engine cannot be
+        opened; a module's that cannot be is only remembered, to fail that module's probes.
         ``stopping()`` true ends the work early (the exporter is closing).
         """
         with self._applying:
-            self._apply(targets, stopping, reload)
+            self._apply(targets, stopping, frozenset(probe_keys), reload)
 
     def _apply(self, targets: Sequence[Target], stopping: Callable[[], bool],
-               reload: bool) -> None:
+               probe_keys: frozenset[EngineKey], reload: bool) -> None:
         wanted: dict[str, Setting] = {}
         for target in targets:
             wanted.setdefault(target.host, self.setting(target))
@@ -161,6 +170,13 @@ class Targets:
         # The default engine is always open: /probe runs on it, targets or none.
         opened = self._open_engines({setting.engine for setting in wanted.values()}
                                     | {DEFAULT_ENGINE})
+        failures: dict[EngineKey, str] = {}
+        for key in probe_keys - set(self._groups):
+            try:
+                opened.extend(self._open_engines({key}))
+            except (ConfigError, OSError, ValueError, TypeError) as error:
+                failures[key] = (error.strerror if isinstance(error, OSError) and error.strerror
+                                 else str(error))[:200]
         old = self._settings
         for host, setting in old.items():
             if host not in wanted or setting.restarts(wanted[host]):
@@ -190,6 +206,8 @@ class Targets:
                 else:
                     settings[host] = wanted[host]
         self._settings, self.unresolved = settings, unresolved
+        with self._lock:
+            self._probe_keys, self._probe_failures = probe_keys, failures
         for group in opened:
             group.monitor.start()
         self._close_unused()
@@ -224,7 +242,8 @@ class Targets:
                 group.remove(host)
 
     def _close_unused(self) -> None:
-        used = {setting.engine for setting in self._settings.values()} | {DEFAULT_ENGINE}
+        used = ({setting.engine for setting in self._settings.values()} | {DEFAULT_ENGINE}
+                | self._probe_keys)
         with self._lock:
             unused = [group for key, group in self._groups.items() if key not in used]
             for group in unused:
@@ -250,6 +269,17 @@ class Targets:
     def snapshot(self) -> Snapshot:
         with self._lock:
             return self._snapshot
+
+    def probe_engine(self, key: EngineKey) -> Monitor:
+        """The running engine of key (a module's, given to apply()); LookupError saying why
+        if there is none."""
+        with self._lock:
+            group = self._groups.get(key)
+            if group is None:
+                raise LookupError(self._probe_failures.get(
+                    key, "the exporter is closed" if self._closed else
+                    "no engine for this module's options"))
+            return group.monitor
 
     @property
     def hosts(self) -> list[str]:

@@ -202,38 +202,43 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
 class WebGate:
     """The server's gate for ``--web.config.file``: basic auth and headers on every request.
 
-    exporter-toolkit reads the file on every request, so new users, passwords and
-    certificates apply at once; here a stat per request and per new connection (before its
-    TLS handshake) notices a change, and the file is read again. A file that has become
-    unusable is logged and the last good one stays in force. The certificate and key are
-    loaded into the running TLS context (rotating them needs no restart); turning TLS on or
-    off, or changing its other settings, needs one.
+    exporter-toolkit reads the file on every request, and the certificate and key on every
+    TLS handshake, so new users, passwords and certificates apply at once; here a stat of
+    each per request and per new connection (before its TLS handshake) notices a change,
+    and they are read again. A file that has become unusable is logged and the last good one
+    stays in force (exporter-toolkit answers 500, or fails the handshake, until it is
+    fixed). The certificate and key are loaded into the running TLS context (rotating them
+    needs no restart); turning TLS on or off, or changing its other settings, needs one.
     """
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._stamp = _stamp(path)
         self.config = load_web_config(path)
+        self._stamp = self._stamps(self.config)
         self.tls = self.config.tls
         self._auth = BasicAuth(self.config.users)
 
     def refresh(self) -> None:
         """Reads the file again if it changed (a stat when it did not)."""
-        stamp = _stamp(self._path)
-        if stamp == self._stamp:
+        if self._stamps(self.config) == self._stamp:
             return
-        self._stamp = stamp
         try:
             config = load_web_config(self._path)
+            self._stamp = self._stamps(config)
             if (config.tls is None) != (self.tls is None):
                 raise ConfigError(f"{self._path}: turning TLS on or off needs a restart")
             if self.tls is not None:
                 self.tls.load_cert_chain(*config.certificate)
         except (ConfigError, OSError, ssl.SSLError) as error:
+            self._stamp = self._stamps(self.config)  # logged once, not per request
             log.error("keeping the web configuration as it was: %s", error)
             return
         self.config = config
         self._auth = BasicAuth(config.users)
+
+    def _stamps(self, config: WebConfig) -> tuple[object, ...]:
+        """What tells that the file, or the certificate or key it names, has changed."""
+        return (_stamp(self._path), *(_stamp(name) for name in config.certificate if name))
 
     async def __call__(self, request: web.BaseRequest, route: Handler) -> web.StreamResponse:
         self.refresh()
