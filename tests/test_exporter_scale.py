@@ -141,14 +141,16 @@ def test_concurrent_scrapes_share_one_reading(exporter: Exporter) -> None:
     assert scrapes.readings == before + 2
 
 
-def test_scrapes_that_arrive_together_share_one_rendering(exporter: Exporter) -> None:
+@pytest.mark.parametrize("zipped", [False, True])
+def test_scrapes_that_arrive_together_share_one_rendering(exporter: Exporter,
+                                                          zipped: bool) -> None:
     scrapes = exporter._scrapes
     texts: list[bytes] = []
     readings, renderings = scrapes.readings, scrapes.renderings
     # The first scrape's reading waits for the targets' lock: the others arrive meanwhile.
     with exporter._targets._lock:
         threads = [threading.Thread(target=lambda: texts.append(
-            b"".join(exporter.render_metrics(False)))) for _ in range(3)]
+            b"".join(exporter.render_metrics(False, zipped)))) for _ in range(3)]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 10
@@ -159,6 +161,8 @@ def test_scrapes_that_arrive_together_share_one_rendering(exporter: Exporter) ->
         thread.join(10)
     assert len(texts) == 3 and texts[0] == texts[1] == texts[2]
     assert (scrapes.readings, scrapes.renderings) == (readings + 1, renderings + 1)
+    text = gzip.decompress(texts[0]) if zipped else texts[0]
+    assert text.startswith(reference(exporter, False)[:200])
 
 
 def test_a_scrape_allocates_chunks_not_samples(exporter: Exporter) -> None:

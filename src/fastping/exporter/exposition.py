@@ -103,7 +103,8 @@ class _Reading:
     parts: list[Part] = field(default_factory=list)
     runtime: list[Metric] = field(default_factory=list)  # the runtime's collectors' metrics
     error: BaseException | None = None
-    renderings: dict[bool, Broadcast] = field(default_factory=dict)  # by OpenMetrics or not
+    # by (OpenMetrics or not, gzip or not)
+    renderings: dict[tuple[bool, bool], Broadcast] = field(default_factory=dict)
 
 
 class Scrapes:
@@ -124,8 +125,8 @@ class Scrapes:
         self.renderings = 0  # of the text, likewise
         self._rendering = 0  # scrapes under way
 
-    def render(self, open_metrics: bool = False) -> Iterator[bytes]:
-        """The text of /metrics (OpenMetrics if asked), in chunks."""
+    def render(self, open_metrics: bool = False, gzip: bool = False) -> Iterator[bytes]:
+        """The text of /metrics (OpenMetrics if asked), in chunks, gzipped if asked."""
         with self._lock:
             self._rendering += 1
             leader = self._current is None
@@ -134,12 +135,13 @@ class Scrapes:
             reading, ready = self._current
             # Joined now, as it arrives: a scrape that arrives while the reading is made
             # shares its text too, not only the copy.
-            shared = reading.renderings.get(open_metrics)
+            shared = reading.renderings.get((open_metrics, gzip))
             key = None if shared is None else shared.join()
             if shared is None or key is None:
                 self.renderings += 1
-                shared = reading.renderings[open_metrics] = Broadcast(
-                    self._chunks(reading, open_metrics), SHARED_AHEAD)
+                chunks = self._chunks(reading, open_metrics)
+                shared = reading.renderings[open_metrics, gzip] = Broadcast(
+                    gzipped(chunks) if gzip else chunks, SHARED_AHEAD)
                 key = Broadcast.FIRST
         try:
             if leader:

@@ -346,7 +346,8 @@ class Exporter:
 
     # ---- /metrics -----------------------------------------------------------------
 
-    def render_metrics(self, open_metrics: bool = False) -> Iterator[bytes]:
-        """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte; from
-        any thread. Scrapes that overlap share one reading of the engines."""
-        return self._scrapes.render(open_metrics)
+    def render_metrics(self, open_metrics: bool = False, gzip: bool = False) -> Iterator[bytes]:
+        """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte, or
+        gzipped (one gzip stream); from any thread. Scrapes that overlap share one reading of
+        the engines, and those that arrive together one rendering (and compression)."""
+        return self._scrapes.render(open_metrics, gzip)
