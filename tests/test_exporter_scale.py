@@ -106,6 +106,16 @@ def test_the_text_is_prometheus_clients_byte_for_byte(exporter: Exporter, open_m
         assert "fastping_" not in text
 
 
+def test_the_plans_are_made_when_the_targets_are_applied(exporter: Exporter) -> None:
+    # So that the first scrape after a start or reload costs what the others do.
+    plans = dict(exporter._scrapes._plans)
+    snapshot = exporter.snapshot()
+    assert {id(group.monitor) for group in snapshot.groups} == set(plans)
+    assert all(plan.snapshot is snapshot for plan in plans.values())
+    b"".join(exporter.render_metrics(False))
+    assert all(exporter._scrapes._plans[key] is plan for key, plan in plans.items())
+
+
 def test_a_second_rendering_is_the_same(exporter: Exporter) -> None:
     # The hosts' timestamps (since) are read the same way each time, to the last digit.
     assert rendered(exporter, False) == rendered(exporter, False)

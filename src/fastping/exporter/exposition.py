@@ -24,13 +24,14 @@ chunk is let go of (while the copy is made, or together) share its rendering too
 from __future__ import annotations
 
 import bisect
+import contextlib
 import ctypes
 import queue
 import threading
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .service import Exporter
     from .targets import Group, Snapshot
 
+T = TypeVar("T")
 _EOF = b"# EOF\n"
 # Bytes a chunk of the text holds (a host's lines never split between two).
 CHUNK_SIZE = 1 << 20
@@ -188,6 +190,15 @@ class Scrapes:
                                sum(copy.hosts for copy, _ in reading.groups))
         reading.runtime = list(self._runtime.collect())
 
+    def prepare(self) -> None:
+        """The plans of the target set now applied, made ahead of its first scrape (after a
+        start or reload: 100,000 hosts' took about 0.1 s of it)."""
+        snapshot = self._exporter.snapshot()
+        names = label_names(self._exporter, snapshot)
+        for group in snapshot.groups:
+            with contextlib.suppress(ValueError):  # closed by a reload meanwhile
+                self._new_plan(snapshot, names, group, lambda engine, indexes: None)
+
     def _read_group(self, snapshot: Snapshot, names: tuple[str, ...],
                     group: Group) -> tuple[_engine.TrackCopy, _Plan]:
         monitor = group.monitor
@@ -199,21 +210,29 @@ class Scrapes:
                 if engine.hosts_version == kept.version else None)
             if copy is not None:
                 return copy, plan
-        # A new plan (the target set changed), read with its copy in one visit to the
-        # engine's thread: no host can come or go between the two.
-        def read(engine: _engine.Engine) -> tuple[int, list[str], array[int], list[str],
-                                                  _engine.TrackCopy]:
-            hosts = [name for name in engine.hosts if snapshot.shows(group, name)]
+        # A new plan, read with its copy in one visit to the engine's thread: no host can
+        # come or go between the two.
+        plan, fresh = self._new_plan(snapshot, names, group,
+                                     lambda engine, indexes: engine.track_copy(indexes))
+        return fresh, plan
+
+    def _new_plan(self, snapshot: Snapshot, names: tuple[str, ...], group: Group,
+                  then: Callable[[_engine.Engine, array[int]], T]) -> tuple[_Plan, T]:
+        """A plan of the group's hosts, and then(engine, their indexes) on the same visit to
+        the engine's thread."""
+        def read(engine: _engine.Engine) -> tuple[int, list[str], array[int], list[str], T]:
+            settings, key = snapshot.settings, group.key
+            hosts = [name for name in engine.hosts
+                     if (setting := settings.get(name)) is not None and setting.engine == key]
             indexes = array("I", [engine.hosts[name] for name in hosts])
             return (engine.hosts_version, hosts, indexes,
-                    [engine.address_text(index) for index in indexes],
-                    engine.track_copy(indexes))
+                    [engine.address_text(index) for index in indexes], then(engine, indexes))
 
-        version, hosts, indexes, addresses, copy = monitor._read_engine(read)
+        version, hosts, indexes, addresses, outcome = group.monitor._read_engine(read)
         columns = label_columns(sorted(names), snapshot, group, hosts, addresses)
-        plan = self._plans[id(monitor)] = _Plan(
+        plan = self._plans[id(group.monitor)] = _Plan(
             snapshot, names, version, indexes, _engine.HostLabels(columns, len(hosts)))
-        return copy, plan
+        return plan, outcome
 
     def _family(self, family: HostFamily, open_metrics: bool,
                 names: tuple[str, ...]) -> tuple[bytes, list[tuple[Any, ...]]]:

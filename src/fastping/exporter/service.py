@@ -184,6 +184,7 @@ class Exporter:
         self._targets.apply(targets, lambda: self._closing,
                             {engine_key(m) for m in modules.values() if m.prober == "icmp"},
                             reload)
+        self._scrapes.prepare()  # so that the first scrape costs what the others do
 
     def _modules(self) -> Mapping[str, Module]:
         """/probe's modules: the config file's, or fastping's icmp module; ConfigError."""

@@ -112,7 +112,8 @@ class Snapshot:
     reload_time: float = 0.0  # the Unix time of the last successful (re)load; 0 before
 
     def shows(self, group: Group, host: str) -> bool:
-        """Whether the host, listed by group's engine, is one of this target set's there."""
+        """Whether the host, listed by group's engine, is one of this target set's there
+        (exposition.py's plans inline it)."""
         setting = self.settings.get(host)
         return setting is not None and setting.engine == group.key
 
