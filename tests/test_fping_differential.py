@@ -114,6 +114,9 @@ SIMULATED = [
     # A timeout well before the next round: with -t equal to -p, fping itself prints a
     # timeout before or after the next round's first reply, as the microseconds fall.
     Case(("-C", "3", "-p", "200", "-t", "100", ALIVE, SILENT)),
+    # quiet: the RTTs kept as the engine's columns, each loss a "-"; an ICMP error's too
+    Case(("-C", "2", "-q", "-p", "200", "-t", "100", SILENT, ALIVE, UNREACHABLE, NO_ROUTE)),
+    Case(("-x", "2", "-C", "1", "-q", "-t", "100", ALIVE, SILENT, ALIVE2)),
     Case(("-c", "2", "-p", "200", "-t", "100", ALIVE, UNREACHABLE)),
     Case(("-s", "-c", "2", "-p", "200", "-t", "100", ALIVE, SILENT)),
     Case(("-c", "2", "-p", "200", "-t", "100", "-D", ALIVE, SILENT)),

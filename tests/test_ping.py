@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import gc
+import math
 import pickle
 import socket
 import statistics
 import threading
 import time
+from array import array
 from collections.abc import Callable
 
 import pytest
 from conftest import loopback_hosts
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastping
-from fastping import HostStats, Pinger, Result, Status
+from fastping import HostStats, Pinger, Result, Status, _engine
 
 MakePinger = Callable[..., Pinger]
 
@@ -332,3 +336,73 @@ def test_bulk_ipv4_literals_stop_at_the_first_other_name(make_pinger: MakePinger
     results = pinger.ping()
     assert list(results) == list(pinger.hosts)
     assert all(result.ok and result.address == host for host, result in results.items())
+
+
+def test_a_round_of_rtts_alone_keeps_each_reply_at_its_host_index(
+    make_pinger: MakePinger,
+) -> None:
+    # The command's quiet -C: a round's RTTs in one buffer, no Result made per host.
+    pinger = make_pinger(["127.0.0.1", "::1", "127.0.0.2", "127.0.0.3"], timeout=0.5)
+    pinger.remove("127.0.0.2")  # its index is left out of the round: NaN there
+    rounds = list(pinger._run_rtts(2, 0.0))
+    indexes = pinger._indexes()
+    assert dict(indexes) == {"127.0.0.1": 0, "::1": 1, "127.0.0.3": 3}
+    assert all(len(rtts) >= 4 for rtts in rounds) and math.isnan(rounds[0][2])
+    assert pinger.counters()["replies"] == 6
+    assert pinger._answered() == 3  # the hosts there now, each answered
+    for host, index in indexes.items():
+        rtts = [rtts[index] for rtts in rounds]
+        assert all(0 < rtt < 0.5 for rtt in rtts), rtts
+        # Exactly the seconds a Result would hold: the engine's own sum of the host's RTTs.
+        assert sum(rtts) == pytest.approx(pinger.tally(host).total, rel=1e-12)
+    # Outcomes kept as RTTs are not events; a buffer too short leaves a host out.
+    engine = pinger._engine
+    assert engine is not None
+    engine.schedule_now([0, 1, 3])
+    short = array("d", [math.nan])
+    status, events = engine.run(until_idle=True, rtts=short)
+    assert (status, events) == ("idle", []) and 0 < short[0] < 0.5
+    assert pinger.counters()["replies"] == 9
+    with pytest.raises(BufferError):
+        engine.run(until_idle=True, rtts=b"\0" * 8)  # read-only
+    with pytest.raises(ValueError):
+        engine.run(until_idle=True, rtts=array("f", [0.0]))  # not doubles
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.floats(min_value=0, max_value=1e5),
+                                   st.just(math.nan)), min_size=3, max_size=3),
+                min_size=0, max_size=4))
+def test_rtt_lines_are_fping_formats_text(columns: list[list[float]]) -> None:
+    # fping's -C lines written from the columns in C, as fping_formats writes them in Python:
+    # every decimal place (its sprint_tm's steps, rounding ties) and the names' padding.
+    from fastping.cli import fping_formats as text
+
+    names = {"127.0.0.1": "127.0.0.1", "b\u00e9": "b\u00e9", "never": "never-added"}
+    indexes = {"127.0.0.1": 2, "b\u00e9": 0}
+    width = max(text.byte_length(name) for name in names.values())
+    kept = [array("d", column) for column in columns]
+    expected = "".join(
+        text.rtts_line(text.pad(name, width), [
+            None if math.isnan(column[indexes[key]]) else column[indexes[key]]
+            for column in columns] if key in indexes else []) + "\n"
+        for key, name in names.items())
+    assert _engine.fping_rtt_lines(names, indexes, width, kept) == expected
+
+
+def test_rtt_lines_round_as_fping_formats_at_each_step() -> None:
+    from fastping.cli import fping_formats as text
+
+    values = [0.0, 5e-7, 0.0000125, 0.0001235, 0.000999999, 0.001, 0.0012345, 0.00999949,
+              0.0125, 0.09999, 0.1, 0.5, 12.5, 999.9995, 1000.0, 1234.5678, 1e300]
+    for value in values + [value * 1.0000001 for value in values]:
+        line = _engine.fping_rtt_lines({"h": "h"}, {"h": 0}, 1, [array("d", [value])])
+        assert line == f"h : {text.ms(value)}\n", value
+    # Whole microseconds and nanoseconds as the engine measures them, halves among them.
+    rtts = [count / 1e6 for count in range(0, 200_000, 7)] + [
+        count / 1e9 for count in range(0, 20_000_000, 997)] + [
+        (count + 0.5) / 10**digits / 1000 for digits in (0, 1, 2, 3) for count in range(2000)]
+    names = {str(number): "h" for number in range(len(rtts))}
+    lines = _engine.fping_rtt_lines(names, {key: int(key) for key in names}, 1,
+                                    [array("d", rtts)])
+    assert lines.splitlines() == [f"h : {text.ms(rtt)}" for rtt in rtts]

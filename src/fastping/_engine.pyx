@@ -149,6 +149,7 @@ cdef object _router(const fp_event *event):
 
 
 include "_exposition.pxi"
+include "_fping_text.pxi"
 
 
 cdef class Engine:
@@ -480,7 +481,7 @@ cdef class Engine:
             fp_engine_wake(self._engine)
 
     def run(self, timeout=None, bint until_idle=True, bint prompt=False, dict results=None,
-            list replies=None):
+            list replies=None, rtts=None):
         """Run the loop without the GIL; return (status, events).
 
         Returns when the event buffer is full, when nothing is scheduled or
@@ -495,18 +496,26 @@ cdef class Engine:
         see fastping._results. Events of hosts removed meanwhile are dropped.
         With results (a dict), a probe's outcome is not an event: its Result is stored
         there under the host's index, and a reply's is also appended to replies (if a
-        list).
+        list). With rtts (a writable buffer of doubles, such as an array('d')) instead,
+        only a probe's RTT is kept: a reply's in seconds (as its Result's rtt), NaN for any
+        other outcome, at the host's index (if the buffer reaches it); no Python object is
+        made for it.
         """
+        cdef double[::1] column = rtts
         self._live()
         self._in_run = True
         try:
-            return self._run(timeout, until_idle, prompt, results, replies)
+            return self._run(timeout, until_idle, prompt, results, replies,
+                             &column[0] if column is not None and column.shape[0] else NULL,
+                             column.shape[0] if column is not None else -1)
         finally:
             self._in_run = False
             if self._close_pending:
                 self._close_now()
 
-    cdef tuple _run(self, timeout, bint until_idle, bint prompt, dict results, list replies):
+    cdef tuple _run(self, timeout, bint until_idle, bint prompt, dict results, list replies,
+                    double *rtts, Py_ssize_t rtts_length):
+        # (rtts_length: -1 without an rtts buffer)
         # Between two calls of the C loop, Python runs (signal handlers, other threads),
         # and may have called close(): the engine is looked up afresh each time, never kept.
         cdef fp_engine *engine
@@ -540,6 +549,12 @@ cdef class Engine:
             handled += count
             for i in range(count):
                 event = &self._events[i]
+                if rtts_length >= 0 and event.kind <= FP_EVENT_SEND_ERROR:
+                    if event.host < rtts_length and event.host < len(self._names) \
+                            and self._names[event.host] is not None:
+                        rtts[event.host] = (event.rtt_ns / 1e9 if event.kind == FP_EVENT_REPLY
+                                            else NAN)
+                    continue
                 if results is not None and event.kind <= FP_EVENT_SEND_ERROR:
                     result = self._result(event, event.kind)
                     if result is not None:
@@ -666,6 +681,17 @@ cdef class Engine:
         a command's summaries read 100,000 of them."""
         cdef fp_engine *engine = self._live()
         return {name: _tally(engine, index) for name, index in self._by_name.items()}
+
+    def track_answered(self):
+        """How many listed hosts have had a reply since they were added: track_tallies()'s
+        count of those whose received is not 0, with no Tally made."""
+        cdef fp_engine *engine = self._live()
+        cdef fp_track_summary s
+        cdef Py_ssize_t answered = 0
+        for index in self._by_name.values():
+            if fp_engine_track_summary(engine, index, &s) == 0 and s.received:
+                answered += 1
+        return answered
 
     def track_mark(self):
         """Start every host's span afresh (an engine tracking with spans)."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import _socket as socket  # not socket.py: see _resolve
 import contextlib
+import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from array import array
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _engine
 from ._common import (
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 _NEVER = 2**32 - 1
 RecvCallback = Callable[[Result], object]
 IdleCallback = Callable[[dict[str, Result]], object]
+_Round = TypeVar("_Round")  # what a round of run() yields
 
 
 class _Stopped(Exception):
@@ -137,6 +140,11 @@ class Pinger(EngineOwner):
             self._live_engine().track_mark()
         return tallies
 
+    def _answered(self) -> int:
+        """How many hosts have had a reply since they were added (tallies() without a Tally
+        made a host: the command's exit status)."""
+        return self._live_engine().track_answered()
+
     # ---- rounds --------------------------------------------------------------
 
     def ping(self, *, timeout: float | None = None) -> dict[str, Result]:
@@ -148,13 +156,33 @@ class Pinger(EngineOwner):
         """
         engine, names, indexes = self._begin_round(timeout)
         results: dict[int, Result] = {}
+        self._play_round(engine, indexes, timeout, results, None)
+        return self._round_results(names, indexes, results)
+
+    def _ping_rtts(self, *, timeout: float | None = None) -> array[float]:
+        """ping(), each host's RTT alone (seconds; NaN where no reply came), at its index
+        in the engine (_indexes()): the command's quiet -C, with no Result made a host."""
+        engine, _, indexes = self._begin_round(timeout)
+        # (Room for every index the engine's table has: cheaper than the largest one's.)
+        rtts = array("d", [math.nan]) * engine.resources().host_capacity
+        self._play_round(engine, indexes, timeout, None, rtts)
+        return rtts
+
+    def _indexes(self) -> Mapping[str, int]:
+        """Each host's index in the engine (where _ping_rtts() keeps its RTT), by name."""
+        return self._live_engine().hosts
+
+    def _play_round(self, engine: _engine.Engine, indexes: list[int], timeout: float | None,
+                    results: dict[int, Result] | None, rtts: array[float] | None) -> None:
+        """A round to these hosts, its outcomes as Results into results or as RTTs into
+        rtts (see Engine.run)."""
         replies: list[Result] | None = [] if self.on_recv is not None else None
         self._in_round = True
         try:
             self._schedule_round(engine, indexes, timeout)
             while indexes:
                 status, _ = engine.run(until_idle=True, prompt=replies is not None,
-                                            results=results, replies=replies)
+                                       results=results, replies=replies, rtts=rtts)
                 self._dispatch(replies)
                 if status == "idle":
                     break
@@ -167,7 +195,6 @@ class Pinger(EngineOwner):
             raise
         finally:
             self._in_round = False
-        return self._round_results(names, indexes, results)
 
     async def aping(self, *, timeout: float | None = None) -> dict[str, Result]:
         """ping() for asyncio: driven from the running loop through the engine's descriptor.
@@ -253,15 +280,31 @@ class Pinger(EngineOwner):
         answered or timed out (after ``timeout``, as in ping()); the next starts
         interval seconds after the previous one started, or at once if that has passed.
         """
+        seconds = self._check_run(count, interval, timeout)
+
+        def play() -> dict[str, Result]:
+            results = self.ping(timeout=timeout)
+            if self.on_idle is not None:
+                self.on_idle(results)
+            return results
+
+        return self._rounds(count, seconds, play)
+
+    def _run_rtts(self, count: int | None, interval: float) -> Iterator[array[float]]:
+        """run(), each round as _ping_rtts() gives it (on_idle is not called)."""
+        return self._rounds(count, self._check_run(count, interval, None), self._ping_rtts)
+
+    def _check_run(self, count: int | None, interval: float, timeout: float | None) -> float:
+        """run()'s arguments checked (the interval in seconds), on a live engine."""
         check_int("count", count, minimum=1, maximum=2**63 - 1, optional=True)
         seconds = check_seconds("interval", interval, maximum=MAX_INTERVAL, allow_zero=True)
         if timeout is not None:
             check_timeout(timeout)
         self._live_engine()
-        return self._rounds(count, seconds, timeout)
+        return seconds
 
     def _rounds(self, count: int | None, interval: float,
-                timeout: float | None) -> Iterator[dict[str, Result]]:
+                play: Callable[[], _Round]) -> Iterator[_Round]:
         self._stop_requested = False
         self._in_run = True
         try:
@@ -269,11 +312,9 @@ class Pinger(EngineOwner):
             while count is None or done < count:
                 started = time.monotonic()
                 try:
-                    results = self.ping(timeout=timeout)
+                    results = play()
                 except (_Stopped, _ClosedDuringRound):
                     return
-                if self.on_idle is not None:
-                    self.on_idle(results)
                 yield results
                 done += 1
                 # (Closed by the caller's loop body, or by on_idle: the run just ends.)

@@ -14,6 +14,8 @@ from . import records
 from .hosts import add_targets
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .._common import EngineKeywords
     from .._results import Result
     from .report import Run
@@ -89,10 +91,10 @@ def count(run: Run, options: EngineKeywords) -> None:
         try:
             add_targets(pinger, run, run.targets)
             if pinger.hosts and not run.signals.finish:
-                for done, results in enumerate(pinger.run(settings.rounds, settings.period)):
-                    if rtts_only:
-                        run.keep_rtts(results)
-                    for result in results.values() if per_probe and not rtts_only else ():
+                rounds = (_rtt_rounds(run, pinger) if rtts_only
+                          else pinger.run(settings.rounds, settings.period))
+                for done, results in enumerate(rounds):
+                    for result in results.values() if per_probe else ():
                         if not (per_reply and result.ok):
                             run.record(result)
                     run.progress(done + 1, settings.rounds or 0, "rounds")
@@ -104,6 +106,15 @@ def count(run: Run, options: EngineKeywords) -> None:
                         break
         finally:
             run.finish_counting(pinger)
+
+
+def _rtt_rounds(run: Run, pinger: Pinger) -> Iterator[dict[str, Result]]:
+    """A quiet -C's rounds: each kept as the engine's column of RTTs (no Result a target),
+    and then an empty round of results."""
+    run.rtt_indexes = pinger._indexes()
+    for column in pinger._run_rtts(run.settings.rounds, run.settings.period):
+        run.rtt_columns.append(column)
+        yield {}
 
 
 def loop(run: Run, options: EngineKeywords) -> None:

@@ -9,7 +9,9 @@ import signal
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from .. import _engine
 from .._results import Status, Tally
+from ..pinger import Pinger
 from . import fping_formats as text
 from . import fping_json, records
 from .signals import Signals
@@ -17,10 +19,11 @@ from .tallies import totals
 
 if TYPE_CHECKING:
     import argparse
+    from array import array
+    from collections.abc import Mapping
 
     from .._results import Result
     from ..monitor import Monitor
-    from ..pinger import Pinger
     from ..plot import HostSeries
     from .arguments import Settings
 
@@ -52,18 +55,23 @@ class Run:
         # Each target probed, by its key in the engine (its name, or with -m an address):
         # how it is shown, and the name it was given.
         self.names: dict[str, str] = {}
-        self.given: dict[str, str] = {}
+        self.given: dict[str, str] = {}  # (only where it is not the key)
         self.width = 0  # bytes of the longest name shown: fping pads to it
         self.unknown: dict[str, str] = {}  # names that did not resolve, and why
         # Each target's counts are the engine's: read from the counter (the mode's Pinger or
         # Monitor) while the run goes on, kept in tallies once it is over.
         self.counter: Pinger | Monitor | None = None
         self.tallies: dict[str, Tally] = {}
+        self.answered_count: int | None = None  # kept in place of tallies, if that is all
         self.marked: dict[str, Tally] = {}  # at the last interval report
         self.shown: dict[str, int] = {}  # outcomes seen per target: each line's [number]
         self.answered: set[str] = set()  # a sweep's targets that answered
-        # With -C: every probe's RTT (None for a loss), in order, per target.
+        # With -C: every probe's RTT (None for a loss), in order, per target; or, quiet (see
+        # rtts_only), each round's RTTs as the engine keeps them (NaN for a loss), a column
+        # of doubles a round, each target's at its index in rtt_indexes.
         self.rtts: dict[str, list[float | None]] | None = {} if settings.every_rtt else None
+        self.rtt_columns: list[array[float]] = []
+        self.rtt_indexes: Mapping[str, int] = {}
         self.signals = signals
         self.snapshot_report = False  # the report due is SIGQUIT's
         self.netdata_started = False
@@ -82,15 +90,14 @@ class Run:
 
     def add_name(self, key: str, given: str, shown: str) -> None:
         self.names[key] = shown
-        self.given[key] = given
+        if given != key:
+            self.given[key] = given
         self.width = max(self.width, text.byte_length(shown))
 
     def add_literals(self, literals: list[str]) -> None:
         """add_name() for IPv4 literals, each its own key and shown as given (ASCII: as
         many bytes as characters); one already there stays where it is."""
-        pairs = dict(zip(literals, literals, strict=True))
-        self.names.update(pairs)
-        self.given.update(pairs)
+        self.names.update(zip(literals, literals, strict=True))
         self.width = max(self.width, max(map(len, literals)))
 
     def emit(self, record: dict[str, object]) -> None:
@@ -118,22 +125,11 @@ class Run:
 
     @property
     def rtts_only(self) -> bool:
-        """Whether -C's RTT lists are all a probe's outcome is needed for (quiet, no chart,
-        no JSON): keep_rtts() then does record()'s work, a round at a time."""
+        """Whether -C's RTTs are all a probe's outcome is needed for, to print as fping's
+        text (quiet, no chart, no JSON): the rounds' columns are kept (rtt_columns), with
+        no Result made a target, in place of record()'s lists."""
         return (self.rtts is not None and self.plotted is None and not self.args.json
-                and self.settings.quiet and not self.settings.per_probe)
-
-    def keep_rtts(self, results: dict[str, Result]) -> None:
-        """A round's RTTs onto each target's list (None for a probe lost): record() without
-        what a quiet -C does not use, 100,000 targets a round in a quarter of the time."""
-        rtts, ok = self.rtts, Status.OK
-        if rtts is None:
-            return
-        for key, result in results.items():
-            kept = rtts.get(key)
-            if kept is None:
-                kept = rtts[key] = []
-            kept.append(result.rtt if result.status is ok else None)
+                and not self.args.J and self.settings.quiet and not self.settings.per_probe)
 
     def record(self, result: Result) -> None:
         """Reports one probe outcome of -c/-C/-l or keeps what -C and --plot need of it (the
@@ -217,10 +213,16 @@ class Run:
             self.counter.stop()
 
     def finish_counting(self, counter: Pinger | Monitor) -> None:
-        """The mode's engine is done: every target's counts are read from it, to report."""
+        """The mode's engine is done: every target's counts are read from it, to report; or,
+        when all that is reported of them is who answered (a quiet -C's exit status), how
+        many answered."""
         self.signals.owner = None
         self.counter = None
-        if not counter.closed:
+        if counter.closed:
+            return
+        if self.rtts_only and not self.args.stats and isinstance(counter, Pinger):
+            self.answered_count = counter._answered()
+        else:
             self.tallies.update(counter.tallies())
 
     def progress(self, done: int, total: int, unit: str = "targets", detail: str = "") -> None:
@@ -241,12 +243,15 @@ class Run:
     # summaries
 
     def write_lines(self, stream: TextIO, lines: list[str]) -> None:
+        self.write_text(stream, "".join(line + "\n" for line in lines))
+
+    def write_text(self, stream: TextIO, lines: str) -> None:
         # One write for all of them: stderr is line-buffered, and 100,000 targets would
         # otherwise be 100,000 system calls. Signals wait until the block is out: a large
         # write to a pipe that a handler interrupts midway was seen to lose the rest.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, Signals.HANDLED)
         try:
-            stream.write("".join(line + "\n" for line in lines))
+            stream.write(lines)
             stream.flush()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -279,6 +284,11 @@ class Run:
         if interval:
             lines.append(time.strftime("[%H:%M:%S]"))
         width, pad = self.width, text.pad
+        if every_rtt is not None and self.rtts_only:
+            self.write_text(self.stderr, "".join(line + "\n" for line in lines)
+                            + _engine.fping_rtt_lines(self.names, self.rtt_indexes, width,
+                                                      self.rtt_columns))
+            return
         if every_rtt is not None:  # (a comprehension: -C over 100,000 targets)
             lines += [text.rtts_line(pad(name, width), every_rtt.get(key, []))
                       for key, name in self.names.items()]
@@ -299,7 +309,8 @@ class Run:
         if self.args.netdata and not snapshot and not (self.args.json or self.args.J):
             lines: list[str] = []
             for key in self.known:
-                netdata_key = "".join(c if c.isalnum() else "_" for c in self.given[key])
+                netdata_key = "".join(c if c.isalnum() else "_"
+                                      for c in self.given.get(key, key))
                 lines += text.netdata(netdata_key, self.names[key],
                                       tallies.get(key, NO_PROBES),
                                       self.settings.report_every or 0.0,
@@ -340,6 +351,9 @@ class Run:
             self.write_lines(self.stderr, text.stats_block(run_totals))
 
     def reachable(self) -> int:
+        """How many targets answered (each is its own host in the engine)."""
+        if self.answered_count is not None:
+            return self.answered_count
         return sum(self.alive(key) for key in self.known)
 
     def exit_status(self) -> int:
@@ -350,4 +364,4 @@ class Run:
             return EXIT_ALIVE if self.reachable() >= required else EXIT_UNREACHABLE
         if self.unknown:
             return EXIT_UNKNOWN
-        return EXIT_ALIVE if all(self.alive(key) for key in self.known) else EXIT_UNREACHABLE
+        return EXIT_ALIVE if self.reachable() == len(self.names) else EXIT_UNREACHABLE

@@ -20,6 +20,9 @@ MAX_GENERATE = 131072
 MAX_NAME = 255
 MAX_LINE = 1 << 16  # characters in a line of a file, the words after the first skipped
 MAX_TARGETS = 1 << 20  # per run, from a file or standard input (the engine handles a million)
+BLOCK = 1 << 16  # characters of a file read at a time
+# What str.split() takes for a space in ASCII text, but the newline
+_SPACES = (" ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 
 
 class SystemFailure(Exception):
@@ -90,24 +93,50 @@ def _read(path: str, stdin: TextIO) -> list[str]:
 
 
 def _names(file: TextIO) -> list[str]:
-    """The targets of an open file (see _read)."""
+    """The targets of an open file (see _read), read a block at a time."""
     names: list[str] = []
-    while line := file.readline(MAX_NAME + 1):
-        # The usual line, whole and ASCII: its first word fits (its characters are its
-        # bytes), and nothing of it is left to skip.
-        words = line.split(None, 1) if line[-1] == "\n" and line.isascii() else \
-            _long_line(file, line)
-        if not words or words[0].startswith("#"):
-            continue
-        if len(names) == MAX_TARGETS:
+    rest = ""  # the start of a line that the blocks so far did not end
+    while block := file.read(BLOCK):
+        text = rest + block
+        cut = text.rfind("\n") + 1
+        rest = text[cut:]
+        names += _first_words(text[:cut])
+        if len(rest) > MAX_NAME:  # more than a name: enough of it to tell, the rest skipped
+            words = _long_line(file, rest)
+            names += _first_words(words[0] if words else "")
+            rest = ""
+        if len(names) > MAX_TARGETS:
             raise UsageError(f"more than {MAX_TARGETS} targets")
-        names.append(words[0])
+    return names + _first_words(rest)
+
+
+def _first_words(lines: str) -> list[str]:
+    """The names of whole lines (the last may lack its newline): each line's first word,
+    but for lines without any or whose first starts with '#'."""
+    # The usual block, a name a line: ASCII (its characters are its bytes), without comments
+    # or spaces (its words are its lines), each word short enough.
+    if lines.isascii() and "#" not in lines and not any(space in lines for space in _SPACES):
+        words = lines.split()
+        if not words or max(map(len, words)) <= MAX_NAME:
+            return words
+    names = []
+    for line in lines.split("\n"):
+        words = line.split(None, 1)
+        if not words:
+            continue
+        # (A comment's first word too: fping reads as much of any line.)
+        if len(words[0].encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise UsageError("target name too long")
+        if len(line) > MAX_LINE:
+            raise UsageError(f"a line of more than {MAX_LINE} characters")
+        if not words[0].startswith("#"):
+            names.append(words[0])
     return names
 
 
 def _long_line(file: TextIO, line: str) -> list[str]:
-    """The words of a line not yet read whole (or not ASCII): enough of it to see a first
-    word too long, the rest skipped."""
+    """The words of a line begun but not yet read whole: enough of it to see a first word
+    too long, the rest skipped."""
     while not line.endswith("\n") and len(line) <= MAX_NAME + 1:
         more = file.readline(MAX_NAME + 1)
         if not more:
