@@ -111,7 +111,8 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
 
 def scrape_figures(pid: int, port: int) -> dict[str, float]:
     """The first scrape's latency; the median latency and bytes of SCRAPES more (text, then
-    gzip) and of SCRAPES at once (text, then gzip); the rise of the process' peak RSS over them all."""
+    gzip) and of SCRAPES at once (text, then gzip); the rise of the process' peak RSS over
+    them all."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS := current RSS
     before = rss_mib(pid)
     first, _ = scrape(port)
