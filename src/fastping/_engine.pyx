@@ -26,8 +26,7 @@ import time
 import _warnings as warnings
 from types import MappingProxyType
 
-from fastping._results import (Counters, Event, Health, Resources, Result, Status, Tally,
-                               Timestamps)
+from fastping._results import Resources, Result, Status, Tally, Timestamps
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -123,17 +122,30 @@ cdef object _seconds(double microseconds):
 cdef type _result_type = Result
 cdef type _timestamps_type = Timestamps
 cdef type _tally_type = Tally
-cdef type _event_type = Event
+cdef type _event_type = None  # _event_records() sets it, and _healths
 cdef dict _error_statuses = {
     AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
     AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
 }
-cdef tuple _healths = (Health.UNKNOWN, Health.UP, Health.DOWN)  # by fp_health
+cdef tuple _healths = None  # by fp_health
 # (Looked up once: an attribute lookup per Result is a tenth of its cost.)
 cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
 cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
 # What a closed engine holds.
 cdef object _resources_none = Resources._make((0,) * len(Resources._fields))
+
+
+cdef int _event_records() except -1:
+    """Looks up Event and Health when first needed: a round of results needs neither, and
+    making them is 2 M instructions of a command's start (see fastping._engine_records)."""
+    global _event_type, _healths
+    from fastping._results import Event, Health
+
+    _event_type = Event
+    _healths = (Health.UNKNOWN, Health.UP, Health.DOWN)
+    return 0
+
+
 # _monitor_records.HostState, a tracked host's state: looked up at the first track_summary(), when the
 # monitor (the only tracker) is loaded, so that a plain ping loads neither it nor dataclasses.
 cdef object _host_state_type = None
@@ -567,6 +579,8 @@ cdef class Engine:
                 name = self._names[event.host] if event.host < len(self._names) else None
                 if name is None:
                     continue  # removed since: nobody to tell
+                if _event_type is None:
+                    _event_records()
                 item = _untracked(_event_type, (
                     event.kind, name,
                     self._result(event, event.cause if event.kind == FP_EVENT_HEALTH
@@ -656,6 +670,7 @@ cdef class Engine:
         if _host_state_type is None:
             from fastping._monitor_records import HostState
             _host_state_type = HostState
+            _event_records()
         return _host_state_type(
             host=self._names[index], address=self._address_texts[index],
             health=_healths[s.health], since=_clock_offset() + s.since_ns / 1e9,
@@ -735,6 +750,8 @@ cdef class Engine:
         """What the engine has seen, a Counters: sent, replies, timeouts, drops by reason."""
         cdef fp_counters c
         fp_engine_counters(self._require_open(), &c)
+        from fastping._results import Counters
+
         return Counters(
             sent=c.sent, replies=c.replies, timeouts=c.timeouts, icmp_errors=c.icmp_errors,
             send_errors=c.send_errors, duplicates=c.duplicates, late=c.late,

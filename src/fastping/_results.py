@@ -1,14 +1,32 @@
 """What the engine reports, typed: a probe's Result and Status, a host's Health, Event,
 the record the binding hands up for each thing that happened, the records of its counters
 and resources, and a host's Tally (a host's HostStats is in _stats, a monitored host's
-HostState in monitor)."""
+HostState in monitor). Health, Event and Counters are made in _engine_records
+when first used (a round needs none of them) and are this module's names all the same."""
 
 from __future__ import annotations
 
 import enum
 import math
 
-from ._typing_lite import NamedTuple
+from ._typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from ._engine_records import Counters as Counters
+    from ._engine_records import Event as Event
+    from ._engine_records import Health as Health
+
+_MADE_LATER = ("Counters", "Event", "Health")
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MADE_LATER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _engine_records
+
+    for later in _MADE_LATER:  # all of them here from now on, for typing.get_type_hints too
+        globals()[later] = getattr(_engine_records, later)
+    return globals()[name]
 
 
 class Status(str, enum.Enum):
@@ -66,52 +84,6 @@ class Result(NamedTuple):
         return self.status is Status.OK
 
 
-class Health(str, enum.Enum):
-    """A monitored host's health."""
-
-    UNKNOWN = "unknown"
-    UP = "up"
-    DOWN = "down"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class Event(NamedTuple):
-    """One thing the engine reports about one host (the binding's record, not public).
-
-    ``kind`` is one of the engine's REPLY, TIMEOUT, ICMP_ERROR, SEND_ERROR, DUPLICATE or
-    HEALTH; ``host`` the name the host was added with. ``result`` is the probe's outcome
-    (for HEALTH, the outcome that changed the health; None for DUPLICATE). ``health`` is
-    the host's health after it when the engine tracks health, else None; ``previous`` its
-    health before, for HEALTH.
-    """
-
-    kind: int
-    host: str
-    result: Result | None
-    health: Health | None
-    previous: Health | None
-    host_index: int  # the host's in the engine
-
-
-class Counters(NamedTuple):
-    """What an engine has seen since it opened (Engine.counters()): probes sent, their outcomes,
-    and the packets dropped, by reason. Pinger.counters() and Monitor.counters() hand it on as
-    a dict (``_asdict()``), as documented."""
-
-    sent: int
-    replies: int
-    timeouts: int
-    icmp_errors: int
-    send_errors: int
-    duplicates: int
-    late: int
-    foreign: int
-    malformed: int
-    unverified: int
-
-
 class Resources(NamedTuple):
     """What an engine holds right now (Engine.resources()); all zero once closed. Handed on as
     a dict (``_asdict()``) by Pinger.resources() and Monitor.resources()."""
@@ -125,7 +97,6 @@ class Resources(NamedTuple):
     ring_capacity: int
     host_bytes: int
     table_bytes: int
-
 
 
 class Tally(NamedTuple):
