@@ -80,6 +80,25 @@ cdef class _TextBuffer:
         return self.data + self.length
 
 
+cdef Py_ssize_t _padded_name(_TextBuffer text, name, Py_ssize_t width,
+                             Py_ssize_t more) except -1:
+    """Writes name (a str) padded to width bytes, as printf's %-*s, with room for more bytes
+    after it; how many bytes it wrote (the caller adds them to the buffer's length)."""
+    if type(name) is not str:
+        raise TypeError(f"a name shown is a str, not {type(name).__name__}")
+    if not PyUnicode_IS_ASCII(name):  # its bytes as C's strlen counts them
+        name = name.encode("utf-8", "surrogateescape")
+    cdef const char *name_bytes = (<const char *>PyUnicode_DATA(name) if type(name) is str
+                                   else PyBytes_AS_STRING(name))
+    cdef Py_ssize_t length = len(name)
+    cdef char *out = text.room(max(width, length) + more)
+    memcpy(out, name_bytes, length)
+    while length < width:
+        out[length] = b" "
+        length += 1
+    return length
+
+
 def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
                     list columns not None):
     """fping's -C summary line of each target of shown ({key: the name shown}, in order),
@@ -87,11 +106,10 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
     column (a round), read at the target's index in indexes (a mapping of keys), "-" where
     it is NaN (a probe lost); a target without an index has none. The text, a newline after
     each line."""
-    cdef Py_ssize_t rounds = len(columns), round_number, index, written, name_length
+    cdef Py_ssize_t rounds = len(columns), round_number, index, written
     cdef Py_ssize_t position = 0
     cdef PyObject *key_item
     cdef PyObject *name_item
-    cdef const char *name_bytes
     cdef char *out
     cdef double rtt
     cdef double[::1] view
@@ -108,25 +126,13 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
             lengths[round_number] = view.shape[0]
             starts[round_number] = &view[0] if view.shape[0] else NULL
         while PyDict_Next(shown, &position, &key_item, &name_item):
-            name = <object>name_item
-            if type(name) is not str:
-                raise TypeError(f"a name shown is a str, not {type(name).__name__}")
-            if not PyUnicode_IS_ASCII(name):  # its bytes as C's strlen counts them
-                name = name.encode("utf-8", "surrogateescape")
-            name_bytes = (<const char *>PyUnicode_DATA(name) if type(name) is str
-                          else PyBytes_AS_STRING(name))
-            name_length = len(name)
             key = <object>key_item
             try:
                 index = indexes[key]
             except KeyError:  # (never probed: a Ctrl-C came before it was added)
                 index = -1
-            out = text.room(max(width, name_length) + 3 + rounds * RTT_TEXT_MAX)
-            memcpy(out, name_bytes, name_length)
-            written = name_length
-            while written < width:
-                out[written] = b" "
-                written += 1
+            written = _padded_name(text, <object>name_item, width, 3 + rounds * RTT_TEXT_MAX)
+            out = text.data + text.length
             memcpy(out + written, b" :", 2)
             written += 2
             for round_number in range(rounds if index >= 0 else 0):
@@ -144,3 +150,48 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
     finally:
         free(starts)
         free(lengths)
+
+
+def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t width,
+                        outage_period=None):
+    """fping's -c/-l summary line of each target of shown ({key: the name shown}, in order),
+    as cli.fping_formats wrote it, its name padded to width bytes, from its Tally in tallies
+    (none: nothing sent); with outage_period (seconds, -o), the outage. The text, a newline
+    after each line."""
+    cdef Py_ssize_t position = 0, written
+    cdef PyObject *key_item
+    cdef PyObject *name_item
+    cdef long long sent, received
+    cdef double period = -1.0 if outage_period is None else outage_period
+    cdef char *out
+    cdef _TextBuffer text = _TextBuffer()
+    while PyDict_Next(shown, &position, &key_item, &name_item):
+        tally = tallies.get(<object>key_item)
+        written = _padded_name(text, <object>name_item, width, 256)
+        out = text.data + text.length
+        if tally is None:
+            sent = received = 0
+        else:
+            sent, received = tally[0], tally[1]
+        if received <= sent:
+            written += snprintf(out + written, 100, " : xmt/rcv/%%loss = %lld/%lld/%lld%%",
+                                sent, received, (sent - received) * 100 // sent if sent else 0)
+            if period >= 0:
+                written += snprintf(out + written, 40, ", outage(ms) = %lld",
+                                    <long long>((sent - received) * period * 1000))
+        else:
+            if not sent:
+                raise ZeroDivisionError("replies counted, none sent")
+            written += snprintf(out + written, 100, " : xmt/rcv/%%return = %lld/%lld/%lld%%",
+                                sent, received, received * 100 // sent)
+        if tally is not None and received and tally[7] is not None and tally[8] is not None:
+            memcpy(out + written, b", min/avg/max = ", 16)
+            written += 16
+            written += _fping_ms(tally[7], out + written)
+            out[written] = b"/"
+            written += 1 + _fping_ms(<double>tally[5] / received, out + written + 1)
+            out[written] = b"/"
+            written += 1 + _fping_ms(tally[8], out + written + 1)
+        out[written] = b"\n"
+        text.length += written + 1
+    return PyUnicode_DecodeUTF8(text.data, text.length, "surrogateescape")
