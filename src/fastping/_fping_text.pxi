@@ -6,9 +6,11 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Next
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport NAN, fabs, floor
 from libc.stdio cimport snprintf
+from libc.string cimport strlen
 
 DEF RTT_TEXT_MAX = 24  # bytes an RTT's text may take ("%.3e" of any double), with its '\0'
 
@@ -152,6 +154,33 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
         free(lengths)
 
 
+cdef Py_ssize_t _write_text(char *out, const char *text) noexcept nogil:
+    cdef Py_ssize_t length = strlen(text)
+    memcpy(out, text, length)
+    return length
+
+
+cdef Py_ssize_t _write_count(char *out, long long number) noexcept nogil:
+    """number in decimal, as %lld (printf's formatting is most of the cost of a line)."""
+    cdef char digits[24]
+    cdef Py_ssize_t count = 0, length = 0
+    cdef unsigned long long magnitude = <unsigned long long>(-number if number < 0 else number)
+    if number < 0:
+        out[0] = b"-"
+        length = 1
+    while True:
+        digits[count] = <char>(48 + magnitude % 10)
+        magnitude //= 10
+        count += 1
+        if not magnitude:
+            break
+    while count:
+        count -= 1
+        out[length] = digits[count]
+        length += 1
+    return length
+
+
 def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t width,
                         outage_period=None):
     """fping's -c/-l summary line of each target of shown ({key: the name shown}, in order),
@@ -166,32 +195,48 @@ def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t w
     cdef char *out
     cdef _TextBuffer text = _TextBuffer()
     while PyDict_Next(shown, &position, &key_item, &name_item):
-        tally = tallies.get(<object>key_item)
+        tally = tallies.get(<object>key_item)  # (a Tally is a tuple: its fields by position)
+        if tally is not None and not (PyTuple_Check(tally) and PyTuple_GET_SIZE(tally) >= 9):
+            raise TypeError(f"a tally is a Tally, not {type(tally).__name__}")
         written = _padded_name(text, <object>name_item, width, 256)
         out = text.data + text.length
-        if tally is None:
-            sent = received = 0
-        else:
-            sent, received = tally[0], tally[1]
+        sent = 0 if tally is None else <object>PyTuple_GET_ITEM(tally, 0)
+        received = 0 if tally is None else <object>PyTuple_GET_ITEM(tally, 1)
         if received <= sent:
-            written += snprintf(out + written, 100, " : xmt/rcv/%%loss = %lld/%lld/%lld%%",
-                                sent, received, (sent - received) * 100 // sent if sent else 0)
+            written += _write_text(out + written, " : xmt/rcv/%loss = ")
+            written += _write_count(out + written, sent)
+            out[written] = b"/"
+            written += 1 + _write_count(out + written + 1, received)
+            out[written] = b"/"
+            written += 1 + _write_count(out + written + 1,
+                                        (sent - received) * 100 // sent if sent else 0)
+            out[written] = b"%"
+            written += 1
             if period >= 0:
-                written += snprintf(out + written, 40, ", outage(ms) = %lld",
-                                    <long long>((sent - received) * period * 1000))
+                written += _write_text(out + written, ", outage(ms) = ")
+                written += _write_count(out + written,
+                                        <long long>((sent - received) * period * 1000))
         else:
             if not sent:
                 raise ZeroDivisionError("replies counted, none sent")
-            written += snprintf(out + written, 100, " : xmt/rcv/%%return = %lld/%lld/%lld%%",
-                                sent, received, received * 100 // sent)
-        if tally is not None and received and tally[7] is not None and tally[8] is not None:
-            memcpy(out + written, b", min/avg/max = ", 16)
-            written += 16
-            written += _fping_ms(tally[7], out + written)
+            written += _write_text(out + written, " : xmt/rcv/%return = ")
+            written += _write_count(out + written, sent)
             out[written] = b"/"
-            written += 1 + _fping_ms(<double>tally[5] / received, out + written + 1)
+            written += 1 + _write_count(out + written + 1, received)
             out[written] = b"/"
-            written += 1 + _fping_ms(tally[8], out + written + 1)
+            written += 1 + _write_count(out + written + 1, received * 100 // sent)
+            out[written] = b"%"
+            written += 1
+        least = None if tally is None else <object>PyTuple_GET_ITEM(tally, 7)
+        most = None if tally is None else <object>PyTuple_GET_ITEM(tally, 8)
+        if received and least is not None and most is not None:
+            written += _write_text(out + written, ", min/avg/max = ")
+            written += _fping_ms(least, out + written)
+            out[written] = b"/"
+            written += 1 + _fping_ms(<double><object>PyTuple_GET_ITEM(tally, 5) / received,
+                                     out + written + 1)
+            out[written] = b"/"
+            written += 1 + _fping_ms(most, out + written + 1)
         out[written] = b"\n"
         text.length += written + 1
     return PyUnicode_DecodeUTF8(text.data, text.length, "surrogateescape")
