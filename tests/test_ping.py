@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import loopback_hosts
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastping
@@ -430,6 +430,7 @@ RTT = st.floats(min_value=0, max_value=1e4)
 @settings(max_examples=400, deadline=None)
 @given(st.integers(0, 2**40), st.integers(0, 2**40), RTT, RTT, RTT, st.booleans(),
        st.one_of(st.none(), st.floats(min_value=1e-6, max_value=1e4)))
+@example(2**40, 0, 0.0, 0.0, 0.0, False, 8389.0)  # an outage past a long long (-o)
 def test_summary_lines_are_fping_formats_text(sent: int, received: int, least: float,
                                               total: float, most: float, extremes: bool,
                                               outage: float | None) -> None:

@@ -164,7 +164,9 @@ cdef Py_ssize_t _write_count(char *out, long long number) noexcept nogil:
     """number in decimal, as %lld (printf's formatting is most of the cost of a line)."""
     cdef char digits[24]
     cdef Py_ssize_t count = 0, length = 0
-    cdef unsigned long long magnitude = <unsigned long long>(-number if number < 0 else number)
+    cdef unsigned long long magnitude = <unsigned long long>number
+    if number < 0:  # (in unsigned arithmetic: the least long long has no opposite)
+        magnitude = 0 - magnitude
     if number < 0:
         out[0] = b"-"
         length = 1
@@ -192,6 +194,7 @@ def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t w
     cdef PyObject *name_item
     cdef long long sent, received
     cdef double period = -1.0 if outage_period is None else outage_period
+    cdef double outage
     cdef char *out
     cdef _TextBuffer text = _TextBuffer()
     while PyDict_Next(shown, &position, &key_item, &name_item):
@@ -214,8 +217,13 @@ def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t w
             written += 1
             if period >= 0:
                 written += _write_text(out + written, ", outage(ms) = ")
-                written += _write_count(out + written,
-                                        <long long>((sent - received) * period * 1000))
+                outage = (sent - received) * period * 1000
+                if outage < 9e18:
+                    written += _write_count(out + written, <long long>outage)
+                else:  # (beyond a long long: Python's int of it, 27 digits at most)
+                    digits = str(int(outage)).encode()
+                    memcpy(out + written, <const char *>digits, len(digits))
+                    written += len(digits)
         else:
             if not sent:
                 raise ZeroDivisionError("replies counted, none sent")
