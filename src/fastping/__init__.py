@@ -8,31 +8,39 @@
     ['ok', 'ok']
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
-from ._results import Health, Result, Status, Tally, Timestamps
+from ._typing_lite import TYPE_CHECKING
 from ._version import __version__
-from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
 if TYPE_CHECKING:
+    from ._results import Health, Result, Status, Tally, Timestamps
     from ._stats import HostStats
     from .monitor import EventKind, HostState, Monitor, MonitorEvent
+    from .pinger import Pinger, async_multiping, async_ping, multiping, ping
 
-_MONITOR_NAMES = frozenset({"EventKind", "HostState", "Monitor", "MonitorEvent"})
+# Each public name's module, loaded on first use, not with the package: a program loads
+# only the modules it uses (import fastping alone: 2.5 M instructions rather than 45 M).
+_MODULES = {
+    **dict.fromkeys(("Health", "Result", "Status", "Tally", "Timestamps"), "_results"),
+    **dict.fromkeys(("Pinger", "async_multiping", "async_ping", "multiping", "ping"), "pinger"),
+    "HostStats": "_stats",  # with dataclasses
+    **dict.fromkeys(("EventKind", "HostState", "Monitor", "MonitorEvent"), "monitor"),  # threads
+}
 
 
-def __getattr__(name: str) -> Any:
-    # The monitor module (with threading and dataclasses) and HostStats (with dataclasses)
-    # load on first use, not with the package: the command starts faster without them.
-    if name in _MONITOR_NAMES:
-        from . import monitor
+def __getattr__(name: str) -> object:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    globals()[name] = value  # found at once the next time
+    return value
 
-        return getattr(monitor, name)
-    if name == "HostStats":
-        from ._stats import HostStats
 
-        return HostStats
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES})
+
 
 __all__ = [
     "EventKind",

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import _socket as socket  # not socket.py: see _resolve
-import argparse
-import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple, NoReturn, TypedDict, TypeVar
 
 from . import _engine
 from ._engine import Engine
 from ._resolve import Address, check_family, check_int, check_seconds, parse_literal, resolve
 from ._results import Tally
+from ._typing_lite import TYPE_CHECKING, NamedTuple
 
 # Exit statuses shared by every command, as fping's: 3 bad arguments, 4 a system error.
 EXIT_USAGE, EXIT_SYSTEM = 3, 4
@@ -20,22 +18,28 @@ MAX_SIZE = _engine.MAX_PAYLOAD  # the largest ICMP payload an IPv4 datagram can 
 MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
 
-OwnerT = TypeVar("OwnerT", bound="EngineOwner")
+# Types only: nothing reads them at run time, and typing costs every command's start.
+if TYPE_CHECKING:
+    from typing import TypedDict, TypeVar
 
-class EngineKeywords(TypedDict, total=False):
-    """The engine options Pinger, Monitor, ping() and multiping() take by keyword, defined
-    here once (ENGINE_DEFAULTS are their defaults; EngineOptions.check checks them)."""
+    from ._usage import UsageParser as UsageParser
 
-    size: int  # ICMP payload bytes
-    ttl: int | None
-    tos: int | None
-    source: str | None  # an address to send from
-    interface: str | None  # a device to bind to
-    privileged: bool | None  # raw sockets (True), datagram ones (False), or either (None)
-    family: int | None  # 4 or 6, if hosts may resolve to one family only
-    gap: float  # the least time between two sends, 0 for as fast as is safe
-    icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
-    dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
+    OwnerT = TypeVar("OwnerT", bound="EngineOwner")
+
+    class EngineKeywords(TypedDict, total=False):
+        """The engine options Pinger, Monitor, ping() and multiping() take by keyword, defined
+        here once (ENGINE_DEFAULTS are their defaults; EngineOptions.check checks them)."""
+
+        size: int  # ICMP payload bytes
+        ttl: int | None
+        tos: int | None
+        source: str | None  # an address to send from
+        interface: str | None  # a device to bind to
+        privileged: bool | None  # raw sockets (True), datagram ones (False), or either (None)
+        family: int | None  # 4 or 6, if hosts may resolve to one family only
+        gap: float  # the least time between two sends, 0 for as fast as is safe
+        icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
+        dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
@@ -233,32 +237,12 @@ class EngineOwner:
         return engine
 
 
-def _help_columns() -> int:
-    """The width help is wrapped to, as shutil.get_terminal_size() finds it (less 2)."""
-    try:
-        return int(os.environ["COLUMNS"]) - 2
-    except (KeyError, ValueError):
-        pass
-    try:
-        return os.get_terminal_size(1).columns - 2
-    except OSError:
-        return 78
 
+def __getattr__(name: str) -> object:
+    # UsageParser, the commands' parser, loads argparse (and re, gettext: 16 M instructions)
+    # on first use: the fastping command parses its usual arguments without it.
+    if name == "UsageParser":
+        from ._usage import UsageParser
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's, told its width: left to find it, it imports shutil, and with it zlib, bz2
-    and lzma (3 ms of every start), for every argument added, though only --help prints."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_help_columns())
-
-
-class UsageParser(argparse.ArgumentParser):
-    """An argument parser whose every error is one line on stderr and exit status 3."""
-
-    def __init__(self, **keywords: Any) -> None:
-        keywords.setdefault("formatter_class", _HelpFormatter)
-        super().__init__(**keywords)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+        return UsageParser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

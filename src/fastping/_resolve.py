@@ -11,9 +11,9 @@ from __future__ import annotations
 # The C module itself, not socket.py, which builds its enums on import (2 ms of a command's
 # start); ipaddress (1.3 ms) only for IPv6 literals.
 import _socket as socket
-from typing import TYPE_CHECKING, NamedTuple
 
 from . import _engine
+from ._typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import ipaddress

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import NamedTuple
+
+from ._typing_lite import NamedTuple
 
 
 class Status(str, enum.Enum):

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, TypeVar
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
-    EngineKeywords,
     EngineOptions,
     EngineOwner,
     check_timeout,
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Unpack
 
+    from ._common import EngineKeywords
     from ._resolve import Address
 
 __all__ = ["EventKind", "Health", "HostState", "Monitor", "MonitorEvent"]

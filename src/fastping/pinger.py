@@ -10,34 +10,36 @@ leaving a ``with`` block, releases the descriptors.
 from __future__ import annotations
 
 import _socket as socket  # not socket.py: see _resolve
-import contextlib
 import math
 import time
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, TypeVar
 
 from . import _engine
 from ._common import (
     MAX_INTERVAL,
-    EngineKeywords,
     EngineOptions,
     EngineOwner,
     check_timeout,
 )
 from ._resolve import check_callback, check_family, check_hosts, check_int, check_seconds, resolve
 from ._results import Result, Tally
+from ._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from typing_extensions import Unpack
 
+    from ._common import EngineKeywords
     from ._stats import HostStats
+
+    _Round = TypeVar("_Round")  # what a round of run() yields
 
 # up_after and down_after for an engine that keeps counts but no health: never reached
 _NEVER = 2**32 - 1
 RecvCallback = Callable[[Result], object]
 IdleCallback = Callable[[dict[str, Result]], object]
-_Round = TypeVar("_Round")  # what a round of run() yields
 
 
 class _Stopped(Exception):
@@ -347,6 +349,8 @@ class Pinger(EngineOwner):
         super().close()
         wake_round = self._wake_round
         if wake_round is not None:
+            import contextlib  # here: only aping() sets a waker, and a command starts faster
+
             with contextlib.suppress(RuntimeError):  # its event loop is already closed
                 wake_round()
 

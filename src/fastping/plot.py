@@ -28,7 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ._common import EXIT_USAGE, UsageParser
+from ._common import EXIT_USAGE
+from ._usage import UsageParser
 
 DEFAULT_BINS = 200
 MIN_PROBES_PER_BIN = 10

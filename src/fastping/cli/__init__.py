@@ -16,14 +16,12 @@ permission to open an ICMP socket); with -x/-X, 0 if enough answered, else 1.
 from __future__ import annotations
 
 import gc
-import importlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .._common import EXIT_SYSTEM, EXIT_USAGE, EngineOptions
+from .._typing_lite import TYPE_CHECKING
 from . import arguments, modes, targets
 from .arguments import UsageError
 from .report import EXIT_UNKNOWN, EXIT_UNREACHABLE, Run
@@ -31,6 +29,10 @@ from .signals import Interrupted, Signals
 
 if TYPE_CHECKING:
     import argparse
+    import signal
+    from typing import NoReturn, TextIO
+else:
+    import _signal as signal  # not signal.py, which builds three enums on import (3 M instructions)
 
 __all__ = ["main", "run"]
 
@@ -66,6 +68,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
     if argv_list[:1] == ["exporter"]:
         # Imported only when asked for: it needs the optional prometheus_client and PyYAML,
         # and says which one is missing and how to install it.
+        import importlib
+
         try:
             exporter = importlib.import_module("..exporter", __package__)
         except ImportError as error:
@@ -74,7 +78,7 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout,
         status: int = exporter.main(argv_list[1:])
         return status
     # Options may come after targets, as fping takes them.
-    args = arguments.parser().parse_intermixed_args(argv_list)
+    args = arguments.parse(argv_list)
     signals = Signals()
     previous = signals.install()
     try:

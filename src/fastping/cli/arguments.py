@@ -3,15 +3,24 @@ the settings checked from them (the targets are read in targets.py)."""
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import sys
-from typing import NamedTuple
 
-from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE, EngineKeywords, UsageParser
+from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
 from .._resolve import MIN_SECONDS, check_seconds
+from .._typing_lite import TYPE_CHECKING, NamedTuple
 from .._version import __version__
+
+if TYPE_CHECKING:
+    import argparse
+    from argparse import Namespace
+    from typing import Any
+
+    from .._common import EngineKeywords
+
+    _Option = tuple[tuple[str, ...], dict[str, Any]]  # argparse's add_argument's arguments
+else:
+    # What argparse's Namespace is, an object of attributes, without importing argparse.
+    from types import SimpleNamespace as Namespace
 
 VERSION_LINE = f"fastping: Version {__version__}"  # what fping -v prints, in its words
 MAX_TIMEOUT_WITH_PERIOD = 2.0  # fping: with -c/-C/-l the timeout is the period, up to 2 s
@@ -40,34 +49,113 @@ def _integer(text: str) -> int:
     return int(text, 0)
 
 
-def _flag(parser: argparse.ArgumentParser, short: str | None, long: str | None,
-          text: str) -> None:
-    names = [name for name in (short, long) if name]
-    parser.add_argument(*names, action="store_true", help=text)
+def _flag(short: str | None, long: str | None, text: str | None) -> _Option:
+    return tuple(name for name in (short, long) if name), {"action": "store_true", "help": text}
 
 
-def _columns() -> int:
-    """The terminal's width, as shutil.get_terminal_size() finds it (without its import)."""
-    try:
-        return int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        pass
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):
-        return 80
+# Every option once, in --help's order, as argparse's add_argument takes it: parse() reads the
+# usual command line from this table alone, and argparse (built from it) does the rest.
+# help=None: accepted, and not in --help.
+OPTIONS: tuple[_Option, ...] = (
+    # probing
+    (("-4", "--ipv4"), {"action": "store_const", "dest": "family", "const": 4,
+                        "help": "IPv4 only"}),
+    (("-6", "--ipv6"), {"action": "store_const", "dest": "family6", "const": 6,
+                        "help": "IPv6 only"}),
+    (("-b", "--size"), {"type": int, "metavar": "BYTES",
+                        "help": f"ICMP payload bytes (default 56; at least {MIN_SIZE} are sent)"}),
+    (("-B", "--backoff"), {"type": float, "default": 1.5, "metavar": "N",
+                           "help": "timeout multiplier per retry (default 1.5)"}),
+    (("-c", "--count"), {"type": int, "metavar": "N", "help": "send N probes to each target"}),
+    (("-C", "--vcount"), {"type": int, "metavar": "N", "help": "as -c, and report every RTT"}),
+    (("-f", "--file"), {"metavar": "FILE", "help": "read targets from FILE ('-': stdin)"}),
+    _flag("-g", "--generate", "targets from a network (HOST is a CIDR) or a range (two HOSTs)"),
+    (("-H", "--ttl"), {"type": int, "metavar": "N", "help": "IP time to live"}),
+    (("-I", "--iface"), {"metavar": "IFACE", "help": "bind to this interface"}),
+    _flag("-l", "--loop", "probe every target once per period until Ctrl-C"),
+    _flag("-m", "--all", "probe every address of each name"),
+    (("-O", "--tos"), {"type": _integer, "metavar": "N",
+                       "help": "IP type of service (decimal or 0x hex)"}),
+    (("-p", "--period"), {"type": float, "default": 1000.0, "metavar": "MSEC",
+                          "help": "time between probes to one target (default 1000)"}),
+    (("-r", "--retry"), {"type": int, "default": 3, "metavar": "N", "help": "retries (default 3)"}),
+    (("-S", "--src"), {"metavar": "ADDR", "help": "source address"}),
+    (("-t", "--timeout"), {"type": float, "metavar": "MSEC", "help": "initial timeout (default "
+                           "500; with -l/-c/-C the period, up to 2000)"}),
+    (("-i", "--interval"), {"type": float, "default": 0.0, "metavar": "MSEC", "help": "least "
+                            "time between any two sends (default 0: as fast as is safe)"}),
+    # output
+    _flag("-a", "--alive", "show targets that are alive"),
+    _flag("-A", "--addr", "show targets by address"),
+    _flag("-d", "--rdns", "show targets by name (reverse DNS, always)"),
+    _flag("-D", "--timestamp", "a timestamp before each per-probe line"),
+    (("--timestamp-format",), {"choices": TIMESTAMP_FORMATS, "help": "-D's format"}),
+    _flag("-e", "--elapsed", "show the RTT of alive targets"),
+    _flag("-n", "--name", "show targets by name (reverse DNS of addresses)"),
+    _flag("-N", "--netdata", "netdata's format (with -l and -Q)"),
+    _flag("-o", "--outage", "show the outage time (lost probes times the period)"),
+    _flag("-q", "--quiet", "no per-probe lines, only summaries"),
+    (("-Q", "--squiet"), {"metavar": "SECS[,cumulative]", "help": "as -q, and a summary every "
+                          "SECS seconds (since the start with ,cumulative)"}),
+    _flag("-s", "--stats", "print final statistics"),
+    _flag("-u", "--unreach", "show targets that are unreachable"),
+    (("-v", "--version"), {"action": "version", "version": VERSION_LINE}),
+    (("-x", "--reachable"), {"type": int, "metavar": "N",
+                             "help": "exit 0 if at least N are alive"}),
+    (("-X", "--fast-reachable"), {"type": int, "metavar": "N",
+                                  "help": "as -x, and stop once N are alive"}),
+    _flag("-J", None, "fping's JSON output (with -c, -C or -l)"),
+    _flag(None, "--print-ttl", "show each reply's TTL"),
+    _flag(None, "--icmp-timestamp", "ICMP timestamp requests instead of echo, and their times "
+          "(IPv4, raw sockets)"),
+    _flag(None, "--check-source", "drop replies from other addresses (always done)"),
+    (("--seqmap-timeout",), {"type": float, "metavar": "MSEC", "help": "accepted; the engine "
+                             "never reuses a sequence number while it matters"}),
+    (("-T",), {"type": float, "metavar": "N", "help": "ignored, as by fping"}),
+    # fping options the engine cannot honour (refused in settings())
+    _flag("-R", "--random", None),
+    _flag("-M", "--dontfrag", None),
+    (("-k", "--fwmark"), {"type": int, "help": None}),
+    _flag(None, "--print-tos", None),
+    (("--oiface",), {"help": None}),
+    _flag(None, "--print-reply-dst", None),
+    # fastping's own
+    (("--table",), {"action": "store_true",
+                    "help": "with -l on a terminal: a live table of targets, redrawn in place"}),
+    (("--json",), {"action": "store_true",
+                   "help": "fastping's JSON: one object per line on stdout (see the README)"}),
+    (("--plot",), {"metavar": "FILE", "help": "with -c, -C or -l: draw a SmokePing-style chart "
+                   "of the run (.png, .svg or .pdf; needs matplotlib)"}),
+)
 
+
+def _dest(names: tuple[str, ...], keywords: dict[str, Any]) -> str:
+    """The attribute an option sets, named as argparse names it."""
+    longs = [name for name in names if name.startswith("--")]
+    return str(keywords.get("dest") or (longs or names)[0].lstrip("-").replace("-", "_"))
+
+
+# What parse() needs of each option string: (dest, whether it takes a value, the value's type,
+# the choices it must be one of, the value set without one); each dest's default. --help and
+# --version are argparse's.
+_TAKES: dict[str, tuple[str, bool, Any, Any, Any]] = {}
+_DEFAULTS: dict[str, Any] = {}
+for _names, _keywords in OPTIONS:
+    _action = _keywords.get("action", "store")
+    if _action == "version":
+        continue
+    _taken = (_dest(_names, _keywords), _action == "store", _keywords.get("type", str),
+              _keywords.get("choices"), _keywords.get("const", True))
+    _TAKES.update(dict.fromkeys(_names, _taken))
+    _DEFAULTS[_taken[0]] = _keywords.get("default", False if _action == "store_true" else None)
 
 def parser() -> argparse.ArgumentParser:
-    width = _columns() - 2
+    import argparse
 
-    def formatter(prog: str) -> argparse.HelpFormatter:
-        # Told the width once: by itself argparse asks the terminal at every option added
-        # (60 of them, 5 ms of every start).
-        return argparse.HelpFormatter(prog, width=width)
+    from .._usage import UsageParser
 
     parser = UsageParser(
-        prog="fastping", formatter_class=formatter,
+        prog="fastping",
         description="Ping many hosts at once, with fping's options and output. Times are in "
         "milliseconds. Also: 'fastping exporter --help' (Prometheus exporter), "
         "'fastping plot --help' (latency charts).",
@@ -75,75 +163,58 @@ def parser() -> argparse.ArgumentParser:
         "network or a range. Exit status: 0 all alive, 1 some unreachable, 2 some unknown "
         "host, 3 bad arguments, 4 system error; with -x/-X, 0 or 1 as enough are alive.",
     )
-    add = parser.add_argument
-    add("targets", nargs="*", metavar="HOST", help="host names or IP addresses")
-    # probing
-    add("-4", "--ipv4", action="store_const", dest="family", const=4, help="IPv4 only")
-    add("-6", "--ipv6", action="store_const", dest="family6", const=6, help="IPv6 only")
-    add("-b", "--size", type=int, metavar="BYTES",
-        help=f"ICMP payload bytes (default 56; at least {MIN_SIZE} are sent)")
-    add("-B", "--backoff", type=float, default=1.5, metavar="N",
-        help="timeout multiplier per retry (default 1.5)")
-    add("-c", "--count", type=int, metavar="N", help="send N probes to each target")
-    add("-C", "--vcount", type=int, metavar="N", help="as -c, and report every RTT")
-    add("-f", "--file", metavar="FILE", help="read targets from FILE ('-': stdin)")
-    _flag(parser, "-g", "--generate", "targets from a network (HOST is a CIDR) or a range "
-          "(two HOSTs)")
-    add("-H", "--ttl", type=int, metavar="N", help="IP time to live")
-    add("-I", "--iface", metavar="IFACE", help="bind to this interface")
-    _flag(parser, "-l", "--loop", "probe every target once per period until Ctrl-C")
-    _flag(parser, "-m", "--all", "probe every address of each name")
-    add("-O", "--tos", type=_integer, metavar="N", help="IP type of service (decimal or 0x hex)")
-    add("-p", "--period", type=float, default=1000.0, metavar="MSEC",
-        help="time between probes to one target (default 1000)")
-    add("-r", "--retry", type=int, default=3, metavar="N", help="retries (default 3)")
-    add("-S", "--src", metavar="ADDR", help="source address")
-    add("-t", "--timeout", type=float, metavar="MSEC",
-        help="initial timeout (default 500; with -l/-c/-C the period, up to 2000)")
-    add("-i", "--interval", type=float, default=0.0, metavar="MSEC",
-        help="least time between any two sends (default 0: as fast as is safe)")
-    # output
-    _flag(parser, "-a", "--alive", "show targets that are alive")
-    _flag(parser, "-A", "--addr", "show targets by address")
-    _flag(parser, "-d", "--rdns", "show targets by name (reverse DNS, always)")
-    _flag(parser, "-D", "--timestamp", "a timestamp before each per-probe line")
-    add("--timestamp-format", choices=TIMESTAMP_FORMATS, help="-D's format")
-    _flag(parser, "-e", "--elapsed", "show the RTT of alive targets")
-    _flag(parser, "-n", "--name", "show targets by name (reverse DNS of addresses)")
-    _flag(parser, "-N", "--netdata", "netdata's format (with -l and -Q)")
-    _flag(parser, "-o", "--outage", "show the outage time (lost probes times the period)")
-    _flag(parser, "-q", "--quiet", "no per-probe lines, only summaries")
-    add("-Q", "--squiet", metavar="SECS[,cumulative]",
-        help="as -q, and a summary every SECS seconds (since the start with ,cumulative)")
-    _flag(parser, "-s", "--stats", "print final statistics")
-    _flag(parser, "-u", "--unreach", "show targets that are unreachable")
-    add("-v", "--version", action="version", version=VERSION_LINE)
-    add("-x", "--reachable", type=int, metavar="N", help="exit 0 if at least N are alive")
-    add("-X", "--fast-reachable", type=int, metavar="N",
-        help="as -x, and stop once N are alive")
-    _flag(parser, "-J", None, "fping's JSON output (with -c, -C or -l)")
-    _flag(parser, None, "--print-ttl", "show each reply's TTL")
-    _flag(parser, None, "--icmp-timestamp", "ICMP timestamp requests instead of echo, and "
-          "their times (IPv4, raw sockets)")
-    _flag(parser, None, "--check-source", "drop replies from other addresses (always done)")
-    add("--seqmap-timeout", type=float, metavar="MSEC",
-        help="accepted; the engine never reuses a sequence number while it matters")
-    add("-T", type=float, metavar="N", help="ignored, as by fping")
-    # fping options the engine cannot honour (refused in settings())
-    _flag(parser, "-R", "--random", argparse.SUPPRESS)
-    _flag(parser, "-M", "--dontfrag", argparse.SUPPRESS)
-    add("-k", "--fwmark", type=int, help=argparse.SUPPRESS)
-    _flag(parser, None, "--print-tos", argparse.SUPPRESS)
-    add("--oiface", help=argparse.SUPPRESS)
-    _flag(parser, None, "--print-reply-dst", argparse.SUPPRESS)
-    # fastping's own
-    add("--table", action="store_true",
-        help="with -l on a terminal: a live table of targets, redrawn in place")
-    add("--json", action="store_true",
-        help="fastping's JSON: one object per line on stdout (see the README)")
-    add("--plot", metavar="FILE", help="with -c, -C or -l: draw a SmokePing-style chart of "
-        "the run (.png, .svg or .pdf; needs matplotlib)")
+    parser.add_argument("targets", nargs="*", metavar="HOST", help="host names or IP addresses")
+    for names, keywords in OPTIONS:
+        if "help" in keywords and keywords["help"] is None:
+            keywords = {**keywords, "help": argparse.SUPPRESS}
+        parser.add_argument(*names, **keywords)
     return parser
+
+
+def parse(argv: list[str]) -> Namespace:
+    """The arguments, as argparse's parser() reads them, options anywhere among the targets
+    (its parse_intermixed_args). Exits 3 with argparse's message for a bad one."""
+    usual = _parse_usual(argv)
+    return usual if usual is not None else Namespace(**vars(parser().parse_intermixed_args(argv)))
+
+
+def _parse_usual(argv: list[str]) -> Namespace | None:
+    """The usual command line without argparse (its import and the building of its parser
+    were a third of a 1,000-target -C1 -q's instructions): options spelt in full, each alone
+    or with its value attached (-C1, --count=1) or next (-c 1), values that do not begin with
+    '-', and targets. None for anything else (help, version, abbreviations, clusters of flags,
+    '--', bad values), which argparse parses, or refuses in its words."""
+    values = dict(_DEFAULTS)
+    targets = []
+    tokens = iter(argv)
+    for token in tokens:
+        if not token.startswith("-"):
+            targets.append(token)
+            continue
+        if token.startswith("--"):
+            name, equals, attached = token.partition("=")
+        else:
+            name, attached = token[:2], token[2:]
+            equals = "=" if attached else ""
+        taken = _TAKES.get(name)
+        if taken is None:
+            return None
+        dest, takes_value, convert, choices, const = taken
+        if not takes_value:
+            if equals:
+                return None
+            values[dest] = const
+            continue
+        value = attached if equals else next(tokens, "-")
+        if not value or value.startswith("-"):
+            return None
+        if choices is not None and value not in choices:
+            return None
+        try:
+            values[dest] = convert(value)
+        except ValueError:
+            return None
+    return Namespace(targets=targets, **values)
 
 
 class Settings(NamedTuple):

@@ -6,7 +6,8 @@ shown name and the engine's Tally; RTTs are printed as fping's sprint_tm does.""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+
+from .._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._results import Result, Tally

@@ -5,8 +5,8 @@ in ms). fastping's own --json schema is records.py's."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
+from .._typing_lite import TYPE_CHECKING
 from .fping_formats import clock, loss_percent, ms
 
 if TYPE_CHECKING:

@@ -7,11 +7,11 @@ import math
 import time
 from collections.abc import Callable, Generator
 from contextlib import closing
-from typing import TYPE_CHECKING
 
 from .. import _engine
 from .._monitor_records import monitor_events
 from .._results import Status
+from .._typing_lite import TYPE_CHECKING
 from ..monitor import Monitor
 from . import fping_formats as text
 from . import records

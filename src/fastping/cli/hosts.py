@@ -5,9 +5,9 @@ that does not resolve reported with the resolver's words."""
 from __future__ import annotations
 
 import _socket as socket  # not socket.py, which builds enums on import (2 ms of a start)
-from typing import TYPE_CHECKING
 
 from .._resolve import FAMILIES, parse_literal
+from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
 
 if TYPE_CHECKING:

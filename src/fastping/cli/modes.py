@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 from .._common import MAX_TIMEOUT
 from .._results import Status
+from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
 from . import records
 from .hosts import add_targets

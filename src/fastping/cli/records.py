@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+
+from .._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._results import Result, Tally

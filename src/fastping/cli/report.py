@@ -5,12 +5,11 @@ JSON (-J) or fastping's own JSON (--json). Every count is the engine's (a Tally 
 from __future__ import annotations
 
 import os
-import signal
 import time
-from typing import TYPE_CHECKING, TextIO
 
 from .. import _engine
 from .._results import Status, Tally
+from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
 from . import fping_formats as text
 from . import fping_json, records
@@ -19,13 +18,17 @@ from .tallies import totals
 
 if TYPE_CHECKING:
     import argparse
+    import signal
     from array import array
     from collections.abc import Mapping
+    from typing import TextIO
 
     from .._results import Result
     from ..monitor import Monitor
     from ..plot import HostSeries
     from .arguments import Settings
+else:
+    import _signal as signal  # not signal.py: see cli/__init__
 
 NO_PROBES = Tally()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-from typing import TYPE_CHECKING, Any
+from .._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import signal
+    from typing import Any
+
     from ..monitor import Monitor
     from ..pinger import Pinger
+else:
+    import _signal as signal  # not signal.py: see cli/__init__
 
 
 class Interrupted(BaseException):

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, TextIO
 
+from .._typing_lite import TYPE_CHECKING
 from .fping_formats import ms
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from ..monitor import HostState, Monitor
 
 ENTER = "\x1b[?1049h\x1b[?25l"  # the alternate screen, cursor hidden

@@ -4,9 +4,9 @@ target's own counts: the engine's Tally."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from .._results import Tally
+from .._typing_lite import NamedTuple
 
 
 class Totals(NamedTuple):
