@@ -31,7 +31,6 @@ TIMESTAMP_FORMATS = ("ctime", "iso", "rfc3339")
 # fping options the engine cannot honour: each is refused (exit 3), and the README says so.
 UNSUPPORTED = {
     "random": ("-R/--random", "the engine's payload is its tag and a fixed filler"),
-    "dontfrag": ("-M/--dontfrag", "the engine sets the sockets' path MTU discovery itself"),
     "fwmark": ("-k/--fwmark", "the engine sets no SO_MARK on its sockets"),
     "print_tos": ("--print-tos", "the engine does not read a reply's TOS"),
     "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
@@ -112,9 +111,10 @@ OPTIONS: tuple[_Option, ...] = (
     (("--seqmap-timeout",), {"type": float, "metavar": "MSEC", "help": "accepted; the engine "
                              "never reuses a sequence number while it matters"}),
     (("-T",), {"type": float, "metavar": "N", "help": "ignored, as by fping"}),
+    _flag("-M", "--dontfrag", "set the Don't Fragment flag: a probe larger than the path MTU "
+          "fails to send"),
     # fping options the engine cannot honour (refused in settings())
     _flag("-R", "--random", None),
-    _flag("-M", "--dontfrag", None),
     (("-k", "--fwmark"), {"type": int, "help": None}),
     _flag(None, "--print-tos", None),
     (("--oiface",), {"help": None}),
@@ -352,4 +352,5 @@ def settings(args: argparse.Namespace) -> Settings:
 def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywords:
     return {"size": settings.size, "ttl": args.ttl, "tos": args.tos, "source": args.src,
             "interface": args.iface, "family": args.family or args.family6,
-            "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp}
+            "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp,
+            "dont_fragment": args.dontfrag}
