@@ -241,7 +241,7 @@ def test_unreachable_targets_exit_1() -> None:
         (("-I", "no-such-if0", "127.0.0.1"), "no such network interface"),
         (("-4", "-6", "127.0.0.1"), "can't specify both -4 and -6"),
         (("-R", "127.0.0.1"), "-R/--random is not supported"),
-        (("-k", "1", "127.0.0.1"), "-k/--fwmark is not supported"),
+        (("-M", "-R", "127.0.0.1"), "-R/--random is not supported"),
         (("--icmp-timestamp", "-b", "20", "127.0.0.1"), "cannot change ICMP Timestamp size"),
         (("--bogus",), "unrecognized arguments"),
     ],
