@@ -42,12 +42,14 @@ if TYPE_CHECKING:
         icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
         dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
         fwmark: int | None  # SO_MARK for policy routing, 1 to 2**32-1 (needs CAP_NET_ADMIN)
+        random_payload: bool  # random bytes past the tag, fresh each probe, not a fixed filler
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
                                    "gap": 0.0, "icmp_timestamp": False,
-                                   "dont_fragment": False, "fwmark": None}
+                                   "dont_fragment": False, "fwmark": None,
+                                   "random_payload": False}
 
 
 class EngineOptions(NamedTuple):
@@ -66,6 +68,7 @@ class EngineOptions(NamedTuple):
     icmp_timestamp: bool
     dont_fragment: bool
     fwmark: int | None
+    random_payload: bool
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -93,7 +96,8 @@ class EngineOptions(NamedTuple):
                    check_seconds("gap", given["gap"], maximum=MAX_INTERVAL, allow_zero=True),
                    icmp_timestamp, _check_bool("dont_fragment", given["dont_fragment"]),
                    check_int("fwmark", given["fwmark"], minimum=1, maximum=MAX_FWMARK,
-                             optional=True))
+                             optional=True),
+                   _check_bool("random_payload", given["random_payload"]))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
@@ -101,6 +105,7 @@ class EngineOptions(NamedTuple):
             privileged=self.privileged, source4=self.source4, source6=self.source6,
             interface=self.interface, icmp_timestamp=self.icmp_timestamp,
             dont_fragment=self.dont_fragment, fwmark=self.fwmark,
+            random_payload=self.random_payload,
         )
         engine.set_send_gap(self.gap)
         return engine

@@ -67,6 +67,7 @@ class Engine:
         icmp_timestamp: bool = ...,
         dont_fragment: bool = ...,
         fwmark: int | None = ...,
+        random_payload: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property

@@ -199,7 +199,8 @@ cdef class Engine:
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
-                 bint icmp_timestamp=False, bint dont_fragment=False, fwmark=None):
+                 bint icmp_timestamp=False, bint dont_fragment=False, fwmark=None,
+                 bint random_payload=False):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
         if icmp_timestamp and privileged is False:
@@ -211,6 +212,7 @@ cdef class Engine:
         config.ttl = -1 if ttl is None else ttl
         config.tos = -1 if tos is None else tos
         config.dont_fragment = dont_fragment
+        config.random_payload = random_payload
         config.fwmark = 0 if fwmark is None else fwmark
         self._marked = config.fwmark != 0
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else

@@ -30,7 +30,6 @@ TIMESTAMP_FORMATS = ("ctime", "iso", "rfc3339")
 
 # fping options the engine cannot honour: each is refused (exit 3), and the README says so.
 UNSUPPORTED = {
-    "random": ("-R/--random", "the engine's payload is its tag and a fixed filler"),
     "print_tos": ("--print-tos", "the engine does not read a reply's TOS"),
     "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
     "print_reply_dst": ("--print-reply-dst", "the engine does not read a reply's "
@@ -112,10 +111,11 @@ OPTIONS: tuple[_Option, ...] = (
     (("-T",), {"type": float, "metavar": "N", "help": "ignored, as by fping"}),
     (("-k", "--fwmark"), {"type": int, "metavar": "FWMARK", "help": "set the routing mark "
                           "(SO_MARK, 1 to 4294967295; needs CAP_NET_ADMIN)"}),
+    _flag("-R", "--random", "random bytes in each probe's payload (after fastping's 16-byte "
+          "tag)"),
     _flag("-M", "--dontfrag", "set the Don't Fragment flag: a probe larger than the path MTU "
           "fails to send"),
     # fping options the engine cannot honour (refused in settings())
-    _flag("-R", "--random", None),
     _flag(None, "--print-tos", None),
     (("--oiface",), {"help": None}),
     _flag(None, "--print-reply-dst", None),
@@ -354,4 +354,5 @@ def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywo
     return {"size": settings.size, "ttl": args.ttl, "tos": args.tos, "source": args.src,
             "interface": args.iface, "family": args.family or args.family6,
             "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp,
-            "dont_fragment": args.dontfrag, "fwmark": args.fwmark}
+            "dont_fragment": args.dontfrag, "fwmark": args.fwmark,
+            "random_payload": args.random}
