@@ -8,8 +8,8 @@ second) and run as processes of their own, side by side in one run:
   /metrics (median of SCRAPES, the text and gzip as Prometheus asks for it).
 - Scrapes: fastping's exporter alone at 1,000, 10,000 and 100,000 targets: /metrics'
   latency and bytes (text; gzip), and how far the process' peak RSS rose from before its
-  first scrape to the end of the scrapes (one alone, SCRAPES one after the other, then
-  SCRAPES at once).
+  first scrape to the end of the scrapes (one alone, SCRAPES one after the other, text then
+  gzip, then SCRAPES at once, text then gzip).
 
 Scrapes are made by curl, a client as quick as Prometheus' (Python's http.client reading
 400 MB takes longer than fastping writing it), else by urllib.
@@ -111,7 +111,8 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
 
 def scrape_figures(pid: int, port: int) -> dict[str, float]:
     """The first scrape's latency; the median latency and bytes of SCRAPES more (text, then
-    gzip) and of SCRAPES at once; the rise of the process' peak RSS over them all."""
+    gzip) and of SCRAPES at once (text, then gzip); the rise of the process' peak RSS over
+    them all."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS := current RSS
     before = rss_mib(pid)
     first, _ = scrape(port)
@@ -119,13 +120,15 @@ def scrape_figures(pid: int, port: int) -> dict[str, float]:
     zipped = [scrape(port, gzip=True) for _ in range(SCRAPES)]
     with ThreadPoolExecutor(SCRAPES) as pool:
         together = list(pool.map(lambda _: scrape(port), range(SCRAPES)))
+        zipped_together = list(pool.map(lambda _: scrape(port, gzip=True), range(SCRAPES)))
     return {"rss_mib": before, "peak_rise_mib": rss_mib(pid, "VmHWM") - before,
             "first_scrape_s": first,
             "scrape_s": statistics.median(s for s, _ in text),
             "bytes": statistics.median(n for _, n in text),
             "gzip_scrape_s": statistics.median(s for s, _ in zipped),
             "gzip_bytes": statistics.median(n for _, n in zipped),
-            "concurrent_scrape_s": statistics.median(s for s, _ in together)}
+            "concurrent_scrape_s": statistics.median(s for s, _ in together),
+            "concurrent_gzip_scrape_s": statistics.median(s for s, _ in zipped_together)}
 
 
 class Running:
@@ -235,11 +238,11 @@ def cpu_table(duration: float, rows: Sequence[dict[str, object]]) -> str:
 def scrape_table(rows: Sequence[dict[str, object]]) -> str:
     lines = [f"### fastping exporter's /metrics (median of {SCRAPES}; then {SCRAPES} at once)",
              "", "| targets | serving after s | first scrape s | scrape s | MB | gzip scrape s "
-             f"| gzip MB | {SCRAPES} at once s | RSS MiB | peak RSS rise MiB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| gzip MB | {SCRAPES} at once s | gzip {SCRAPES} at once s | RSS MiB "
+             "| peak RSS rise MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         if "failed" in row:
-            lines.append(f"| {row['targets']:,} | failed: {row['failed']} | | | | | | | | |")
+            lines.append(f"| {row['targets']:,} | failed: {row['failed']} | | | | | | | | | |")
             continue
         lines.append(
             f"| {row['targets']:,} | {_number(row['ready_s'], 1)} "
@@ -248,6 +251,7 @@ def scrape_table(rows: Sequence[dict[str, object]]) -> str:
             f"| {_number(row['gzip_scrape_s'], 3)} "
             f"| {_number(row['gzip_bytes'] / 1e6, 2)} "  # type: ignore[operator]
             f"| {_number(row['concurrent_scrape_s'], 3)} "
+            f"| {_number(row['concurrent_gzip_scrape_s'], 3)} "
             f"| {_number(row['rss_mib'], 0)} | {_number(row['peak_rise_mib'], 0)} |")
     return "\n".join(lines)
 

@@ -9,10 +9,13 @@ import json
 import math
 import pathlib
 import random
+import re
 import struct
+import threading
 import time
 import tracemalloc
 import urllib.request
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +31,7 @@ from prometheus_client.utils import floatToGoString
 from fastping import _engine
 from fastping.exporter import Exporter, exposition
 from fastping.exporter.collector import MonitorCollector
+from fastping.exporter.config import Target
 
 # A custom label value that needs every escape the formats have, and UTF-8.
 ODD_VALUE = 'a"b\\c\nd é "\\n'
@@ -59,8 +63,7 @@ def exporter(fd_baseline: int, tmp_path: pathlib.Path) -> Iterator[Exporter]:
             group.monitor.stop()
             group.monitor.join()
         # Hosts never probed: no health, no window, no RTTs (samples left out).
-        groups[0].monitor.add("127.0.20.1")
-        groups[0].monitor.add("127.0.20.2")
+        instance.apply([*instance._wanted(), Target("127.0.20.1"), Target("127.0.20.2")])
         yield instance
     finally:
         instance.close()
@@ -103,6 +106,16 @@ def test_the_text_is_prometheus_clients_byte_for_byte(exporter: Exporter, open_m
         assert "fastping_" not in text
 
 
+def test_the_plans_are_made_when_the_targets_are_applied(exporter: Exporter) -> None:
+    # So that the first scrape after a start or reload costs what the others do.
+    plans = dict(exporter._scrapes._plans)
+    snapshot = exporter.snapshot()
+    assert {id(group.monitor) for group in snapshot.groups} == set(plans)
+    assert all(plan.snapshot is snapshot for plan in plans.values())
+    b"".join(exporter.render_metrics(False))
+    assert all(exporter._scrapes._plans[key] is plan for key, plan in plans.items())
+
+
 def test_a_second_rendering_is_the_same(exporter: Exporter) -> None:
     # The hosts' timestamps (since) are read the same way each time, to the last digit.
     assert rendered(exporter, False) == rendered(exporter, False)
@@ -138,6 +151,30 @@ def test_concurrent_scrapes_share_one_reading(exporter: Exporter) -> None:
     assert scrapes.readings == before + 2
 
 
+@pytest.mark.parametrize("zipped", [False, True])
+def test_scrapes_that_arrive_together_share_one_rendering(exporter: Exporter,
+                                                          zipped: bool) -> None:
+    scrapes = exporter._scrapes
+    texts: list[bytes] = []
+    readings, renderings = scrapes.readings, scrapes.renderings
+    # The first scrape's reading waits for the targets' lock: the others arrive meanwhile.
+    with exporter._targets._lock:
+        threads = [threading.Thread(target=lambda: texts.append(
+            b"".join(exporter.render_metrics(False, zipped)))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while scrapes._rendering < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join(10)
+    assert len(texts) == 3 and texts[0] == texts[1] == texts[2]
+    assert (scrapes.readings, scrapes.renderings) == (readings + 1, renderings + 1)
+    text = gzip.decompress(texts[0]) if zipped else texts[0]
+    assert text.startswith(reference(exporter, False)[:200])
+
+
 def test_a_scrape_allocates_chunks_not_samples(exporter: Exporter) -> None:
     b"".join(exporter.render_metrics(False))  # the plan: once per target set
     size = 0
@@ -170,3 +207,81 @@ def test_metrics_over_http_gzip_and_openmetrics(exporter: Exporter) -> None:
     text = gzip.decompress(body)
     assert text.endswith(b"# EOF\n") and text.count(b"# EOF") == 1
     assert text.startswith(reference(exporter, True)[:200])
+
+
+@pytest.mark.parametrize("backend", ["isal", "zlib"])
+def test_gzip_is_one_stream_of_every_chunk(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    # ISA-L if installed, else the standard zlib: either gives one gzip member of the whole
+    # text, whatever its chunks, each compressed on another thread than the next is made on.
+    deflate = pytest.importorskip("isal.isal_zlib") if backend == "isal" else zlib
+    if backend == "isal":
+        assert exposition._deflate is deflate  # installed: the one used
+    monkeypatch.setattr(exposition, "_deflate", deflate)
+    rng = random.Random(7)
+    chunks = [b"".join(b'smokeping_requests_total{host="127.0.%d.%d"} %d\n'
+                       % (n, i, rng.randrange(10 ** rng.randrange(1, 12))) for i in range(20_000))
+              for n in range(12)] + [b"", b"# EOF\n"]
+    body = b"".join(exposition.gzipped(iter(chunks)))
+    text = b"".join(chunks)
+    assert gzip.decompress(body) == text
+    member = zlib.decompressobj(31)
+    assert member.decompress(body) == text and member.eof and member.unused_data == b""
+    assert len(body) < len(text) // 5
+
+
+def test_gzip_hands_on_an_error_of_the_text() -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"a" * 100_000
+        raise RuntimeError("the engine closed")
+
+    with pytest.raises(RuntimeError, match="the engine closed"):
+        b"".join(exposition.gzipped(failing()))
+
+
+def test_a_scrape_sees_a_reloads_targets_with_its_stamp(tmp_path: pathlib.Path) -> None:
+    # The reload stamp is published with the targets it applied (one Snapshot): a scrape
+    # during many reloads never shows one reload's targets with another one's stamp, nor a
+    # failed reload's flag with a successful one's targets.
+    config = tmp_path / "targets.yaml"
+    sets = ("targets: [127.0.31.1]\n", "targets: [127.0.31.2, 127.0.31.3]\n",
+            "targets: [{hosts: [127.0.31.4], timeout: 2h}]\n")  # the last one fails
+    config.write_text(sets[0])
+    instance = Exporter(config=str(config), period=10.0, listen="127.0.0.1:0")
+    instance.start()
+    seen: set[tuple[frozenset[str], str, str]] = set()
+    done = threading.Event()
+
+    def scrapes() -> None:
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:
+            text = b"".join(instance.render_metrics(False)).decode()
+            hosts = frozenset(re.findall(r'^smokeping_requests_total\{[^}]*host="([^"]+)"',
+                                         text, re.M))
+            stamp = re.search(r"^smokeping_prober_config_last_reload_success_timestamp_seconds "
+                              r"(\S+)$", text, re.M)
+            ok = re.search(r"^smokeping_prober_config_last_reload_successful (\S+)$", text, re.M)
+            assert stamp is not None and ok is not None
+            seen.add((hosts, stamp[1], ok[1]))
+
+    scraper = threading.Thread(target=scrapes)
+    scraper.start()
+    try:
+        for round_ in range(150):
+            config.write_text(sets[round_ % 3])
+            assert instance.reload() == (round_ % 3 != 2)
+            snapshot = instance.snapshot()
+            assert (snapshot.reload_ok, snapshot.reload_time) == (
+                instance.last_reload_ok, instance.last_reload_time)
+    finally:
+        done.set()
+        scraper.join()
+        instance.close()
+    # A scrape during a reload shows the hosts before it, less those already removed: with a
+    # stamp, only hosts of the one target set it stamped.
+    hosts_by_stamp: dict[str, set[str]] = {}
+    for hosts, stamp, _ in seen:
+        hosts_by_stamp.setdefault(stamp, set()).update(hosts)
+    assert len(hosts_by_stamp) > 10  # the scrapes saw many reloads
+    torn = {stamp: hosts for stamp, hosts in hosts_by_stamp.items()
+            if not (hosts <= {"127.0.31.1"} or hosts <= {"127.0.31.2", "127.0.31.3"})}
+    assert not torn, torn

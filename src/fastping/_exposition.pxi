@@ -15,7 +15,8 @@
 from array import array
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.math cimport fabs, INFINITY, NAN
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.math cimport fabs, signbit, INFINITY, NAN
 from libc.stdlib cimport realloc
 from libc.string cimport memmove
 
@@ -135,10 +136,11 @@ cdef inline double _window_loss(const fp_track_summary *s) noexcept nogil:
 
 
 cdef class HostLabels:
-    """Every host's label pairs (``name="escaped value"``, sorted by name), joined by
-    commas, and where each pair starts: made once per target set, so that a scrape copies
-    each host's labels as one piece, with a family's own label (le, quantile, to) put in
-    its sorted place."""
+    """Every host's label pairs (``name="escaped value"``, in the order given: sorted by
+    name), joined by commas, and where each pair starts: made once per target set, so that
+    a scrape copies each host's labels as one piece, with a family's own label (le,
+    quantile, to) put in its sorted place. Written here, not in Python: 100,000 hosts'
+    pairs took 1-2.7 s made a Python string a pair, the first scrape after a (re)load."""
 
     cdef bytes _text
     cdef uint32_t *_starts  # per host, pairs + 1: where each pair starts, then the end
@@ -151,38 +153,77 @@ cdef class HostLabels:
     def __dealloc__(self):
         free(self._starts)
 
-    def __init__(self, list hosts not None, unsigned int pairs):
-        """hosts: for each host, its pairs (bytes), pairs of them, in the order rendered."""
-        cdef Py_ssize_t count = len(hosts), h, p
-        cdef uint32_t *starts = <uint32_t *>malloc((count * (pairs + 1) + 1) * sizeof(uint32_t))
+    def __init__(self, list columns not None, Py_ssize_t hosts):
+        """columns: one a label, in the order rendered, each (name, values): values a str
+        every host has, or a list of hosts strs, one a host."""
+        cdef Py_ssize_t pairs = len(columns), h, p, length
+        cdef const char *value
+        cdef _Buffer buffer
+        if not 0 <= hosts < 0xFFFFFFFF or pairs > 0xFFFF:
+            raise ValueError(f"{hosts} hosts of {pairs} labels")
+        prefixes, values = [], []  # each label's name=" and its value or values
+        for name, texts in columns:
+            if not isinstance(texts, str) and len(<list?>texts) != hosts:
+                raise ValueError(f"label {name}: {len(texts)} values for {hosts} hosts")
+            prefixes.append((<str?>name).encode() + b'="')
+            values.append(texts)
+        cdef uint32_t *starts = <uint32_t *>malloc((hosts * (pairs + 1) + 1) * sizeof(uint32_t))
         if starts == NULL:
             raise MemoryError()
         free(self._starts)
         self._starts = starts
-        pieces = []
-        cdef uint64_t offset = 0
-        for h in range(count):
-            host_pairs = hosts[h]
-            if len(host_pairs) != pairs:
-                raise ValueError(f"host {h} has {len(host_pairs)} label pairs, not {pairs}")
-            for p in range(pairs):
-                starts[h * (pairs + 1) + p] = <uint32_t>offset
-                pair = host_pairs[p]
-                pieces.append(pair)
-                offset += len(pair)
-                if p + 1 < pairs:
-                    pieces.append(b",")
-                    offset += 1
-            starts[h * (pairs + 1) + pairs] = <uint32_t>offset
-            if offset >= 0xFFFFFFFF:
-                raise ValueError("label text over 4 GB")
-        self._text = b"".join(pieces)
-        self._hosts = <uint32_t>count
-        self._pairs = pairs
+        buffer.capacity = 64 * (hosts + 1) * (pairs + 1)
+        buffer.length = 0
+        buffer.data = <char *>malloc(buffer.capacity)
+        if buffer.data == NULL:
+            raise MemoryError()
+        try:
+            for h in range(hosts):
+                for p in range(pairs):
+                    starts[h * (pairs + 1) + p] = <uint32_t>buffer.length
+                    texts = values[p]
+                    value = PyUnicode_AsUTF8AndSize(
+                        <str?>(texts if isinstance(texts, str) else (<list>texts)[h]), &length)
+                    prefix = <bytes>prefixes[p]
+                    _append(&buffer, prefix, len(prefix), False)
+                    _append(&buffer, value, length, True)
+                    _append(&buffer, b'",' if p + 1 < pairs else b'"', 2 if p + 1 < pairs else 1,
+                            False)
+                starts[h * (pairs + 1) + pairs] = <uint32_t>buffer.length
+                if buffer.length >= 0xFFFFFFFF:
+                    raise ValueError("label text over 4 GB")
+            self._text = PyBytes_FromStringAndSize(buffer.data, buffer.length)
+        finally:
+            free(buffer.data)
+        self._hosts = <uint32_t>hosts
+        self._pairs = <uint32_t>pairs
 
     @property
     def hosts(self):
         return self._hosts
+
+
+cdef int _append(_Buffer *buffer, const char *text, Py_ssize_t length,
+                 bint escaped) except -1:
+    """text added to the buffer, escaped as a label value if asked (\\, \\n, \\")."""
+    cdef char *out = _room(buffer, 2 * length if escaped else length)
+    cdef Py_ssize_t i
+    if out == NULL:
+        raise MemoryError()
+    if not escaped:
+        memcpy(out, text, length)
+        buffer.length += length
+        return 0
+    for i in range(length):
+        if text[i] == b"\\" or text[i] == b"\n" or text[i] == b'"':
+            out[0] = b"\\"
+            out[1] = b"n" if text[i] == b"\n" else text[i]
+            out += 2
+        else:
+            out[0] = text[i]
+            out += 1
+    buffer.length = out - buffer.data
+    return 0
 
 
 cdef class TrackCopy:
@@ -301,6 +342,8 @@ cdef Py_ssize_t _go_float(double value, char *out) noexcept nogil:
     if value == INFINITY or value == -INFINITY:
         memcpy(out, b"+Inf" if value > 0 else b"-Inf", 4)
         return 4
+    if 0 <= value < 1e6 and value == <uint32_t>value and not signbit(value):
+        return _whole(<uint32_t>value, out)
     length = fp_shortest(value, out)
     if value <= 0:
         return length
@@ -327,6 +370,24 @@ cdef Py_ssize_t _go_float(double value, char *out) noexcept nogil:
     out[kept + 2] = <char>(48 + exponent // 10)
     out[kept + 3] = <char>(48 + exponent % 10)
     return kept + 4
+
+
+cdef inline Py_ssize_t _whole(uint32_t value, char *out) noexcept nogil:
+    """A whole number under 1e6 as repr writes it (123.0): most samples are counts (a
+    histogram's buckets), written this way in a third less time than by fp_shortest."""
+    cdef char digits[8]
+    cdef Py_ssize_t count = 0, i
+    while True:
+        digits[count] = <char>(48 + value % 10)
+        count += 1
+        value //= 10
+        if value == 0:
+            break
+    for i in range(count):
+        out[i] = digits[count - 1 - i]
+    out[count] = b"."
+    out[count + 1] = b"0"
+    return count + 2
 
 
 def go_float(double value):

@@ -85,7 +85,7 @@ class Series:
 @dataclass(frozen=True)
 class HostFamily:
     """A family with the same series for every host, labelled by the host's labels
-    (host_labels); kind: counter, gauge or histogram; a counter's name ends in _total."""
+    (label_columns); kind: counter, gauge or histogram; a counter's name ends in _total."""
 
     name: str
     kind: str
@@ -94,6 +94,8 @@ class HostFamily:
 
 
 Part = HostFamily | Metric
+# A label's values: one every host has, or one a host.
+Column = str | list[str]
 
 
 def _simple(name: str, kind: str, help: str, field: str) -> HostFamily:
@@ -162,7 +164,7 @@ def _health() -> list[HostFamily]:
     ]
 
 
-def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
+def _smokeping_prober_state(exporter: Exporter, snapshot: Snapshot) -> list[Metric]:
     """smokeping_prober's build_info and its configuration's reload gauges."""
     version = exporter.smokeping_version
     info = GaugeMetricFamily(
@@ -179,9 +181,9 @@ def _smokeping_prober_state(exporter: Exporter) -> list[Metric]:
         info,
         GaugeMetricFamily("smokeping_prober_config_last_reload_success_timestamp_seconds",
                           "Timestamp of the last successful configuration reload.",
-                          value=exporter.last_reload_time),
+                          value=snapshot.reload_time),
         GaugeMetricFamily("smokeping_prober_config_last_reload_successful",
-                          _RELOAD_HELP[version], value=1.0 if exporter.last_reload_ok else 0.0),
+                          _RELOAD_HELP[version], value=1.0 if snapshot.reload_ok else 0.0),
     ]
 
 
@@ -196,7 +198,7 @@ def _engine_events(events: dict[str, int]) -> Metric:
     return family
 
 
-def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
+def _exporter_state(exporter: Exporter, snapshot: Snapshot, hosts: int) -> list[Metric]:
     return [
         GaugeMetricFamily("fastping_exporter_targets", "Hosts being pinged.", value=hosts),
         GaugeMetricFamily(
@@ -206,11 +208,11 @@ def _exporter_state(exporter: Exporter, hosts: int) -> list[Metric]:
         GaugeMetricFamily(
             "fastping_exporter_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded.",
-            value=1.0 if exporter.last_reload_ok else 0.0),
+            value=1.0 if snapshot.reload_ok else 0.0),
         GaugeMetricFamily(
             "fastping_exporter_config_last_reload_success_timestamp_seconds",
             "When the configuration was last (re)loaded successfully.",
-            value=exporter.last_reload_time),
+            value=snapshot.reload_time),
     ]
 
 
@@ -221,24 +223,39 @@ def label_names(exporter: Exporter, snapshot: Snapshot) -> tuple[str, ...]:
     return (*BASE_LABELS[exporter.smokeping_version], *custom)
 
 
-def host_labels(names: tuple[str, ...], snapshot: Snapshot, group: Group, host: str,
-                address: str) -> dict[str, str]:
-    """A host's labels (of label_names) on every one of its series."""
-    base = {"ip": address, "host": host, "source": group.source_label, "tos": group.tos_label}
-    custom = dict(zip(snapshot.label_names, snapshot.label_values.get(host, ()), strict=False))
-    return {name: base[name] if name in base else custom.get(name, "") for name in names}
+def label_columns(names: Sequence[str], snapshot: Snapshot, group: Group,
+                  hosts: Sequence[str], addresses: Sequence[str]) -> list[tuple[str, Column]]:
+    """The labels of these hosts of group (with these addresses), as (name, values) in the
+    order of names (of label_names): values one str every host has, or a list of one a host
+    in the order of hosts."""
+    shared = {"source": group.source_label, "tos": group.tos_label}
+    blank = ("",) * len(snapshot.label_names)
+    columns: list[tuple[str, Column]] = []
+    for name in names:
+        if name in ("ip", "host"):
+            columns.append((name, list(addresses if name == "ip" else hosts)))
+        elif name in shared:
+            columns.append((name, shared[name]))
+        else:
+            place = snapshot.label_names.index(name)
+            columns.append((name, [snapshot.label_values.get(host, blank)[place]
+                                   for host in hosts]))
+    return columns
 
 
-def layout(exporter: Exporter, engine_events: dict[str, int], hosts: int) -> list[Part]:
+def layout(exporter: Exporter, snapshot: Snapshot, engine_events: dict[str, int],
+           hosts: int) -> list[Part]:
     """/metrics' families from the Monitors' collector, in order: each a HostFamily (a
-    series a host) or a whole Metric. engine_events: the engines' counters, summed."""
+    series a host) or a whole Metric. engine_events: the engines' counters, summed; snapshot:
+    the targets read (whose reload stamp it shows)."""
     parts: list[Part] = [
-        *_smokeping_prober_state(exporter),
+        *_smokeping_prober_state(exporter, snapshot),
         *_smokeping(exporter.smokeping_version, exporter.buckets,
                     engine_events.get("malformed", 0)),
     ]
     if exporter.fastping_metrics:
-        parts += [*_health(), _engine_events(engine_events), *_exporter_state(exporter, hosts)]
+        parts += [*_health(), _engine_events(engine_events),
+                  *_exporter_state(exporter, snapshot, hosts)]
     return parts
 
 
@@ -295,19 +312,23 @@ class MonitorCollector(Collector):
             try:
                 # Histograms first: a reply counted there is already in the states read after.
                 histograms = group.histograms()
-                states = group.monitor.states()
+                states = {host: state for host, state in group.monitor.states().items()
+                          if snapshot.shows(group, host)}
                 counters = group.monitor.counters()
             except ValueError:  # closed by a reload meanwhile
                 continue
             for key, count in counters.items():
                 engine_events[key] = engine_events.get(key, 0) + count
-            for host, state in states.items():
+            columns = label_columns(names, snapshot, group, list(states),
+                                    [state.address for state in states.values()])
+            for index, (host, state) in enumerate(states.items()):
                 histogram = histograms.get(host)
                 if histogram is None:
                     histogram = (group.buckets, (0,) * len(group.buckets), 0.0, 0)
-                hosts.append((host_labels(names, snapshot, group, host, state.address), state,
-                              histogram))
-        for part in layout(self._exporter, engine_events, len(hosts)):
+                labels = {name: values if isinstance(values, str) else values[index]
+                          for name, values in columns}
+                hosts.append((labels, state, histogram))
+        for part in layout(self._exporter, snapshot, engine_events, len(hosts)):
             if not isinstance(part, HostFamily):
                 yield part
                 continue

@@ -122,9 +122,9 @@ async def in_thread(work: Callable[..., T], *args: object) -> T:
     return await done
 
 
-def _metrics_page(render: Callable[[bool], Iterator[bytes]] | None,
+def _metrics_page(render: Callable[[bool, bool], Iterator[bytes]] | None,
                   registry: CollectorRegistry) -> Handler:
-    """/metrics: render(open_metrics)'s chunks, each made on a thread and sent as it comes
+    """/metrics: render(open_metrics, gzip)'s chunks, each made on a thread and sent as it comes
     (the text of 100,000 targets is 460 MB: never held whole); without render, or for a
     request with ``name[]``, the registry's exposition (restricted to those names),
     METRICS_WORKERS at a time."""
@@ -146,11 +146,9 @@ def _metrics_page(render: Callable[[bool], Iterator[bytes]] | None,
                 renders.append(asyncio.Semaphore(METRICS_WORKERS))
             async with renders[0]:
                 text, content_type = await in_thread(whole, accept, names)
-            chunks: Iterator[bytes] = iter((text,))
+            chunks: Iterator[bytes] = gzipped((text,)) if zipped else iter((text,))
         else:
-            chunks = render(open_metrics)
-        if zipped:
-            chunks = gzipped(chunks)
+            chunks = render(open_metrics, zipped)
         body = _made_ahead(chunks)
         first = await anext(body, None)  # before the status: a failure to render is a 500
         response = web.Response(body=_after(first, body), headers={"Content-Type": content_type})
@@ -212,7 +210,7 @@ async def _after(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterat
 
 class Server:
     """An HTTP(S) server on its own thread and asyncio loop: at metrics_path (/metrics)
-    metrics(open_metrics)'s chunks (the registry's exposition without metrics, or for a
+    metrics(open_metrics, gzip)'s chunks (the registry's exposition without metrics, or for a
     name[] filter), routes (path: handler), a landing page at / and /-/healthy; on
     host:port and on each address of ``also`` (exporter-toolkit serves every
     --web.listen-address given).
@@ -225,7 +223,7 @@ class Server:
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry,
                  routes: Mapping[str, Handler], *,
-                 metrics: Callable[[bool], Iterator[bytes]] | None = None,
+                 metrics: Callable[[bool, bool], Iterator[bytes]] | None = None,
                  tls: ssl.SSLContext | None = None, gate: Gate | None = None,
                  on_connection: Callable[[], None] | None = None,
                  max_connections: int = MAX_CONNECTIONS,

@@ -18,7 +18,6 @@ import logging
 import math
 import queue
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -100,8 +99,6 @@ class Exporter:
     smokeping_version: str = "0.11"
     fastping_metrics: bool = True
     registry: CollectorRegistry = field(init=False)
-    last_reload_ok: bool = field(init=False, default=False)
-    last_reload_time: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.period = check_seconds("period", self.period, maximum=MAX_INTERVAL,
@@ -179,10 +176,15 @@ class Exporter:
         options changed starts afresh. Raises with nothing changed if an engine cannot be
         opened. With modules, /probe's engines become theirs (opened here, never per probe).
         """
-        if modules is None:
-            modules = self._prober.modules
+        self._apply(targets, self._prober.modules if modules is None else modules)
+
+    def _apply(self, targets: Sequence[Target], modules: Mapping[str, Module],
+               reload: bool = False) -> None:
+        """apply(); reload: this is a (re)load of the configuration, stamped successful."""
         self._targets.apply(targets, lambda: self._closing,
-                            {engine_key(m) for m in modules.values() if m.prober == "icmp"})
+                            {engine_key(m) for m in modules.values() if m.prober == "icmp"},
+                            reload)
+        self._scrapes.prepare()  # so that the first scrape costs what the others do
 
     def _modules(self) -> Mapping[str, Module]:
         """/probe's modules: the config file's, or fastping's icmp module; ConfigError."""
@@ -199,19 +201,27 @@ class Exporter:
         """reload(): None, or what went wrong."""
         try:
             targets, probe_modules = self._wanted(), self._modules()
-            self.apply(targets, probe_modules)
+            self._apply(targets, probe_modules, reload=True)
             self._prober.modules = probe_modules
         except Exception as error:  # any type: a reload must never end the control thread
             message = (error.strerror if isinstance(error, OSError) and error.strerror
                        else str(error))
             log.error("reload failed, keeping the %d targets as they were: %s",
                       len(self.hosts), message[:300])
-            self.last_reload_ok = False
+            self._targets.reload_failed()
             return message[:300]
-        self.last_reload_ok = True
-        self.last_reload_time = time.time()
         log.info("pinging %d targets", len(self.hosts))
         return None
+
+    @property
+    def last_reload_ok(self) -> bool:
+        """Whether the last (re)load of the configuration succeeded."""
+        return self._targets.snapshot().reload_ok
+
+    @property
+    def last_reload_time(self) -> float:
+        """When the configuration was last (re)loaded successfully (Unix time; 0 never)."""
+        return self._targets.snapshot().reload_time
 
     def snapshot(self) -> Snapshot:
         """The engines and the hosts' labels, as a scrape reads them."""
@@ -233,9 +243,7 @@ class Exporter:
         try:
             web = WebGate(self.web_config) if self.web_config is not None else None
             self._prober.modules = self._modules()
-            self.apply(self._wanted(), self._prober.modules)
-            self.last_reload_ok = True
-            self.last_reload_time = time.time()
+            self._apply(self._wanted(), self._prober.modules, reload=True)
             log.info("pinging %d targets", len(self.hosts))
             (host, port), *also = self._listen_addresses
             self._server = http.Server(
@@ -339,7 +347,8 @@ class Exporter:
 
     # ---- /metrics -----------------------------------------------------------------
 
-    def render_metrics(self, open_metrics: bool = False) -> Iterator[bytes]:
-        """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte; from
-        any thread. Scrapes that overlap share one reading of the engines."""
-        return self._scrapes.render(open_metrics)
+    def render_metrics(self, open_metrics: bool = False, gzip: bool = False) -> Iterator[bytes]:
+        """The text of /metrics (OpenMetrics if asked), in chunks of about a megabyte, or
+        gzipped (one gzip stream); from any thread. Scrapes that overlap share one reading of
+        the engines, and those that arrive together one rendering (and compression)."""
+        return self._scrapes.render(open_metrics, gzip)

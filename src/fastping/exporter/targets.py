@@ -18,11 +18,12 @@ is only a change of labels.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .._common import ENGINE_DEFAULTS, default_timeout
@@ -39,7 +40,7 @@ DEFAULT_ENGINE: EngineKey = (None, None, None, None, None, None)
 log = logging.getLogger(__package__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Setting:
     """How one host is pinged: by which engine, how often, how long it waits; its labels."""
 
@@ -94,14 +95,27 @@ class Group:
         self.monitor.close()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What a scrape reads: the engines, and each host's custom label values in the order of
-    ``label_names`` (every custom label name of the configuration, sorted)."""
+    """What a scrape reads: the engines, each host's custom label values in the order of
+    ``label_names`` (every custom label name of the configuration, sorted), and whether
+    the last (re)load succeeded and when one last did, published with the targets it
+    applied: a scrape shows the hosts of the snapshot it read (``shows``), so that it
+    never shows a reload's hosts without its stamp (nor a host an apply under way has
+    added before its labels)."""
 
     groups: tuple[Group, ...]
     label_names: tuple[str, ...]
     label_values: dict[str, tuple[str, ...]]
+    settings: dict[str, Setting] = dataclasses.field(default_factory=dict)  # of every host
+    reload_ok: bool = False
+    reload_time: float = 0.0  # the Unix time of the last successful (re)load; 0 before
+
+    def shows(self, group: Group, host: str) -> bool:
+        """Whether the host, listed by group's engine, is one of this target set's there
+        (exposition.py's plans inline it)."""
+        setting = self.settings.get(host)
+        return setting is not None and setting.engine == group.key
 
 
 class Targets:
@@ -134,19 +148,20 @@ class Targets:
                        default_timeout(period) if timeout is None else timeout, target.labels)
 
     def apply(self, targets: Sequence[Target], stopping: Callable[[], bool],
-              probe_keys: Collection[EngineKey] = ()) -> None:
+              probe_keys: Collection[EngineKey] = (), reload: bool = False) -> None:
         """Ping exactly these targets from now on (the first target of a host name counts),
-        and keep open the engines of probe_keys (/probe's modules') for probe_engine().
+        and keep open the engines of probe_keys (/probe's modules') for probe_engine();
+        reload: this is a (re)load of the configuration, stamped successful with them.
 
         Raises (ConfigError, OSError) with nothing changed if a target's engine cannot be
         opened; a module's that cannot be is only remembered, to fail that module's probes.
         ``stopping()`` true ends the work early (the exporter is closing).
         """
         with self._applying:
-            self._apply(targets, stopping, frozenset(probe_keys))
+            self._apply(targets, stopping, frozenset(probe_keys), reload)
 
     def _apply(self, targets: Sequence[Target], stopping: Callable[[], bool],
-               probe_keys: frozenset[EngineKey]) -> None:
+               probe_keys: frozenset[EngineKey], reload: bool) -> None:
         wanted: dict[str, Setting] = {}
         for target in targets:
             wanted.setdefault(target.host, self.setting(target))
@@ -197,7 +212,7 @@ class Targets:
         for group in opened:
             group.monitor.start()
         self._close_unused()
-        self._publish(targets)
+        self._publish(targets, reload)
 
     def _open_engines(self, keys: set[EngineKey]) -> list[Group]:
         """Opens (not yet started) the engines of keys that are not open; all or none."""
@@ -237,12 +252,20 @@ class Targets:
         for group in unused:
             group.close()
 
-    def _publish(self, targets: Sequence[Target]) -> None:
+    def _publish(self, targets: Sequence[Target], reload: bool) -> None:
         names = tuple(sorted({name for target in targets for name, _ in target.labels}))
         values = {host: tuple(dict(setting.labels).get(name, "") for name in names)
                   for host, setting in self._settings.items()}
         with self._lock:
-            self._snapshot = Snapshot(tuple(self._groups.values()), names, values)
+            stamp = (True, time.time()) if reload else (self._snapshot.reload_ok,
+                                                        self._snapshot.reload_time)
+            self._snapshot = Snapshot(tuple(self._groups.values()), names, values,
+                                      self._settings, *stamp)
+
+    def reload_failed(self) -> None:
+        """A (re)load failed: the targets stay, the snapshot says it failed."""
+        with self._lock:
+            self._snapshot = dataclasses.replace(self._snapshot, reload_ok=False)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -268,6 +291,7 @@ class Targets:
         with self._lock:
             self._closed = True
             groups, self._groups = list(self._groups.values()), {}
-            self._snapshot = Snapshot((), (), {})
+            self._snapshot = dataclasses.replace(self._snapshot, groups=(), label_names=(),
+                                                 label_values={}, settings={})
         for group in groups:
             group.close()
