@@ -26,6 +26,7 @@ PERMISSION_HELP: str
 FORKED_HELP: str
 RAW_PERMISSION_HELP: str
 TIMESTAMP_PERMISSION_HELP: str
+FWMARK_PERMISSION_HELP: str
 TIMESTAMP_DATAGRAM_HELP: str
 TIMESTAMP_IPV6_HELP: str
 EXPOSITION_FIELDS: Mapping[str, int]
@@ -65,6 +66,8 @@ class Engine:
         interface: str | None = ...,
         icmp_timestamp: bool = ...,
         dont_fragment: bool = ...,
+        fwmark: int | None = ...,
+        random_payload: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property
