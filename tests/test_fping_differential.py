@@ -6,6 +6,8 @@ where hosts answer late, never, or with ICMP errors from a router."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +127,22 @@ SIMULATED = [
 ]
 
 
+# -M against loopback's MTU, made 1280 in a namespace of the run's own: 1,400-byte probes go
+# in fragments, or with -M fail to send (EMSGSIZE, "Message too long"); 100-byte ones go whole.
+SMALL_MTU = ("unshare", "--net", "sh", "-c", 'ip link set lo mtu 1280 up && exec "$@"', "sh")
+DONTFRAG = [
+    Case(("-M", "-b", "1400", "-c", "2", "-p", "100", "-i", "10", LOOP, LOOP6)),
+    Case(("-M", "-b", "1400", "-C", "2", "-q", "-p", "100", LOOP, LOOP6)),
+    Case(("-M", "-b", "1400", "-r", "1", "-t", "100", LOOP, LOOP6)),  # once each: no retry
+    Case(("-M", "-b", "1400", "-s", "-r", "0", LOOP)),
+    Case(("--dontfrag", "--size=1400", "-u", LOOP)),
+    Case(("-M", "-b", "100", "-c", "2", "-p", "100", "-i", "10", LOOP, LOOP6)),
+    Case(("-M", "-b", "100", LOOP, LOOP6)),
+    Case(("-b", "1400", "-c", "2", "-p", "100", "-i", "10", LOOP, LOOP6)),
+    Case(("-b", "1400", "-s", LOOP, LOOP6)),
+]
+
+
 @pytest.fixture(scope="module")
 def fping() -> str:
     return fping_binary()
@@ -140,7 +158,7 @@ def network() -> Iterator[SimulatedNetwork]:
 
 
 def test_the_matrix_is_at_least_forty_invocations() -> None:
-    assert len(LOOPBACK) + len(SIMULATED) >= 40
+    assert len(LOOPBACK) + len(SIMULATED) + len(DONTFRAG) >= 40
 
 
 @pytest.mark.parametrize("case", LOOPBACK, ids=lambda case: case.label)
@@ -151,6 +169,13 @@ def test_loopback_as_fping(fping: str, case: Case) -> None:
 @pytest.mark.parametrize("case", SIMULATED, ids=lambda case: case.label)
 def test_simulated_network_as_fping(fping: str, network: SimulatedNetwork, case: Case) -> None:
     compare(case, *run_both(fping, case, ("ip", "netns", "exec", network.name)))
+
+
+@pytest.mark.parametrize("case", DONTFRAG, ids=lambda case: case.label)
+def test_dont_fragment_against_a_small_mtu_as_fping(fping: str, case: Case) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("a namespace of its own needs root, unshare(1) and ip(8)")
+    compare(case, *run_both(fping, case, SMALL_MTU))
 
 
 SIGNALLED = [

@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import pytest
 from conftest import loopback_hosts
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastping
-from fastping import HostStats, Pinger, Result, Status, _engine
+from fastping import HostStats, Pinger, Result, Status, Tally, _engine
 
 MakePinger = Callable[..., Pinger]
 
@@ -406,3 +406,44 @@ def test_rtt_lines_round_as_fping_formats_at_each_step() -> None:
     lines = _engine.fping_rtt_lines(names, {key: int(key) for key in names}, 1,
                                     [array("d", rtts)])
     assert lines.splitlines() == [f"h : {text.ms(rtt)}" for rtt in rtts]
+
+
+def summary_line(name: str, tally: Tally, outage_period: float | None) -> str:
+    """fping's -c summary line as fastping wrote it in Python before the binding did."""
+    from fastping.cli import fping_formats as text
+
+    sent, received = tally.sent, tally.received
+    if received <= sent:
+        line = f"{name} : xmt/rcv/%loss = {sent}/{received}/{text.loss_percent(sent, received)}%"
+        if outage_period is not None:
+            line += f", outage(ms) = {int((sent - received) * outage_period * 1000)}"
+    else:
+        line = f"{name} : xmt/rcv/%return = {sent}/{received}/{received * 100 // sent}%"
+    if tally.min is not None and tally.avg is not None and tally.max is not None:
+        line += f", min/avg/max = {text.ms(tally.min)}/{text.ms(tally.avg)}/{text.ms(tally.max)}"
+    return line
+
+
+RTT = st.floats(min_value=0, max_value=1e4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 2**40), st.integers(0, 2**40), RTT, RTT, RTT, st.booleans(),
+       st.one_of(st.none(), st.floats(min_value=1e-6, max_value=1e4)))
+@example(2**40, 0, 0.0, 0.0, 0.0, False, 8389.0)  # an outage past a long long (-o)
+def test_summary_lines_are_fping_formats_text(sent: int, received: int, least: float,
+                                              total: float, most: float, extremes: bool,
+                                              outage: float | None) -> None:
+    # fping's -c/-l lines written in C from the tallies, as they were in Python.
+    from fastping.cli import fping_formats as text
+
+    if received > sent and not sent:
+        sent = 1  # (nothing sent, replies counted: no tally the engine keeps)
+    tally = Tally(sent, received, 0, 0, 0, total, 0.0, least if extremes else None,
+                  most if extremes else None)
+    names = {"a": "a", "b\u00e9": "b\u00e9", "never": "never-probed"}
+    tallies = {"a": tally, "b\u00e9": Tally(sent=sent)}
+    width = max(text.byte_length(name) for name in names.values())
+    expected = "".join(summary_line(text.pad(name, width), tallies.get(key, Tally()), outage)
+                       + "\n" for key, name in names.items())
+    assert _engine.fping_summary_lines(names, tallies, width, outage) == expected

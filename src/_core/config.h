@@ -27,6 +27,10 @@ typedef struct fp_config {
     int dont_fragment;    /* 1: a probe larger than the path's MTU fails to send (EMSGSIZE)
                              rather than leave in fragments: DF set on IPv4 whatever its size,
                              and IPv6's own fragmenting (by the sender only) turned off */
+    int random_payload;   /* 1: each echo request's payload past the tag is random (fping -R),
+                             not the fixed filler */
+    uint32_t fwmark;      /* SO_MARK on every socket, for policy routing (ip rule fwmark);
+                             0 for none. Setting it needs CAP_NET_ADMIN. */
     /* Source addresses to bind (family AF_UNSPEC for none) and an interface
      * to bind to ("" for none). */
     struct sockaddr_in source4;

@@ -1080,6 +1080,10 @@ static int send_probe(fp_engine *e, uint32_t index, run_context *ctx) {
         ? fp_build_timestamp(e->tx, e->tx_capacity, sock->ident, serial, probe->cookie)
         : fp_build_echo(e->tx, e->tx_capacity, host->family == FAMILY_V6, sock->ident,
                         serial, probe->cookie, e->config.payload_len);
+    if (e->config.random_payload && !e->config.icmp_timestamp)
+        /* Seeded by the secret key: the bytes tell nothing of it, nor of other cookies. */
+        fp_randomize_filler(e->tx, length, host->family == FAMILY_V6,
+                            fp_siphash24(e->key, &serial, sizeof serial));
     socklen_t address_len = host->family == FAMILY_V4 ? sizeof host->address.v4 : sizeof host->address.v6;
     /* Timed last, just before the send, to keep our own work out of the RTT. */
     probe->sent_mono = fp_monotonic_ns();

@@ -86,6 +86,23 @@ size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
     return total;
 }
 
+void fp_randomize_filler(uint8_t *buf, size_t len, int ipv6, uint64_t seed) {
+    uint64_t word = 0;
+    for (size_t i = FP_ICMP_HEADER_LEN + FP_TAG_LEN; i < len; i++) {
+        if ((i - FP_ICMP_HEADER_LEN) % 8 == 0) {
+            uint64_t z = (seed += 0x9E3779B97F4A7C15u);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+            word = z ^ (z >> 31);
+        }
+        buf[i] = (uint8_t)(word >> (8 * ((i - FP_ICMP_HEADER_LEN) % 8)));
+    }
+    if (!ipv6) {
+        buf[2] = buf[3] = 0;
+        write_be16(buf + 2, fp_checksum(buf, len));
+    }
+}
+
 uint32_t fp_timestamp_originate(const uint8_t cookie[FP_COOKIE_LEN]) {
     return FP_TIMESTAMP_NONSTANDARD | (read_be32(cookie) & ~FP_TIMESTAMP_NONSTANDARD);
 }

@@ -95,6 +95,10 @@ size_t fp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t ident,
                      uint64_t serial, const uint8_t cookie[FP_COOKIE_LEN],
                      size_t payload_len);
 
+/* Overwrites an echo request's filler (its payload past the tag) with bytes drawn from
+ * seed (splitmix64), and refills an IPv4 checksum: fping's -R, random data per probe. */
+void fp_randomize_filler(uint8_t *buf, size_t len, int ipv6, uint64_t seed);
+
 /* Writes a timestamp request of FP_ICMP_HEADER_LEN + FP_TIMESTAMP_DATA_LEN
  * bytes into buf, checksum filled in, and returns that length (0 when cap is
  * too small). Its originate field is fp_timestamp_originate(cookie). */

@@ -97,6 +97,8 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
         if (rc == 0 && c->dont_fragment)
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1);
     }
+    if (rc == 0 && c->fwmark != 0)
+        rc = set_int_option(fd, SOL_SOCKET, SO_MARK, (int)c->fwmark);
     if (rc == 0 && c->interface[0] &&
         setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface,
                    (socklen_t)strlen(c->interface)) < 0)

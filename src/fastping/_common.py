@@ -17,6 +17,7 @@ MIN_SIZE = _engine.TAG_LEN
 MAX_SIZE = _engine.MAX_PAYLOAD  # the largest ICMP payload an IPv4 datagram can carry
 MAX_TIMEOUT = 3600.0
 MAX_INTERVAL = 86400.0
+MAX_FWMARK = 2**32 - 1  # SO_MARK is a 32-bit mark; 0 means none
 
 # Types only: nothing reads them at run time, and typing costs every command's start.
 if TYPE_CHECKING:
@@ -40,12 +41,15 @@ if TYPE_CHECKING:
         gap: float  # the least time between two sends, 0 for as fast as is safe
         icmp_timestamp: bool  # ICMP timestamp requests (IPv4, raw sockets) instead of echo
         dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
+        fwmark: int | None  # SO_MARK for policy routing, 1 to 2**32-1 (needs CAP_NET_ADMIN)
+        random_payload: bool  # random bytes past the tag, fresh each probe, not a fixed filler
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
                                    "gap": 0.0, "icmp_timestamp": False,
-                                   "dont_fragment": False}
+                                   "dont_fragment": False, "fwmark": None,
+                                   "random_payload": False}
 
 
 class EngineOptions(NamedTuple):
@@ -63,6 +67,8 @@ class EngineOptions(NamedTuple):
     gap: float
     icmp_timestamp: bool
     dont_fragment: bool
+    fwmark: int | None
+    random_payload: bool
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -88,14 +94,18 @@ class EngineOptions(NamedTuple):
         return cls(check_timeout(timeout), payload, ttl, tos, privileged, source4, source6,
                    _check_interface(given["interface"]), family,
                    check_seconds("gap", given["gap"], maximum=MAX_INTERVAL, allow_zero=True),
-                   icmp_timestamp, _check_bool("dont_fragment", given["dont_fragment"]))
+                   icmp_timestamp, _check_bool("dont_fragment", given["dont_fragment"]),
+                   check_int("fwmark", given["fwmark"], minimum=1, maximum=MAX_FWMARK,
+                             optional=True),
+                   _check_bool("random_payload", given["random_payload"]))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
             timeout=self.timeout, payload_size=self.size, ttl=self.ttl, tos=self.tos,
             privileged=self.privileged, source4=self.source4, source6=self.source6,
             interface=self.interface, icmp_timestamp=self.icmp_timestamp,
-            dont_fragment=self.dont_fragment,
+            dont_fragment=self.dont_fragment, fwmark=self.fwmark,
+            random_payload=self.random_payload,
         )
         engine.set_send_gap(self.gap)
         return engine

@@ -134,6 +134,8 @@ cdef extern from "engine.h":
         fp_privilege privilege
         int icmp_timestamp
         int dont_fragment
+        int random_payload
+        uint32_t fwmark
         sockaddr_in source4
         sockaddr_in6 source6
         char interface[IFNAMSIZ]

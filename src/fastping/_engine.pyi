@@ -26,6 +26,7 @@ PERMISSION_HELP: str
 FORKED_HELP: str
 RAW_PERMISSION_HELP: str
 TIMESTAMP_PERMISSION_HELP: str
+FWMARK_PERMISSION_HELP: str
 TIMESTAMP_DATAGRAM_HELP: str
 TIMESTAMP_IPV6_HELP: str
 EXPOSITION_FIELDS: Mapping[str, int]
@@ -65,6 +66,8 @@ class Engine:
         interface: str | None = ...,
         icmp_timestamp: bool = ...,
         dont_fragment: bool = ...,
+        fwmark: int | None = ...,
+        random_payload: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property
@@ -131,6 +134,10 @@ def new_untracked(cls: type[_TupleT], values: tuple[Any, ...]) -> _TupleT: ...
 def monotonic_ns() -> int: ...
 def shortest_repr(value: float) -> str: ...
 def go_float(value: float) -> str: ...
+def fping_summary_lines(
+    shown: dict[str, str], tallies: dict[str, Tally], width: int,
+    outage_period: float | None = ...,
+) -> str: ...
 def fping_rtt_lines(
     shown: dict[str, str], indexes: Mapping[str, int], width: int, columns: list[array[float]]
 ) -> str: ...

@@ -61,6 +61,10 @@ TIMESTAMP_PERMISSION_HELP = (
     "sockets carry echo requests only): run as root or grant CAP_NET_RAW "
     "(e.g. sudo setcap cap_net_raw+ep \"$(readlink -f \"$(which python3)\")\")"
 )
+FWMARK_PERMISSION_HELP = (
+    "cannot open an ICMP socket with a fwmark: setting SO_MARK needs root or CAP_NET_ADMIN "
+    "(and a raw socket CAP_NET_RAW)"
+)
 
 TIMESTAMP_DATAGRAM_HELP = ("ICMP timestamp requests need a raw socket: unprivileged ICMP "
                            "sockets (privileged=False) carry echo requests only")
@@ -179,6 +183,7 @@ cdef class Engine:
     cdef bint _in_run            # a thread is inside run(), with or without the GIL
     cdef bint _tracking          # track() was called: events carry the host's health
     cdef bint _icmp_timestamp    # it sends ICMP timestamp requests: replies carry times
+    cdef bint _marked            # its sockets get a fwmark (SO_MARK), which needs CAP_NET_ADMIN
     cdef bint _close_pending     # close() came during run(): run() closes as it returns
     cdef unsigned long _generation  # _process_generation of the process that opened it
     # The one host table: each host's name (as the caller will know it) and index, in the
@@ -208,7 +213,8 @@ cdef class Engine:
 
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
-                 bint icmp_timestamp=False, bint dont_fragment=False):
+                 bint icmp_timestamp=False, bint dont_fragment=False, fwmark=None,
+                 bint random_payload=False):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
         if icmp_timestamp and privileged is False:
@@ -220,6 +226,9 @@ cdef class Engine:
         config.ttl = -1 if ttl is None else ttl
         config.tos = -1 if tos is None else tos
         config.dont_fragment = dont_fragment
+        config.random_payload = random_payload
+        config.fwmark = 0 if fwmark is None else fwmark
+        self._marked = config.fwmark != 0
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
                             FP_PRIVILEGE_RAW if privileged else FP_PRIVILEGE_DATAGRAM)
         if source4 is not None:
@@ -322,6 +331,8 @@ cdef class Engine:
             raise ValueError("packed address does not match its family")
         if rc == -EPERM and self._icmp_timestamp:
             raise PermissionError(-rc, TIMESTAMP_PERMISSION_HELP)
+        if rc == -EPERM and self._marked:
+            raise PermissionError(-rc, FWMARK_PERMISSION_HELP)
         if rc == -EACCES or rc == -EPERM:
             raise PermissionError(-rc, RAW_PERMISSION_HELP if rc == -EPERM else PERMISSION_HELP)
         if rc == -EAFNOSUPPORT and self._icmp_timestamp and family == AF_INET6:

@@ -6,9 +6,11 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Next
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport NAN, fabs, floor
 from libc.stdio cimport snprintf
+from libc.string cimport strlen
 
 DEF RTT_TEXT_MAX = 24  # bytes an RTT's text may take ("%.3e" of any double), with its '\0'
 
@@ -80,6 +82,25 @@ cdef class _TextBuffer:
         return self.data + self.length
 
 
+cdef Py_ssize_t _padded_name(_TextBuffer text, name, Py_ssize_t width,
+                             Py_ssize_t more) except -1:
+    """Writes name (a str) padded to width bytes, as printf's %-*s, with room for more bytes
+    after it; how many bytes it wrote (the caller adds them to the buffer's length)."""
+    if type(name) is not str:
+        raise TypeError(f"a name shown is a str, not {type(name).__name__}")
+    if not PyUnicode_IS_ASCII(name):  # its bytes as C's strlen counts them
+        name = name.encode("utf-8", "surrogateescape")
+    cdef const char *name_bytes = (<const char *>PyUnicode_DATA(name) if type(name) is str
+                                   else PyBytes_AS_STRING(name))
+    cdef Py_ssize_t length = len(name)
+    cdef char *out = text.room(max(width, length) + more)
+    memcpy(out, name_bytes, length)
+    while length < width:
+        out[length] = b" "
+        length += 1
+    return length
+
+
 def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
                     list columns not None):
     """fping's -C summary line of each target of shown ({key: the name shown}, in order),
@@ -87,11 +108,10 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
     column (a round), read at the target's index in indexes (a mapping of keys), "-" where
     it is NaN (a probe lost); a target without an index has none. The text, a newline after
     each line."""
-    cdef Py_ssize_t rounds = len(columns), round_number, index, written, name_length
+    cdef Py_ssize_t rounds = len(columns), round_number, index, written
     cdef Py_ssize_t position = 0
     cdef PyObject *key_item
     cdef PyObject *name_item
-    cdef const char *name_bytes
     cdef char *out
     cdef double rtt
     cdef double[::1] view
@@ -108,25 +128,13 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
             lengths[round_number] = view.shape[0]
             starts[round_number] = &view[0] if view.shape[0] else NULL
         while PyDict_Next(shown, &position, &key_item, &name_item):
-            name = <object>name_item
-            if type(name) is not str:
-                raise TypeError(f"a name shown is a str, not {type(name).__name__}")
-            if not PyUnicode_IS_ASCII(name):  # its bytes as C's strlen counts them
-                name = name.encode("utf-8", "surrogateescape")
-            name_bytes = (<const char *>PyUnicode_DATA(name) if type(name) is str
-                          else PyBytes_AS_STRING(name))
-            name_length = len(name)
             key = <object>key_item
             try:
                 index = indexes[key]
             except KeyError:  # (never probed: a Ctrl-C came before it was added)
                 index = -1
-            out = text.room(max(width, name_length) + 3 + rounds * RTT_TEXT_MAX)
-            memcpy(out, name_bytes, name_length)
-            written = name_length
-            while written < width:
-                out[written] = b" "
-                written += 1
+            written = _padded_name(text, <object>name_item, width, 3 + rounds * RTT_TEXT_MAX)
+            out = text.data + text.length
             memcpy(out + written, b" :", 2)
             written += 2
             for round_number in range(rounds if index >= 0 else 0):
@@ -144,3 +152,99 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
     finally:
         free(starts)
         free(lengths)
+
+
+cdef Py_ssize_t _write_text(char *out, const char *text) noexcept nogil:
+    cdef Py_ssize_t length = strlen(text)
+    memcpy(out, text, length)
+    return length
+
+
+cdef Py_ssize_t _write_count(char *out, long long number) noexcept nogil:
+    """number in decimal, as %lld (printf's formatting is most of the cost of a line)."""
+    cdef char digits[24]
+    cdef Py_ssize_t count = 0, length = 0
+    cdef unsigned long long magnitude = <unsigned long long>number
+    if number < 0:  # (in unsigned arithmetic: the least long long has no opposite)
+        magnitude = 0 - magnitude
+    if number < 0:
+        out[0] = b"-"
+        length = 1
+    while True:
+        digits[count] = <char>(48 + magnitude % 10)
+        magnitude //= 10
+        count += 1
+        if not magnitude:
+            break
+    while count:
+        count -= 1
+        out[length] = digits[count]
+        length += 1
+    return length
+
+
+def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t width,
+                        outage_period=None):
+    """fping's -c/-l summary line of each target of shown ({key: the name shown}, in order),
+    as cli.fping_formats wrote it, its name padded to width bytes, from its Tally in tallies
+    (none: nothing sent); with outage_period (seconds, -o), the outage. The text, a newline
+    after each line."""
+    cdef Py_ssize_t position = 0, written
+    cdef PyObject *key_item
+    cdef PyObject *name_item
+    cdef long long sent, received
+    cdef double period = -1.0 if outage_period is None else outage_period
+    cdef double outage
+    cdef char *out
+    cdef _TextBuffer text = _TextBuffer()
+    while PyDict_Next(shown, &position, &key_item, &name_item):
+        tally = tallies.get(<object>key_item)  # (a Tally is a tuple: its fields by position)
+        if tally is not None and not (PyTuple_Check(tally) and PyTuple_GET_SIZE(tally) >= 9):
+            raise TypeError(f"a tally is a Tally, not {type(tally).__name__}")
+        written = _padded_name(text, <object>name_item, width, 256)
+        out = text.data + text.length
+        sent = 0 if tally is None else <object>PyTuple_GET_ITEM(tally, 0)
+        received = 0 if tally is None else <object>PyTuple_GET_ITEM(tally, 1)
+        if received <= sent:
+            written += _write_text(out + written, " : xmt/rcv/%loss = ")
+            written += _write_count(out + written, sent)
+            out[written] = b"/"
+            written += 1 + _write_count(out + written + 1, received)
+            out[written] = b"/"
+            written += 1 + _write_count(out + written + 1,
+                                        (sent - received) * 100 // sent if sent else 0)
+            out[written] = b"%"
+            written += 1
+            if period >= 0:
+                written += _write_text(out + written, ", outage(ms) = ")
+                outage = (sent - received) * period * 1000
+                if outage < 9e18:
+                    written += _write_count(out + written, <long long>outage)
+                else:  # (beyond a long long: Python's int of it, 27 digits at most)
+                    digits = str(int(outage)).encode()
+                    memcpy(out + written, <const char *>digits, len(digits))
+                    written += len(digits)
+        else:
+            if not sent:
+                raise ZeroDivisionError("replies counted, none sent")
+            written += _write_text(out + written, " : xmt/rcv/%return = ")
+            written += _write_count(out + written, sent)
+            out[written] = b"/"
+            written += 1 + _write_count(out + written + 1, received)
+            out[written] = b"/"
+            written += 1 + _write_count(out + written + 1, received * 100 // sent)
+            out[written] = b"%"
+            written += 1
+        least = None if tally is None else <object>PyTuple_GET_ITEM(tally, 7)
+        most = None if tally is None else <object>PyTuple_GET_ITEM(tally, 8)
+        if received and least is not None and most is not None:
+            written += _write_text(out + written, ", min/avg/max = ")
+            written += _fping_ms(least, out + written)
+            out[written] = b"/"
+            written += 1 + _fping_ms(<double><object>PyTuple_GET_ITEM(tally, 5) / received,
+                                     out + written + 1)
+            out[written] = b"/"
+            written += 1 + _fping_ms(most, out + written + 1)
+        out[written] = b"\n"
+        text.length += written + 1
+    return PyUnicode_DecodeUTF8(text.data, text.length, "surrogateescape")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .._common import MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
+from .._common import MAX_FWMARK, MAX_INTERVAL, MAX_SIZE, MAX_TIMEOUT, MIN_SIZE
 from .._resolve import MIN_SECONDS, check_seconds
 from .._typing_lite import TYPE_CHECKING, NamedTuple
 from .._version import __version__
@@ -30,9 +30,6 @@ TIMESTAMP_FORMATS = ("ctime", "iso", "rfc3339")
 
 # fping options the engine cannot honour: each is refused (exit 3), and the README says so.
 UNSUPPORTED = {
-    "random": ("-R/--random", "the engine's payload is its tag and a fixed filler"),
-    "dontfrag": ("-M/--dontfrag", "the engine sets the sockets' path MTU discovery itself"),
-    "fwmark": ("-k/--fwmark", "the engine sets no SO_MARK on its sockets"),
     "print_tos": ("--print-tos", "the engine does not read a reply's TOS"),
     "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
     "print_reply_dst": ("--print-reply-dst", "the engine does not read a reply's "
@@ -112,10 +109,13 @@ OPTIONS: tuple[_Option, ...] = (
     (("--seqmap-timeout",), {"type": float, "metavar": "MSEC", "help": "accepted; the engine "
                              "never reuses a sequence number while it matters"}),
     (("-T",), {"type": float, "metavar": "N", "help": "ignored, as by fping"}),
+    (("-k", "--fwmark"), {"type": int, "metavar": "FWMARK", "help": "set the routing mark "
+                          "(SO_MARK, 1 to 4294967295; needs CAP_NET_ADMIN)"}),
+    _flag("-R", "--random", "random bytes in each probe's payload (after fastping's 16-byte "
+          "tag)"),
+    _flag("-M", "--dontfrag", "set the Don't Fragment flag: a probe larger than the path MTU "
+          "fails to send"),
     # fping options the engine cannot honour (refused in settings())
-    _flag("-R", "--random", None),
-    _flag("-M", "--dontfrag", None),
-    (("-k", "--fwmark"), {"type": int, "help": None}),
     _flag(None, "--print-tos", None),
     (("--oiface",), {"help": None}),
     _flag(None, "--print-reply-dst", None),
@@ -306,7 +306,8 @@ def _check_combinations(args: argparse.Namespace) -> None:
     for flag, value, maximum in (("-c", args.count, MAX_COUNT), ("-C", args.vcount, MAX_COUNT),
                                  ("-r", args.retry, MAX_RETRIES),
                                  ("-x", args.reachable, MAX_COUNT),
-                                 ("-X", args.fast_reachable, MAX_COUNT)):
+                                 ("-X", args.fast_reachable, MAX_COUNT),
+                                 ("-k", args.fwmark, MAX_FWMARK)):
         least = 0 if flag == "-r" else 1
         if value is not None and not least <= value <= maximum:
             raise UsageError(f"{flag} must be between {least} and {maximum}, not {value}")
@@ -352,4 +353,6 @@ def settings(args: argparse.Namespace) -> Settings:
 def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywords:
     return {"size": settings.size, "ttl": args.ttl, "tos": args.tos, "source": args.src,
             "interface": args.iface, "family": args.family or args.family6,
-            "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp}
+            "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp,
+            "dont_fragment": args.dontfrag, "fwmark": args.fwmark,
+            "random_payload": args.random}

@@ -1,6 +1,7 @@
 """fping's text output, byte for byte: per-probe lines, sweep lines, ICMP error warnings,
-summaries, the -s block, -D timestamps and netdata's format. Each function is given the
-target's shown name and the engine's Tally; RTTs are printed as fping's sprint_tm does."""
+-C's summaries, the -s block, -D timestamps and netdata's format (-c's and -l's summaries,
+and a quiet -C's, are the binding's: _fping_text.pxi). Each function is given the target's
+shown name and the engine's Tally; RTTs are printed as fping's sprint_tm does."""
 
 from __future__ import annotations
 
@@ -123,20 +124,6 @@ def icmp_warning(result: Result, name: str) -> str | None:
     else:
         what = _TYPES.get(icmp_type, f"ICMP {icmp_type}")
     return f"{what} from {router} for ICMP Echo sent to {name}"
-
-
-def summary_line(name: str, tally: Tally, outage_period: float | None) -> str:
-    """-c/-l's summary of a target (outage_period: -o's period in seconds, else None)."""
-    sent, received = tally.sent, tally.received
-    if received <= sent:
-        line = f"{name} : xmt/rcv/%loss = {sent}/{received}/{loss_percent(sent, received)}%"
-        if outage_period is not None:
-            line += f", outage(ms) = {int((sent - received) * outage_period * 1000)}"
-    else:
-        line = f"{name} : xmt/rcv/%return = {sent}/{received}/{received * 100 // sent}%"
-    if tally.min is not None and tally.avg is not None and tally.max is not None:
-        line += f", min/avg/max = {ms(tally.min)}/{ms(tally.avg)}/{ms(tally.max)}"
-    return line
 
 
 def rtts_line(name: str, rtts: list[float | None]) -> str:

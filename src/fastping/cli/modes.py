@@ -82,7 +82,7 @@ def count(run: Run, options: EngineKeywords) -> None:
                    if settings.report_every else math.inf)
     # A reply is recorded as it comes only if it is shown as it comes (or timed for --plot);
     # otherwise the round's results are, all at once, and the engine never stops for Python.
-    # Quiet, with nothing to keep per probe, nothing is: the engine counts.
+    # Quiet, with nothing to keep per probe, no Result is made: the engine counts.
     per_reply = args.json or args.plot is not None or settings.per_probe
     per_probe = per_reply or run.wants_results
     rtts_only = not per_reply and run.rtts_only
@@ -92,7 +92,8 @@ def count(run: Run, options: EngineKeywords) -> None:
         try:
             add_targets(pinger, run, run.targets)
             if pinger.hosts and not run.signals.finish:
-                rounds = (_rtt_rounds(run, pinger) if rtts_only
+                rounds = (_rtt_rounds(run, pinger, keep=rtts_only)
+                          if rtts_only or not per_probe
                           else pinger.run(settings.rounds, settings.period))
                 for done, results in enumerate(rounds):
                     for result in results.values() if per_probe else ():
@@ -109,12 +110,13 @@ def count(run: Run, options: EngineKeywords) -> None:
             run.finish_counting(pinger)
 
 
-def _rtt_rounds(run: Run, pinger: Pinger) -> Iterator[dict[str, Result]]:
-    """A quiet -C's rounds: each kept as the engine's column of RTTs (no Result a target),
-    and then an empty round of results."""
+def _rtt_rounds(run: Run, pinger: Pinger, keep: bool) -> Iterator[dict[str, Result]]:
+    """Rounds that make no Result a target, each an empty round of results: a quiet -c's
+    (the engine counts), or a quiet -C's, each round kept as the engine's column of RTTs."""
     run.rtt_indexes = pinger._indexes()
     for column in pinger._run_rtts(run.settings.rounds, run.settings.period):
-        run.rtt_columns.append(column)
+        if keep:
+            run.rtt_columns.append(column)
         yield {}
 
 

@@ -301,10 +301,10 @@ class Run:
         if every_rtt is not None:  # (a comprehension: -C over 100,000 targets)
             lines += [text.rtts_line(pad(name, width), every_rtt.get(key, []))
                       for key, name in self.names.items()]
-        else:
-            lines += [text.summary_line(pad(name, width), tallies.get(key, NO_PROBES), outage)
-                      for key, name in self.names.items()]
-        self.write_lines(self.stderr, lines)
+            self.write_lines(self.stderr, lines)
+            return
+        self.write_text(self.stderr, "".join(line + "\n" for line in lines)
+                        + _engine.fping_summary_lines(self.names, tallies, width, outage))
 
     def interval_report(self, tallies: dict[str, Tally]) -> None:
         """-Q or SIGQUIT: each target's counts since the last report (or with ,cumulative
