@@ -240,6 +240,17 @@ def test_a_targets_file_read_in_blocks_gives_each_lines_first_word(
         targets._names(io.StringIO("127.0.0.1 " + "x" * 2 * targets.MAX_LINE + "\n"))
 
 
+NO_SUCH_NAME = ("try:\n    {}.no_such_name\nexcept AttributeError:\n    pass\n"
+                "else:\n    raise AssertionError('no AttributeError')\n")
+
+
+def in_a_fresh_interpreter(code: str) -> None:
+    """Runs code (its asserts) in an interpreter that has imported nothing yet."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd="/", check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_package_loads_each_public_names_module_on_first_use() -> None:
     # import fastping alone loads none of its modules but its version; each public name
     # loads its own on first use, by attribute or by from-import, and is the module's object.
@@ -254,11 +265,8 @@ def test_the_package_loads_each_public_names_module_on_first_use() -> None:
             "assert fastping.ping is pinger.ping and 'fastping.monitor' not in sys.modules\n"
             "assert set(fastping.__all__) <= set(dir(fastping))\n"
             "assert all(getattr(fastping, name) is not None for name in fastping.__all__)\n"
-            "try:\n    fastping.no_such_name\nexcept AttributeError:\n    pass\n"
-            "else:\n    raise AssertionError('no AttributeError')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd="/", check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+            + NO_SUCH_NAME.format("fastping"))
+    in_a_fresh_interpreter(code)
 
 
 # The command run as main() is, with an atexit callback when asked.
@@ -322,8 +330,5 @@ def test_the_records_made_on_first_use_are_the_same_names() -> None:
             "assert typing.get_type_hints(Event)['health'] == Health | None\n"
             "counters = Counters(*range(10))\n"
             "assert pickle.loads(pickle.dumps(counters)) == counters and counters.late == 6\n"
-            "try:\n    _results.no_such_name\nexcept AttributeError:\n    pass\n"
-            "else:\n    raise AssertionError('no AttributeError')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd="/", check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+            + NO_SUCH_NAME.format("_results"))
+    in_a_fresh_interpreter(code)
