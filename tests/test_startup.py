@@ -38,8 +38,6 @@ OFF_THE_PATH = {
     "asyncio": "only for aping() and the async API",
     "fastping.monitor": "only for -l",
     "fastping._stats": "HostStats: the API's, not the command's",
-    "fastping._engine_records": "Health, Event, Counters: 2.4 M instructions to make, for the "
-                                "monitor and counters()",
     "fastping.cli.records": "fastping's own JSON records: only --json",
     "fastping.cli.fping_json": "fping's JSON: only -J",
     "fastping.plot": "only for --plot and 'fastping plot'",
@@ -82,6 +80,28 @@ def test_a_round_loads_nothing_it_does_not_use(argv: list[str]) -> None:
     modules = imported_by(argv)
     loaded = {name: why for name, why in OFF_THE_PATH.items() if name in modules}
     assert not loaded, loaded
+
+
+# What a quiet round (fping's -C N -q and -c N -q: lines written from the engine's columns)
+# makes no use of, beyond the above: it makes no Result, so no Status.
+OFF_A_QUIET_ROUND = {
+    "enum": "9 M instructions, for Status: the Results of per-probe lines and sweeps need it",
+    "fastping._engine_records": "Status, Health, Event, Counters: made at the first Result, "
+                                "event or counters()",
+}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pings over raw sockets: needs root")
+@pytest.mark.parametrize("argv", [
+    ["-C1", "-q", "127.0.0.1", "127.0.0.2"],
+    ["-c", "2", "-p", "10", "-q", "127.0.0.1", "::1"],
+])
+def test_a_quiet_round_makes_no_status(argv: list[str]) -> None:
+    modules = imported_by(argv)
+    loaded = {name: why for name, why in OFF_A_QUIET_ROUND.items() if name in modules}
+    assert not loaded, loaded
+    # and a round that prints per probe makes them, as it must
+    assert set(OFF_A_QUIET_ROUND) <= imported_by([a for a in argv if a != "-q"])
 
 
 def test_the_installed_command_is_a_plain_script() -> None:

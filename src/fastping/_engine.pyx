@@ -26,7 +26,7 @@ import time
 import _warnings as warnings
 from types import MappingProxyType
 
-from fastping._results import Resources, Result, Status, Tally, Timestamps
+from fastping._results import Resources, Result, Tally, Timestamps
 
 REPLY = FP_EVENT_REPLY
 TIMEOUT = FP_EVENT_TIMEOUT
@@ -126,27 +126,33 @@ cdef object _seconds(double microseconds):
 cdef type _result_type = Result
 cdef type _timestamps_type = Timestamps
 cdef type _tally_type = Tally
-cdef type _event_type = None  # _event_records() sets it, and _healths
-cdef dict _error_statuses = {
-    AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
-    AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
-}
+cdef type _event_type = None  # _load_records() sets it, _healths and the statuses
+cdef dict _error_statuses = None
 cdef tuple _healths = None  # by fp_health
 # (Looked up once: an attribute lookup per Result is a tenth of its cost.)
-cdef object _status_ok = Status.OK, _status_timeout = Status.TIMEOUT
-cdef object _status_icmp_error = Status.ICMP_ERROR, _status_send_error = Status.SEND_ERROR
+cdef object _status_ok = None, _status_timeout = None
+cdef object _status_icmp_error = None, _status_send_error = None
 # What a closed engine holds.
 cdef object _resources_none = Resources._make((0,) * len(Resources._fields))
 
 
-cdef int _event_records() except -1:
-    """Looks up Event and Health when first needed: a round of results needs neither, and
-    making them is 2 M instructions of a command's start (see fastping._engine_records)."""
+cdef int _load_records() except -1:
+    """Looks up Status, Event and Health when first needed (fastping._engine_records makes
+    them): a quiet round of the command uses none, and making them, enum included, is 11 M
+    instructions of its start. Called before a batch is read, never while: a Ctrl-C during
+    the import ends the run as at its wait, not with a batch half delivered."""
     global _event_type, _healths
-    from fastping._results import Event, Health
+    global _error_statuses, _status_ok, _status_timeout, _status_icmp_error, _status_send_error
+    from fastping._results import Event, Health, Status
 
     _event_type = Event
     _healths = (Health.UNKNOWN, Health.UP, Health.DOWN)
+    _error_statuses = {
+        AF_INET: {3: Status.UNREACHABLE, 11: Status.TTL_EXCEEDED},
+        AF_INET6: {1: Status.UNREACHABLE, 2: Status.UNREACHABLE, 3: Status.TTL_EXCEEDED},
+    }
+    _status_ok, _status_timeout = Status.OK, Status.TIMEOUT
+    _status_icmp_error, _status_send_error = Status.ICMP_ERROR, Status.SEND_ERROR
     return 0
 
 
@@ -572,6 +578,8 @@ cdef class Engine:
                                    &count)
             self._running = False
             handled += count
+            if count and rtts_length < 0 and _event_type is None:
+                _load_records()
             for i in range(count):
                 event = &self._events[i]
                 if rtts_length >= 0 and event.kind <= FP_EVENT_SEND_ERROR:
@@ -590,8 +598,6 @@ cdef class Engine:
                 name = self._names[event.host] if event.host < len(self._names) else None
                 if name is None:
                     continue  # removed since: nobody to tell
-                if _event_type is None:
-                    _event_records()
                 item = _untracked(_event_type, (
                     event.kind, name,
                     self._result(event, event.cause if event.kind == FP_EVENT_HEALTH
@@ -681,7 +687,8 @@ cdef class Engine:
         if _host_state_type is None:
             from fastping._monitor_records import HostState
             _host_state_type = HostState
-            _event_records()
+            if _event_type is None:
+                _load_records()
         return _host_state_type(
             host=self._names[index], address=self._address_texts[index],
             health=_healths[s.health], since=_clock_offset() + s.since_ns / 1e9,

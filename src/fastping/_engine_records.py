@@ -1,5 +1,6 @@
 """The engine's records that a round's results do not need, made when first used (through
-fastping._results, whose names they are): a host's Health, the binding's Event, its Counters.
+fastping._results, whose names they are): a probe's Status, a host's Health, the binding's
+Event, its Counters.
 Each is 0.7 M to 1.1 M instructions to make, which every command would pay at its start for
 nothing (a round of -C1 -q uses none of them)."""
 
@@ -9,6 +10,20 @@ import enum
 
 from ._results import Result  # (for typing.get_type_hints of Event)
 from ._typing_lite import NamedTuple
+
+
+class Status(str, enum.Enum):
+    """How one probe ended."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    TTL_EXCEEDED = "ttl_exceeded"
+    ICMP_ERROR = "icmp_error"  # any other ICMP error (parameter problem)
+    SEND_ERROR = "send_error"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Health(str, enum.Enum):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import time
 
+from .. import _results
 from .._common import MAX_TIMEOUT
-from .._results import Status
 from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
 from .hosts import add_targets
@@ -53,7 +53,7 @@ def sweep(run: Run, options: EngineKeywords) -> None:
                     run.warn(result)
                 # fping retries a probe when it times out: one it could not send has no
                 # timeout, and its target is given up.
-                if result.ok or result.status is Status.SEND_ERROR:
+                if result.ok or result.status is _results.Status.SEND_ERROR:
                     run.tallies[key] = pinger.tally(key)
                     pinger.remove(key)
             if run.interim_due(math.inf):  # SIGQUIT: fping's interim block, here too

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import time
 
-from .. import _engine
-from .._results import Status, Tally
+from .. import _engine, _results
+from .._results import Tally
 from .._typing_lite import TYPE_CHECKING
 from ..pinger import Pinger
 from . import fping_formats as text
@@ -158,7 +158,7 @@ class Run:
             self.warn(result)
         # (fping prints nothing for a probe it could not send: it never times out.)
         if (self.settings.per_probe and not self.args.table
-                and result.status is not Status.SEND_ERROR):
+                and result.status is not _results.Status.SEND_ERROR):
             print(self._probe_line(result, number), file=self.stdout, flush=True)
 
     def _probe_line(self, result: Result, number: int) -> str:
