@@ -240,7 +240,7 @@ def test_unreachable_targets_exit_1() -> None:
         (("-f", "x", "127.0.0.1"), "give HOSTs, or -f FILE, or -g"),
         (("-I", "no-such-if0", "127.0.0.1"), "no such network interface"),
         (("-4", "-6", "127.0.0.1"), "can't specify both -4 and -6"),
-        (("-M", "--print-tos", "127.0.0.1"), "--print-tos is not supported"),
+        (("-M", "--oiface", "lo", "127.0.0.1"), "--oiface is not supported"),
         (("--icmp-timestamp", "-b", "20", "127.0.0.1"), "cannot change ICMP Timestamp size"),
         (("--bogus",), "unrecognized arguments"),
     ],

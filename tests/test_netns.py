@@ -359,6 +359,26 @@ def test_closed_group_range_is_a_permission_error_that_says_what_to_do(
         assert "CAP_NET_RAW" in message
 
 
+
+@PRIVILEGE
+@FAMILY
+def test_reply_tos_is_read_from_each_kind_of_socket(
+    single_netns: Netns, privileged: bool, family: int
+) -> None:
+    # Loopback echoes the request's TOS / traffic class: raw IPv4 reads it from the header,
+    # the others from IP_RECVTOS / IPV6_RECVTCLASS control messages.
+    single_netns.sysctl("net.ipv4.ping_group_range", OPEN_RANGE)
+    host = LOOPBACK[family]
+    for tos in (0xB8, 0):
+        spec = round_spec([host], privileged=privileged, tos=tos, receive_tos=True)
+        report = single_netns.run(spec)
+        assert report["raw"][str(family)] is privileged
+        assert fields(results_of(report)[host], {"status": 0, "tos": 0}) == {
+            "status": "ok", "tos": tos}
+    # Not asked for: not read.
+    result = results_of(single_netns.run(round_spec([host], privileged=privileged, tos=0xB8)))
+    assert result[host]["status"] == "ok" and result[host]["tos"] is None
+
 # ---- names that do not resolve, with nowhere for DNS queries to go -------------------------
 
 

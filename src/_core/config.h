@@ -29,6 +29,9 @@ typedef struct fp_config {
                              and IPv6's own fragmenting (by the sender only) turned off */
     int random_payload;   /* 1: each echo request's payload past the tag is random (fping -R),
                              not the fixed filler */
+    int receive_tos;      /* 1: each reply's TOS / traffic class is read (fp_event.tos), at
+                             the cost of a control message per reply on datagram and IPv6
+                             sockets (raw IPv4 ones have it in the header) */
     uint32_t fwmark;      /* SO_MARK on every socket, for policy routing (ip rule fwmark);
                              0 for none. Setting it needs CAP_NET_ADMIN. */
     /* Source addresses to bind (family AF_UNSPEC for none) and an interface

@@ -43,13 +43,14 @@ if TYPE_CHECKING:
         dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
         fwmark: int | None  # SO_MARK for policy routing, 1 to 2**32-1 (needs CAP_NET_ADMIN)
         random_payload: bool  # random bytes past the tag, fresh each probe, not a fixed filler
+        receive_tos: bool  # read each reply's TOS / traffic class (Result.tos)
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
                                    "gap": 0.0, "icmp_timestamp": False,
                                    "dont_fragment": False, "fwmark": None,
-                                   "random_payload": False}
+                                   "random_payload": False, "receive_tos": False}
 
 
 class EngineOptions(NamedTuple):
@@ -69,6 +70,7 @@ class EngineOptions(NamedTuple):
     dont_fragment: bool
     fwmark: int | None
     random_payload: bool
+    receive_tos: bool
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -97,7 +99,8 @@ class EngineOptions(NamedTuple):
                    icmp_timestamp, _check_bool("dont_fragment", given["dont_fragment"]),
                    check_int("fwmark", given["fwmark"], minimum=1, maximum=MAX_FWMARK,
                              optional=True),
-                   _check_bool("random_payload", given["random_payload"]))
+                   _check_bool("random_payload", given["random_payload"]),
+                   _check_bool("receive_tos", given["receive_tos"]))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
@@ -105,7 +108,7 @@ class EngineOptions(NamedTuple):
             privileged=self.privileged, source4=self.source4, source6=self.source6,
             interface=self.interface, icmp_timestamp=self.icmp_timestamp,
             dont_fragment=self.dont_fragment, fwmark=self.fwmark,
-            random_payload=self.random_payload,
+            random_payload=self.random_payload, receive_tos=self.receive_tos,
         )
         engine.set_send_gap(self.gap)
         return engine

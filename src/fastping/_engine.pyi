@@ -68,6 +68,7 @@ class Engine:
         dont_fragment: bool = ...,
         fwmark: int | None = ...,
         random_payload: bool = ...,
+        receive_tos: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property

@@ -214,7 +214,7 @@ cdef class Engine:
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
                  bint icmp_timestamp=False, bint dont_fragment=False, fwmark=None,
-                 bint random_payload=False):
+                 bint random_payload=False, bint receive_tos=False):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
         if icmp_timestamp and privileged is False:
@@ -227,6 +227,7 @@ cdef class Engine:
         config.tos = -1 if tos is None else tos
         config.dont_fragment = dont_fragment
         config.random_payload = random_payload
+        config.receive_tos = receive_tos
         config.fwmark = 0 if fwmark is None else fwmark
         self._marked = config.fwmark != 0
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
@@ -626,19 +627,19 @@ cdef class Engine:
                       if self._icmp_timestamp else None)
             values = (name, address, _status_ok, event.rtt_ns / 1e9,
                       event.ttl if event.ttl else None, event.seq, None, None, None, None,
-                      stamps)
+                      stamps, event.tos if event.tos >= 0 else None)
         elif kind == FP_EVENT_TIMEOUT:
             values = (name, address, _status_timeout, None, None, event.seq, None, None, None,
-                      None, None)
+                      None, None, None)
         elif kind == FP_EVENT_ICMP_ERROR:
             # The reporter's family is the probe's: each socket carries one family.
             status = _error_statuses.get(event.from_family, {}).get(event.icmp_type,
                                                                    _status_icmp_error)
             values = (name, address, status, event.rtt_ns / 1e9, None, event.seq,
-                      event.icmp_type, event.icmp_code, _router(event), None, None)
+                      event.icmp_type, event.icmp_code, _router(event), None, None, None)
         else:
             values = (name, address, _status_send_error, None, None, event.seq, None, None,
-                      None, event.error, None)
+                      None, event.error, None, None)
         return _untracked(_result_type, values)
 
     def fileno(self):

@@ -30,7 +30,6 @@ TIMESTAMP_FORMATS = ("ctime", "iso", "rfc3339")
 
 # fping options the engine cannot honour: each is refused (exit 3), and the README says so.
 UNSUPPORTED = {
-    "print_tos": ("--print-tos", "the engine does not read a reply's TOS"),
     "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
     "print_reply_dst": ("--print-reply-dst", "the engine does not read a reply's "
                         "destination address"),
@@ -102,6 +101,7 @@ OPTIONS: tuple[_Option, ...] = (
     (("-X", "--fast-reachable"), {"type": int, "metavar": "N",
                                   "help": "as -x, and stop once N are alive"}),
     _flag("-J", None, "fping's JSON output (with -c, -C or -l)"),
+    _flag(None, "--print-tos", "show each reply's TOS (IPv6: traffic class)"),
     _flag(None, "--print-ttl", "show each reply's TTL"),
     _flag(None, "--icmp-timestamp", "ICMP timestamp requests instead of echo, and their times "
           "(IPv4, raw sockets)"),
@@ -116,7 +116,6 @@ OPTIONS: tuple[_Option, ...] = (
     _flag("-M", "--dontfrag", "set the Don't Fragment flag: a probe larger than the path MTU "
           "fails to send"),
     # fping options the engine cannot honour (refused in settings())
-    _flag(None, "--print-tos", None),
     (("--oiface",), {"help": None}),
     _flag(None, "--print-reply-dst", None),
     # fastping's own
@@ -355,4 +354,4 @@ def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywo
             "interface": args.iface, "family": args.family or args.family6,
             "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp,
             "dont_fragment": args.dontfrag, "fwmark": args.fwmark,
-            "random_payload": args.random}
+            "random_payload": args.random, "receive_tos": args.print_tos}

@@ -26,15 +26,16 @@ def _stamp(style: str | None, when: float) -> str:
 
 
 def reply(name: str, number: int, size: int, result: Result, stamp: str | None,
-          print_ttl: bool) -> str:
+          print_tos: bool, print_ttl: bool) -> str:
     rtt = ms(result.rtt or 0.0)
     stamps = result.timestamps
     times = "" if stamps is None else (
         f', "timestamps": {{"originate": {stamps.originate}, "receive": {stamps.receive}, '
         f'"transmit": {stamps.transmit}, "localreceive": {stamps.local_receive}}}')
+    tos = "" if not print_tos else f', "tos": {-1 if result.tos is None else result.tos}'
     ttl = "" if not print_ttl else f', "ttl": {-1 if result.ttl is None else result.ttl}'
     return (f'{{"resp": {{{_stamp(stamp, time.time())}"host": {_string(name)}, '
-            f'"seq": {number}, "size": {size + 8}, "rtt": {rtt}{times}{ttl}}}}}')
+            f'"seq": {number}, "size": {size + 8}, "rtt": {rtt}{times}{tos}{ttl}}}}}')
 
 
 def timeout(name: str, number: int, stamp: str | None) -> str:
