@@ -53,6 +53,21 @@ def test_print_tos_shows_each_replys_tos_before_its_ttl() -> None:
     reply = json.loads(done.stdout.splitlines()[0])["resp"]
     assert list(reply)[-2:] == ["tos", "ttl"] and (reply["tos"], reply["ttl"]) == (0, 64)
 
+
+def test_print_reply_dst_shows_the_address_each_reply_was_sent_to() -> None:
+    # fping prints it as " (SRC address)" (JSON "src"), before --print-tos's TOS: from -S's
+    # source here, as loopback answers the address it was asked from.
+    done = fastping("--print-reply-dst", "--print-tos", "-S", "127.0.0.2", "-c", "2", "-p",
+                    "50", "127.0.0.3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(line.endswith("% loss) (SRC 127.0.0.2) (TOS 0)")
+                                   for line in lines), lines
+    assert fastping("--print-reply-dst", "-a", "::1").stdout == "::1 (SRC ::1)\n"
+    done = fastping("-J", "--print-reply-dst", "--print-ttl", "-c", "1", "127.0.0.1")
+    reply = json.loads(done.stdout.splitlines()[0])["resp"]
+    assert list(reply)[-2:] == ["src", "ttl"] and reply["src"] == "127.0.0.1"
+
 @pytest.mark.parametrize(("style", "pattern"), [
     ("ctime", r"\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "),
     ("iso", r"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}\] "),
@@ -159,7 +174,7 @@ def test_fast_reachable_stops_once_enough_are_alive() -> None:
     assert slow.returncode == 0 and slow.stdout == done.stdout
 
 
-@pytest.mark.parametrize("arguments", [("--oiface", "lo"), ("--print-reply-dst",)])
+@pytest.mark.parametrize("arguments", [("--oiface", "lo")])
 def test_options_the_engine_cannot_honour_are_refused(arguments: tuple[str, ...]) -> None:
     done = fastping(*arguments, "-c", "1", "127.0.0.1")
     assert done.returncode == 3 and done.stdout == ""

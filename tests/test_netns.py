@@ -362,22 +362,25 @@ def test_closed_group_range_is_a_permission_error_that_says_what_to_do(
 
 @PRIVILEGE
 @FAMILY
-def test_reply_tos_is_read_from_each_kind_of_socket(
+def test_reply_tos_and_destination_are_read_from_each_kind_of_socket(
     single_netns: Netns, privileged: bool, family: int
 ) -> None:
-    # Loopback echoes the request's TOS / traffic class: raw IPv4 reads it from the header,
-    # the others from IP_RECVTOS / IPV6_RECVTCLASS control messages.
+    # Loopback echoes the request's TOS / traffic class: raw IPv4 reads it (and the reply's
+    # destination) from the header, the others from control messages (IP_RECVTOS /
+    # IPV6_RECVTCLASS, IP_PKTINFO / IPV6_RECVPKTINFO).
     single_netns.sysctl("net.ipv4.ping_group_range", OPEN_RANGE)
-    host = LOOPBACK[family]
+    host, source = {4: ("127.0.0.3", "127.0.0.2"), 6: ("::1", "::1")}[family]
     for tos in (0xB8, 0):
-        spec = round_spec([host], privileged=privileged, tos=tos, receive_tos=True)
+        spec = round_spec([host], privileged=privileged, tos=tos, source=source,
+                          receive_tos=True, receive_destination=True)
         report = single_netns.run(spec)
         assert report["raw"][str(family)] is privileged
-        assert fields(results_of(report)[host], {"status": 0, "tos": 0}) == {
-            "status": "ok", "tos": tos}
+        like = {"status": "ok", "tos": tos, "destination": source}
+        assert fields(results_of(report)[host], like) == like
     # Not asked for: not read.
     result = results_of(single_netns.run(round_spec([host], privileged=privileged, tos=0xB8)))
-    assert result[host]["status"] == "ok" and result[host]["tos"] is None
+    like = {"status": "ok", "tos": None, "destination": None}
+    assert fields(result[host], like) == like
 
 # ---- names that do not resolve, with nowhere for DNS queries to go -------------------------
 

@@ -32,6 +32,9 @@ typedef struct fp_config {
     int receive_tos;      /* 1: each reply's TOS / traffic class is read (fp_event.tos), at
                              the cost of a control message per reply on datagram and IPv6
                              sockets (raw IPv4 ones have it in the header) */
+    int receive_destination; /* 1: each reply's destination address (ours) is read
+                                (fp_event.to): IP_PKTINFO / IPV6_RECVPKTINFO, at the same
+                                cost; raw IPv4 has it in the header */
     uint32_t fwmark;      /* SO_MARK on every socket, for policy routing (ip rule fwmark);
                              0 for none. Setting it needs CAP_NET_ADMIN. */
     /* Source addresses to bind (family AF_UNSPEC for none) and an interface

@@ -75,6 +75,8 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
             rc = set_int_option(fd, IPPROTO_IP, IP_RECVTTL, 1);
         if (rc == 0 && !raw && c->receive_tos)
             rc = set_int_option(fd, IPPROTO_IP, IP_RECVTOS, 1);
+        if (rc == 0 && !raw && c->receive_destination)
+            rc = set_int_option(fd, IPPROTO_IP, IP_PKTINFO, 1);
         if (rc == 0 && c->ttl >= 0)
             rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)
@@ -94,6 +96,8 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
         if (rc == 0 && c->receive_tos)
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, 1);
+        if (rc == 0 && c->receive_destination)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
         if (rc == 0 && c->ttl >= 0)
             rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)

@@ -44,13 +44,15 @@ if TYPE_CHECKING:
         fwmark: int | None  # SO_MARK for policy routing, 1 to 2**32-1 (needs CAP_NET_ADMIN)
         random_payload: bool  # random bytes past the tag, fresh each probe, not a fixed filler
         receive_tos: bool  # read each reply's TOS / traffic class (Result.tos)
+        receive_destination: bool  # read the address each reply was sent to (Result.destination)
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
                                    "gap": 0.0, "icmp_timestamp": False,
                                    "dont_fragment": False, "fwmark": None,
-                                   "random_payload": False, "receive_tos": False}
+                                   "random_payload": False, "receive_tos": False,
+                                   "receive_destination": False}
 
 
 class EngineOptions(NamedTuple):
@@ -71,6 +73,7 @@ class EngineOptions(NamedTuple):
     fwmark: int | None
     random_payload: bool
     receive_tos: bool
+    receive_destination: bool
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -100,7 +103,8 @@ class EngineOptions(NamedTuple):
                    check_int("fwmark", given["fwmark"], minimum=1, maximum=MAX_FWMARK,
                              optional=True),
                    _check_bool("random_payload", given["random_payload"]),
-                   _check_bool("receive_tos", given["receive_tos"]))
+                   _check_bool("receive_tos", given["receive_tos"]),
+                   _check_bool("receive_destination", given["receive_destination"]))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
@@ -109,6 +113,7 @@ class EngineOptions(NamedTuple):
             interface=self.interface, icmp_timestamp=self.icmp_timestamp,
             dont_fragment=self.dont_fragment, fwmark=self.fwmark,
             random_payload=self.random_payload, receive_tos=self.receive_tos,
+            receive_destination=self.receive_destination,
         )
         engine.set_send_gap(self.gap)
         return engine

@@ -136,6 +136,7 @@ cdef extern from "engine.h":
         int dont_fragment
         int random_payload
         int receive_tos
+        int receive_destination
         uint32_t fwmark
         sockaddr_in source4
         sockaddr_in6 source6
@@ -157,6 +158,8 @@ cdef extern from "engine.h":
         uint8_t health         # of a health change: now, and before
         uint8_t previous_health
         int16_t tos            # of a reply, -1 unless the engine reads it
+        uint8_t to_family      # of a reply's destination address, 0 unless the engine reads it
+        uint8_t to[16]
 
     ctypedef struct fp_counters:
         uint64_t sent

@@ -69,6 +69,7 @@ class Engine:
         fwmark: int | None = ...,
         random_payload: bool = ...,
         receive_tos: bool = ...,
+        receive_destination: bool = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property

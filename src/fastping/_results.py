@@ -79,6 +79,7 @@ class Result(NamedTuple):
     errno: int | None = None
     timestamps: Timestamps | None = None
     tos: int | None = None  # a reply's TOS / traffic class, if the engine reads it
+    destination: str | None = None  # the address a reply was sent to, if the engine reads it
 
     @property
     def ok(self) -> bool:

@@ -31,8 +31,6 @@ TIMESTAMP_FORMATS = ("ctime", "iso", "rfc3339")
 # fping options the engine cannot honour: each is refused (exit 3), and the README says so.
 UNSUPPORTED = {
     "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
-    "print_reply_dst": ("--print-reply-dst", "the engine does not read a reply's "
-                        "destination address"),
 }
 
 
@@ -101,6 +99,7 @@ OPTIONS: tuple[_Option, ...] = (
     (("-X", "--fast-reachable"), {"type": int, "metavar": "N",
                                   "help": "as -x, and stop once N are alive"}),
     _flag("-J", None, "fping's JSON output (with -c, -C or -l)"),
+    _flag(None, "--print-reply-dst", "show the address each reply was sent to"),
     _flag(None, "--print-tos", "show each reply's TOS (IPv6: traffic class)"),
     _flag(None, "--print-ttl", "show each reply's TTL"),
     _flag(None, "--icmp-timestamp", "ICMP timestamp requests instead of echo, and their times "
@@ -117,7 +116,6 @@ OPTIONS: tuple[_Option, ...] = (
           "fails to send"),
     # fping options the engine cannot honour (refused in settings())
     (("--oiface",), {"help": None}),
-    _flag(None, "--print-reply-dst", None),
     # fastping's own
     (("--table",), {"action": "store_true",
                     "help": "with -l on a terminal: a live table of targets, redrawn in place"}),
@@ -354,4 +352,5 @@ def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywo
             "interface": args.iface, "family": args.family or args.family6,
             "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp,
             "dont_fragment": args.dontfrag, "fwmark": args.fwmark,
-            "random_payload": args.random, "receive_tos": args.print_tos}
+            "random_payload": args.random, "receive_tos": args.print_tos,
+            "receive_destination": args.print_reply_dst}
