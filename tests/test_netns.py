@@ -382,6 +382,20 @@ def test_reply_tos_and_destination_are_read_from_each_kind_of_socket(
     like = {"status": "ok", "tos": None, "destination": None}
     assert fields(result[host], like) == like
 
+
+def test_out_interface_sends_through_that_device(make_netns: Callable[[], Netns]) -> None:
+    # A TUN device nobody reads drops what it is given: loopback answers through lo only.
+    netns = make_netns()
+    netns.ip("tuntap", "add", "dev", "t0", "mode", "tun")
+    netns.ip("link", "set", "t0", "up")
+    hosts = [LOOPBACK[4], LOOPBACK[6]]
+    statuses = {}
+    for device in ("lo", "t0"):
+        results = results_of(netns.run(round_spec(hosts, out_interface=device)))
+        statuses[device] = {host: results[host]["status"] for host in hosts}
+    assert statuses["lo"] == {host: "ok" for host in hosts}
+    assert "ok" not in statuses["t0"].values(), statuses
+
 # ---- names that do not resolve, with nowhere for DNS queries to go -------------------------
 
 

@@ -42,6 +42,9 @@ typedef struct fp_config {
     struct sockaddr_in source4;
     struct sockaddr_in6 source6;
     char interface[16];
+    /* The interface to send through (its index, 0 for the routed one): IP_UNICAST_IF /
+     * IPV6_UNICAST_IF, which unlike SO_BINDTODEVICE leaves receiving alone (fping --oiface). */
+    unsigned int out_interface;
 } fp_config;
 
 #endif

@@ -107,6 +107,11 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
     }
     if (rc == 0 && c->fwmark != 0)
         rc = set_int_option(fd, SOL_SOCKET, SO_MARK, (int)c->fwmark);
+    /* Both take the index in network byte order. */
+    if (rc == 0 && c->out_interface != 0)
+        rc = set_int_option(fd, af == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+                            af == AF_INET ? IP_UNICAST_IF : IPV6_UNICAST_IF,
+                            (int)htonl(c->out_interface));
     if (rc == 0 && c->interface[0] &&
         setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface,
                    (socklen_t)strlen(c->interface)) < 0)

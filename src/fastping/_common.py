@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         random_payload: bool  # random bytes past the tag, fresh each probe, not a fixed filler
         receive_tos: bool  # read each reply's TOS / traffic class (Result.tos)
         receive_destination: bool  # read the address each reply was sent to (Result.destination)
+        out_interface: str | None  # a device to send through, receiving from any (fping --oiface)
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
@@ -52,7 +53,7 @@ ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source
                                    "gap": 0.0, "icmp_timestamp": False,
                                    "dont_fragment": False, "fwmark": None,
                                    "random_payload": False, "receive_tos": False,
-                                   "receive_destination": False}
+                                   "receive_destination": False, "out_interface": None}
 
 
 class EngineOptions(NamedTuple):
@@ -74,6 +75,7 @@ class EngineOptions(NamedTuple):
     random_payload: bool
     receive_tos: bool
     receive_destination: bool
+    out_interface: str | None
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -104,7 +106,8 @@ class EngineOptions(NamedTuple):
                              optional=True),
                    _check_bool("random_payload", given["random_payload"]),
                    _check_bool("receive_tos", given["receive_tos"]),
-                   _check_bool("receive_destination", given["receive_destination"]))
+                   _check_bool("receive_destination", given["receive_destination"]),
+                   _check_interface(given["out_interface"], "out_interface"))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
@@ -114,6 +117,8 @@ class EngineOptions(NamedTuple):
             dont_fragment=self.dont_fragment, fwmark=self.fwmark,
             random_payload=self.random_payload, receive_tos=self.receive_tos,
             receive_destination=self.receive_destination,
+            out_interface=0 if self.out_interface is None else
+            socket.if_nametoindex(self.out_interface),
         )
         engine.set_send_gap(self.gap)
         return engine
@@ -159,11 +164,11 @@ def _check_source(source: object) -> tuple[bytes | None, bytes | None]:
     return None, address.packed
 
 
-def _check_interface(interface: object) -> str | None:
+def _check_interface(interface: object, name: str = "interface") -> str | None:
     if interface is None:
         return None
     if not isinstance(interface, str):
-        raise TypeError(f"interface must be a str, not {type(interface).__name__}")
+        raise TypeError(f"{name} must be a str, not {type(interface).__name__}")
     try:
         socket.if_nametoindex(interface)
     except (OSError, ValueError):

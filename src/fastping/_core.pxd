@@ -141,6 +141,7 @@ cdef extern from "engine.h":
         sockaddr_in source4
         sockaddr_in6 source6
         char interface[IFNAMSIZ]
+        unsigned int out_interface
 
     ctypedef struct fp_event:
         uint64_t rtt_ns        # time from send to the reply or error

@@ -70,6 +70,7 @@ class Engine:
         random_payload: bool = ...,
         receive_tos: bool = ...,
         receive_destination: bool = ...,
+        out_interface: int = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property

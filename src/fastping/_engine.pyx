@@ -217,7 +217,7 @@ cdef class Engine:
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
                  bint icmp_timestamp=False, bint dont_fragment=False, fwmark=None,
                  bint random_payload=False, bint receive_tos=False,
-                 bint receive_destination=False):
+                 bint receive_destination=False, unsigned int out_interface=0):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
         if icmp_timestamp and privileged is False:
@@ -232,6 +232,7 @@ cdef class Engine:
         config.random_payload = random_payload
         config.receive_tos = receive_tos
         config.receive_destination = receive_destination
+        config.out_interface = out_interface
         config.fwmark = 0 if fwmark is None else fwmark
         self._marked = config.fwmark != 0
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
