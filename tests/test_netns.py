@@ -359,6 +359,43 @@ def test_closed_group_range_is_a_permission_error_that_says_what_to_do(
         assert "CAP_NET_RAW" in message
 
 
+
+@PRIVILEGE
+@FAMILY
+def test_reply_tos_and_destination_are_read_from_each_kind_of_socket(
+    single_netns: Netns, privileged: bool, family: int
+) -> None:
+    # Loopback echoes the request's TOS / traffic class: raw IPv4 reads it (and the reply's
+    # destination) from the header, the others from control messages (IP_RECVTOS /
+    # IPV6_RECVTCLASS, IP_PKTINFO / IPV6_RECVPKTINFO).
+    single_netns.sysctl("net.ipv4.ping_group_range", OPEN_RANGE)
+    host, source = {4: ("127.0.0.3", "127.0.0.2"), 6: ("::1", "::1")}[family]
+    for tos in (0xB8, 0):
+        spec = round_spec([host], privileged=privileged, tos=tos, source=source,
+                          receive_tos=True, receive_destination=True)
+        report = single_netns.run(spec)
+        assert report["raw"][str(family)] is privileged
+        like = {"status": "ok", "tos": tos, "destination": source}
+        assert fields(results_of(report)[host], like) == like
+    # Not asked for: not read.
+    result = results_of(single_netns.run(round_spec([host], privileged=privileged, tos=0xB8)))
+    like = {"status": "ok", "tos": None, "destination": None}
+    assert fields(result[host], like) == like
+
+
+def test_out_interface_sends_through_that_device(make_netns: Callable[[], Netns]) -> None:
+    # A TUN device nobody reads drops what it is given: loopback answers through lo only.
+    netns = make_netns()
+    netns.ip("tuntap", "add", "dev", "t0", "mode", "tun")
+    netns.ip("link", "set", "t0", "up")
+    hosts = [LOOPBACK[4], LOOPBACK[6]]
+    statuses = {}
+    for device in ("lo", "t0"):
+        results = results_of(netns.run(round_spec(hosts, out_interface=device)))
+        statuses[device] = {host: results[host]["status"] for host in hosts}
+    assert statuses["lo"] == {host: "ok" for host in hosts}
+    assert "ok" not in statuses["t0"].values(), statuses
+
 # ---- names that do not resolve, with nowhere for DNS queries to go -------------------------
 
 

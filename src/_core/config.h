@@ -29,6 +29,12 @@ typedef struct fp_config {
                              and IPv6's own fragmenting (by the sender only) turned off */
     int random_payload;   /* 1: each echo request's payload past the tag is random (fping -R),
                              not the fixed filler */
+    int receive_tos;      /* 1: each reply's TOS / traffic class is read (fp_event.tos), at
+                             the cost of a control message per reply on datagram and IPv6
+                             sockets (raw IPv4 ones have it in the header) */
+    int receive_destination; /* 1: each reply's destination address (ours) is read
+                                (fp_event.to): IP_PKTINFO / IPV6_RECVPKTINFO, at the same
+                                cost; raw IPv4 has it in the header */
     uint32_t fwmark;      /* SO_MARK on every socket, for policy routing (ip rule fwmark);
                              0 for none. Setting it needs CAP_NET_ADMIN. */
     /* Source addresses to bind (family AF_UNSPEC for none) and an interface
@@ -36,6 +42,9 @@ typedef struct fp_config {
     struct sockaddr_in source4;
     struct sockaddr_in6 source6;
     char interface[16];
+    /* The interface to send through (its index, 0 for the routed one): IP_UNICAST_IF /
+     * IPV6_UNICAST_IF, which unlike SO_BINDTODEVICE leaves receiving alone (fping --oiface). */
+    unsigned int out_interface;
 } fp_config;
 
 #endif

@@ -650,6 +650,9 @@ typedef struct received {
     const struct sockaddr *from;
     uint64_t when_real; /* kernel timestamp, 0 if none */
     int ttl;            /* from a control message, -1 if none */
+    int tos;            /* from a control message or raw IPv4's header, -1 if none */
+    uint8_t to_family;  /* the destination address, likewise: AF_INET(6), or 0 if none */
+    uint8_t to[16];
 } received;
 
 /* The newest serial sent whose low 16 bits are seq: the probe a sequence
@@ -703,6 +706,9 @@ static void answer(fp_engine *e, fp_probe *probe, const fp_packet *packet, const
     if (probe->state == PROBE_OUTSTANDING) {
         outcome.kind = FP_EVENT_REPLY;
         outcome.ttl = (uint8_t)(r->ttl >= 0 ? r->ttl : packet->ttl);
+        outcome.tos = (int16_t)r->tos;
+        outcome.to_family = r->to_family;
+        memcpy(outcome.to, r->to, sizeof outcome.to);
         probe->state = PROBE_RESOLVED;
         e->outstanding--;
         e->counters.replies++;
@@ -901,6 +907,20 @@ static void read_control(struct msghdr *m, received *r) {
         } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
                    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
             memcpy(&r->ttl, CMSG_DATA(c), sizeof r->ttl);
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+            r->tos = *(const uint8_t *)CMSG_DATA(c); /* IPv4's is one byte, IPv6's an int */
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+            memcpy(&r->tos, CMSG_DATA(c), sizeof r->tos);
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof info);
+            r->to_family = AF_INET;
+            memcpy(r->to, &info.ipi_addr, 4); /* the header's destination */
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof info);
+            r->to_family = AF_INET6;
+            memcpy(r->to, &info.ipi6_addr, 16);
         }
     }
 }
@@ -911,7 +931,7 @@ static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t lengt
         e->counters.malformed++;
         return;
     }
-    received r = {(const struct sockaddr *)m->msg_name, 0, -1};
+    received r = {.from = (const struct sockaddr *)m->msg_name, .ttl = -1, .tos = -1};
     if (family_index(r.from->sa_family) != fi) {
         e->counters.foreign++;
         return;
@@ -923,9 +943,15 @@ static void handle_datagram(fp_engine *e, int fi, struct msghdr *m, size_t lengt
     fp_packet_kind kind;
     if (fi == FAMILY_V6)
         kind = fp_parse_icmp6(data, length, &packet);
-    else if (e->sockets[fi].raw)
+    else if (e->sockets[fi].raw) {
         kind = fp_parse_ipv4(data, length, &packet);
-    else
+        if (e->config.receive_tos && kind != FP_PACKET_MALFORMED)
+            r.tos = data[1];
+        if (e->config.receive_destination && kind != FP_PACKET_MALFORMED) {
+            r.to_family = AF_INET;
+            memcpy(r.to, data + 16, 4);
+        }
+    } else
         kind = fp_parse_icmp4(data, length, 1, &packet);
     switch (kind) {
     case FP_PACKET_ECHO_REPLY:
@@ -962,7 +988,7 @@ static int drain_error_queue(fp_engine *e, int fi, run_context *ctx) {
         ssize_t n = recvmsg(e->sockets[fi].fd, m, MSG_ERRQUEUE | MSG_DONTWAIT);
         if (n < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
-        received r = {NULL, 0, -1};
+        received r = {.ttl = -1, .tos = -1};
         const struct sock_extended_err *ee = NULL;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
             if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||

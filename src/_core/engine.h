@@ -94,6 +94,11 @@ typedef struct fp_event {
                              fields above are that outcome's */
     uint8_t health;       /* when tracking: the host's fp_health after this */
     uint8_t previous_health; /* HEALTH: before it */
+    int16_t tos;          /* REPLY: TOS / traffic class of the reply, -1 unless the engine
+                             reads it (fp_config.receive_tos) */
+    uint8_t to_family;    /* REPLY: AF_INET or AF_INET6 of the address it was sent to (ours),
+                             0 unless the engine reads it (fp_config.receive_destination) */
+    uint8_t to[16];       /* REPLY: that address */
 } fp_event;
 
 typedef struct fp_counters {

@@ -73,6 +73,10 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
             rc = set_int_option(fd, IPPROTO_IP, IP_RECVERR, 1);
         if (rc == 0 && !raw)
             rc = set_int_option(fd, IPPROTO_IP, IP_RECVTTL, 1);
+        if (rc == 0 && !raw && c->receive_tos)
+            rc = set_int_option(fd, IPPROTO_IP, IP_RECVTOS, 1);
+        if (rc == 0 && !raw && c->receive_destination)
+            rc = set_int_option(fd, IPPROTO_IP, IP_PKTINFO, 1);
         if (rc == 0 && c->ttl >= 0)
             rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)
@@ -90,6 +94,10 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
         if (rc == 0)
             rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
+        if (rc == 0 && c->receive_tos)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, 1);
+        if (rc == 0 && c->receive_destination)
+            rc = set_int_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
         if (rc == 0 && c->ttl >= 0)
             rc = fp_socket_set_ttl(fd, af, c->ttl);
         if (rc == 0 && c->tos >= 0)
@@ -99,6 +107,11 @@ static int configure_socket(const fp_config *c, int fd, int af, int raw, int rcv
     }
     if (rc == 0 && c->fwmark != 0)
         rc = set_int_option(fd, SOL_SOCKET, SO_MARK, (int)c->fwmark);
+    /* Both take the index in network byte order. */
+    if (rc == 0 && c->out_interface != 0)
+        rc = set_int_option(fd, af == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+                            af == AF_INET ? IP_UNICAST_IF : IPV6_UNICAST_IF,
+                            (int)htonl(c->out_interface));
     if (rc == 0 && c->interface[0] &&
         setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->interface,
                    (socklen_t)strlen(c->interface)) < 0)

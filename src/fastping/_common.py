@@ -43,13 +43,17 @@ if TYPE_CHECKING:
         dont_fragment: bool  # a probe larger than the path MTU fails rather than fragments
         fwmark: int | None  # SO_MARK for policy routing, 1 to 2**32-1 (needs CAP_NET_ADMIN)
         random_payload: bool  # random bytes past the tag, fresh each probe, not a fixed filler
+        receive_tos: bool  # read each reply's TOS / traffic class (Result.tos)
+        receive_destination: bool  # read the address each reply was sent to (Result.destination)
+        out_interface: str | None  # a device to send through, receiving from any (fping --oiface)
 
 
 ENGINE_DEFAULTS: EngineKeywords = {"size": 56, "ttl": None, "tos": None, "source": None,
                                    "interface": None, "privileged": None, "family": None,
                                    "gap": 0.0, "icmp_timestamp": False,
                                    "dont_fragment": False, "fwmark": None,
-                                   "random_payload": False}
+                                   "random_payload": False, "receive_tos": False,
+                                   "receive_destination": False, "out_interface": None}
 
 
 class EngineOptions(NamedTuple):
@@ -69,6 +73,9 @@ class EngineOptions(NamedTuple):
     dont_fragment: bool
     fwmark: int | None
     random_payload: bool
+    receive_tos: bool
+    receive_destination: bool
+    out_interface: str | None
 
     @classmethod
     def check(cls, timeout: object, options: Mapping[str, object],
@@ -97,7 +104,10 @@ class EngineOptions(NamedTuple):
                    icmp_timestamp, _check_bool("dont_fragment", given["dont_fragment"]),
                    check_int("fwmark", given["fwmark"], minimum=1, maximum=MAX_FWMARK,
                              optional=True),
-                   _check_bool("random_payload", given["random_payload"]))
+                   _check_bool("random_payload", given["random_payload"]),
+                   _check_bool("receive_tos", given["receive_tos"]),
+                   _check_bool("receive_destination", given["receive_destination"]),
+                   _check_interface(given["out_interface"], "out_interface"))
 
     def open_engine(self) -> _engine.Engine:
         engine = _engine.Engine(
@@ -105,7 +115,10 @@ class EngineOptions(NamedTuple):
             privileged=self.privileged, source4=self.source4, source6=self.source6,
             interface=self.interface, icmp_timestamp=self.icmp_timestamp,
             dont_fragment=self.dont_fragment, fwmark=self.fwmark,
-            random_payload=self.random_payload,
+            random_payload=self.random_payload, receive_tos=self.receive_tos,
+            receive_destination=self.receive_destination,
+            out_interface=0 if self.out_interface is None else
+            socket.if_nametoindex(self.out_interface),
         )
         engine.set_send_gap(self.gap)
         return engine
@@ -151,11 +164,11 @@ def _check_source(source: object) -> tuple[bytes | None, bytes | None]:
     return None, address.packed
 
 
-def _check_interface(interface: object) -> str | None:
+def _check_interface(interface: object, name: str = "interface") -> str | None:
     if interface is None:
         return None
     if not isinstance(interface, str):
-        raise TypeError(f"interface must be a str, not {type(interface).__name__}")
+        raise TypeError(f"{name} must be a str, not {type(interface).__name__}")
     try:
         socket.if_nametoindex(interface)
     except (OSError, ValueError):

@@ -2,7 +2,7 @@
 # Declarations only: the C core (src/_core: siphash.h, icmp.h, track.h, engine.h) as Cython
 # sees it, cimported by _engine.pyx beside it as fastping._core.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t
 
 cdef extern from "siphash.h":
     enum:
@@ -135,10 +135,13 @@ cdef extern from "engine.h":
         int icmp_timestamp
         int dont_fragment
         int random_payload
+        int receive_tos
+        int receive_destination
         uint32_t fwmark
         sockaddr_in source4
         sockaddr_in6 source6
         char interface[IFNAMSIZ]
+        unsigned int out_interface
 
     ctypedef struct fp_event:
         uint64_t rtt_ns        # time from send to the reply or error
@@ -155,6 +158,9 @@ cdef extern from "engine.h":
         uint8_t cause          # of a health change: the outcome kind behind it
         uint8_t health         # of a health change: now, and before
         uint8_t previous_health
+        int16_t tos            # of a reply, -1 unless the engine reads it
+        uint8_t to_family      # of a reply's destination address, 0 unless the engine reads it
+        uint8_t to[16]
 
     ctypedef struct fp_counters:
         uint64_t sent

@@ -68,6 +68,9 @@ class Engine:
         dont_fragment: bool = ...,
         fwmark: int | None = ...,
         random_payload: bool = ...,
+        receive_tos: bool = ...,
+        receive_destination: bool = ...,
+        out_interface: int = ...,
     ) -> None: ...
     def close(self) -> None: ...
     @property

@@ -161,15 +161,17 @@ cdef int _load_records() except -1:
 cdef object _host_state_type = None
 
 
-cdef object _router(const fp_event *event):
-    # Most events come from no router: answer those without touching Python objects.
-    if event.from_family == 0:
-        return None
-    if event.from_family == AF_INET:
-        return socket.inet_ntop(socket.AF_INET, event.from_[:4])
-    if event.from_family == AF_INET6:
-        return socket.inet_ntop(socket.AF_INET6, event.from_[:16])
+cdef object _address_text(int family, const uint8_t *address):
+    # Most events carry no such address: answer those without touching Python objects.
+    if family == AF_INET:
+        return socket.inet_ntop(socket.AF_INET, address[:4])
+    if family == AF_INET6:
+        return socket.inet_ntop(socket.AF_INET6, address[:16])
     return None
+
+
+cdef object _router(const fp_event *event):
+    return _address_text(event.from_family, event.from_)
 
 
 include "_exposition.pxi"
@@ -220,7 +222,8 @@ cdef class Engine:
     def __init__(self, *, double timeout, int payload_size, ttl=None, tos=None,
                  privileged=None, bytes source4=None, bytes source6=None, str interface=None,
                  bint icmp_timestamp=False, bint dont_fragment=False, fwmark=None,
-                 bint random_payload=False):
+                 bint random_payload=False, bint receive_tos=False,
+                 bint receive_destination=False, unsigned int out_interface=0):
         cdef fp_config config
         memset(&config, 0, sizeof(config))
         if icmp_timestamp and privileged is False:
@@ -233,6 +236,9 @@ cdef class Engine:
         config.tos = -1 if tos is None else tos
         config.dont_fragment = dont_fragment
         config.random_payload = random_payload
+        config.receive_tos = receive_tos
+        config.receive_destination = receive_destination
+        config.out_interface = out_interface
         config.fwmark = 0 if fwmark is None else fwmark
         self._marked = config.fwmark != 0
         config.privilege = (FP_PRIVILEGE_AUTO if privileged is None else
@@ -632,19 +638,20 @@ cdef class Engine:
                       if self._icmp_timestamp else None)
             values = (name, address, _status_ok, event.rtt_ns / 1e9,
                       event.ttl if event.ttl else None, event.seq, None, None, None, None,
-                      stamps)
+                      stamps, event.tos if event.tos >= 0 else None,
+                      _address_text(event.to_family, event.to))
         elif kind == FP_EVENT_TIMEOUT:
             values = (name, address, _status_timeout, None, None, event.seq, None, None, None,
-                      None, None)
+                      None, None, None, None)
         elif kind == FP_EVENT_ICMP_ERROR:
             # The reporter's family is the probe's: each socket carries one family.
             status = _error_statuses.get(event.from_family, {}).get(event.icmp_type,
                                                                    _status_icmp_error)
             values = (name, address, status, event.rtt_ns / 1e9, None, event.seq,
-                      event.icmp_type, event.icmp_code, _router(event), None, None)
+                      event.icmp_type, event.icmp_code, _router(event), None, None, None, None)
         else:
             values = (name, address, _status_send_error, None, None, event.seq, None, None,
-                      None, event.error, None)
+                      None, event.error, None, None, None)
         return _untracked(_result_type, values)
 
     def fileno(self):

@@ -65,6 +65,8 @@ class Result(NamedTuple):
     router: str | None = None
     errno: int | None = None
     timestamps: Timestamps | None = None
+    tos: int | None = None  # a reply's TOS / traffic class, if the engine reads it
+    destination: str | None = None  # the address a reply was sent to, if the engine reads it
 
     @property
     def ok(self) -> bool:

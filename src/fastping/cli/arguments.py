@@ -28,15 +28,6 @@ MAX_RETRIES = 1000
 MAX_COUNT = 2**31
 TIMESTAMP_FORMATS = ("ctime", "iso", "rfc3339")
 
-# fping options the engine cannot honour: each is refused (exit 3), and the README says so.
-UNSUPPORTED = {
-    "print_tos": ("--print-tos", "the engine does not read a reply's TOS"),
-    "oiface": ("--oiface", "the engine sends through the routed interface or -I's"),
-    "print_reply_dst": ("--print-reply-dst", "the engine does not read a reply's "
-                        "destination address"),
-}
-
-
 class UsageError(Exception):
     """A bad argument: one line on stderr, exit status 3."""
 
@@ -102,6 +93,10 @@ OPTIONS: tuple[_Option, ...] = (
     (("-X", "--fast-reachable"), {"type": int, "metavar": "N",
                                   "help": "as -x, and stop once N are alive"}),
     _flag("-J", None, "fping's JSON output (with -c, -C or -l)"),
+    _flag(None, "--print-reply-dst", "show the address each reply was sent to"),
+    (("--oiface",), {"metavar": "IFACE", "help": "send through IFACE, receiving from any "
+                     "(where -I binds to it)"}),
+    _flag(None, "--print-tos", "show each reply's TOS (IPv6: traffic class)"),
     _flag(None, "--print-ttl", "show each reply's TTL"),
     _flag(None, "--icmp-timestamp", "ICMP timestamp requests instead of echo, and their times "
           "(IPv4, raw sockets)"),
@@ -115,10 +110,6 @@ OPTIONS: tuple[_Option, ...] = (
           "tag)"),
     _flag("-M", "--dontfrag", "set the Don't Fragment flag: a probe larger than the path MTU "
           "fails to send"),
-    # fping options the engine cannot honour (refused in settings())
-    _flag(None, "--print-tos", None),
-    (("--oiface",), {"help": None}),
-    _flag(None, "--print-reply-dst", None),
     # fastping's own
     (("--table",), {"action": "store_true",
                     "help": "with -l on a terminal: a live table of targets, redrawn in place"}),
@@ -274,9 +265,8 @@ def _squiet(text: str | None) -> tuple[float | None, bool]:
 
 def _check_combinations(args: argparse.Namespace) -> None:
     """fping's own checks, with its words."""
-    for name, (flag, reason) in UNSUPPORTED.items():
-        if getattr(args, name) not in (None, False):
-            raise UsageError(f"{flag} is not supported: {reason}")
+    if args.oiface is not None and args.iface is not None:
+        raise UsageError("specify only --oiface or -I, --iface")
     if args.family and args.family6:
         raise UsageError("can't specify both -4 and -6")
     if args.name and args.rdns:
@@ -355,4 +345,5 @@ def engine_keywords(args: argparse.Namespace, settings: Settings) -> EngineKeywo
             "interface": args.iface, "family": args.family or args.family6,
             "gap": settings.gap, "icmp_timestamp": args.icmp_timestamp,
             "dont_fragment": args.dontfrag, "fwmark": args.fwmark,
-            "random_payload": args.random}
+            "random_payload": args.random, "receive_tos": args.print_tos,
+            "receive_destination": args.print_reply_dst, "out_interface": args.oiface}

@@ -10,6 +10,8 @@ import time
 from .._typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
+
     from .._results import Result, Tally
     from .tallies import Totals
 
@@ -94,16 +96,21 @@ def timeout_line(name: str, number: int, tally: Tally) -> str:
     return f"{name} : [{number}], timed out{_so_far(tally)}"
 
 
-def extras(result: Result, print_ttl: bool, elapsed: bool, comma: bool) -> str:
+def extras(result: Result, args: argparse.Namespace, elapsed: bool, comma: bool) -> str:
     """What fping appends to a reply's line: an ICMP timestamp reply's times (after a comma
-    but with -a), --print-ttl's TTL, then -e's RTT (sweeps only)."""
+    but with -a), the address it was sent to (--print-reply-dst), --print-tos's TOS,
+    --print-ttl's TTL, then -e's RTT (sweeps only)."""
     text = ""
     stamps = result.timestamps
     if stamps is not None:
         text += (f"{',' if comma else ''} timestamps: Originate={stamps.originate} "
                  f"Receive={stamps.receive} Transmit={stamps.transmit} "
                  f"Localreceive={stamps.local_receive}")
-    if print_ttl:
+    if args.print_reply_dst:
+        text += f" (SRC {result.destination or 'unknown'})"
+    if args.print_tos:
+        text += " (TOS unknown)" if result.tos is None else f" (TOS {result.tos})"
+    if args.print_ttl:
         text += " (TTL unknown)" if result.ttl is None else f" (TTL {result.ttl})"
     if elapsed and result.rtt is not None:
         text += f" ({ms(result.rtt)} ms)"

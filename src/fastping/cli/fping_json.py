@@ -10,6 +10,8 @@ from .._typing_lite import TYPE_CHECKING
 from .fping_formats import clock, loss_percent, ms
 
 if TYPE_CHECKING:
+    import argparse
+
     from .._results import Result, Tally
     from .tallies import Totals
 
@@ -26,15 +28,19 @@ def _stamp(style: str | None, when: float) -> str:
 
 
 def reply(name: str, number: int, size: int, result: Result, stamp: str | None,
-          print_ttl: bool) -> str:
+          args: argparse.Namespace) -> str:
     rtt = ms(result.rtt or 0.0)
     stamps = result.timestamps
     times = "" if stamps is None else (
         f', "timestamps": {{"originate": {stamps.originate}, "receive": {stamps.receive}, '
         f'"transmit": {stamps.transmit}, "localreceive": {stamps.local_receive}}}')
-    ttl = "" if not print_ttl else f', "ttl": {-1 if result.ttl is None else result.ttl}'
+    # (fping's order: the reply's destination, TOS, TTL; -1 for a value it could not read)
+    to = "" if not args.print_reply_dst else \
+        f', "src": {_string(result.destination or "unknown")}'
+    tos = "" if not args.print_tos else f', "tos": {-1 if result.tos is None else result.tos}'
+    ttl = "" if not args.print_ttl else f', "ttl": {-1 if result.ttl is None else result.ttl}'
     return (f'{{"resp": {{{_stamp(stamp, time.time())}"host": {_string(name)}, '
-            f'"seq": {number}, "size": {size + 8}, "rtt": {rtt}{times}{ttl}}}}}')
+            f'"seq": {number}, "size": {size + 8}, "rtt": {rtt}{times}{to}{tos}{ttl}}}}}')
 
 
 def timeout(name: str, number: int, stamp: str | None) -> str:

@@ -169,7 +169,7 @@ class Run:
             name = self.names.get(key, key)
             from . import fping_json  # only -J writes fping's JSON
             if result.ok:
-                return fping_json.reply(name, number, size, result, stamp, self.args.print_ttl)
+                return fping_json.reply(name, number, size, result, stamp, self.args)
             return fping_json.timeout(name, number, stamp)
         # The average and loss so far: the engine has counted this outcome already.
         tally = NO_PROBES if self.counter is None else self.counter.tally(key)
@@ -181,8 +181,10 @@ class Run:
         if result.ok and result.rtt is not None:
             size = self.settings.size if result.timestamps is None else text.TIMESTAMP_PAYLOAD
             line = text.reply_line(padded, number, size, result.rtt, tally)
-            if result.timestamps is not None or self.args.print_ttl:  # (-l: a line a probe)
-                line += text.extras(result, self.args.print_ttl, elapsed=False, comma=True)
+            args = self.args
+            if (result.timestamps is not None or args.print_reply_dst or args.print_tos
+                    or args.print_ttl):  # (-l: a line a probe)
+                line += text.extras(result, args, elapsed=False, comma=True)
         else:
             line = text.timeout_line(padded, number, tally)
         if self.settings.timestamps is not None:
@@ -210,7 +212,7 @@ class Run:
         if not self.args.json and (settings.verbose or settings.alive_only):
             alive = " is alive" if settings.verbose else ""
             print(self.names.get(key, key) + alive
-                  + text.extras(result, self.args.print_ttl, self.args.elapsed,
+                  + text.extras(result, self.args, self.args.elapsed,
                                 comma=not settings.alive_only),
                   file=self.stdout, flush=True)
         if (settings.fast_reachable and len(self.answered) >= settings.min_reachable
