@@ -161,26 +161,12 @@ cdef Py_ssize_t _write_text(char *out, const char *text) noexcept nogil:
 
 
 cdef Py_ssize_t _write_count(char *out, long long number) noexcept nogil:
-    """number in decimal, as %lld (printf's formatting is most of the cost of a line)."""
-    cdef char digits[24]
-    cdef Py_ssize_t count = 0, length = 0
+    """number in decimal, as %lld."""
     cdef unsigned long long magnitude = <unsigned long long>number
-    if number < 0:  # (in unsigned arithmetic: the least long long has no opposite)
-        magnitude = 0 - magnitude
-    if number < 0:
-        out[0] = b"-"
-        length = 1
-    while True:
-        digits[count] = <char>(48 + magnitude % 10)
-        magnitude //= 10
-        count += 1
-        if not magnitude:
-            break
-    while count:
-        count -= 1
-        out[length] = digits[count]
-        length += 1
-    return length
+    if number >= 0:
+        return _digits(magnitude, out)
+    out[0] = b"-"  # (the magnitude in unsigned arithmetic: the least long long has no opposite)
+    return 1 + _digits(0 - magnitude, out + 1)
 
 
 def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t width,
