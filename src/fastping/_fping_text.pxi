@@ -61,25 +61,24 @@ cdef Py_ssize_t _fping_ms(double seconds, char *out) noexcept nogil:
 
 
 cdef class _TextBuffer:
-    """Bytes written at the end of a buffer that grows as needed."""
-    cdef char *data
-    cdef Py_ssize_t length, capacity
+    """Bytes written at the end of a buffer that grows as needed (_exposition.pxi's _room)."""
+    cdef _Buffer buffer
+
+    def __cinit__(self):
+        self.buffer.data = <char *>malloc(65536)
+        if self.buffer.data == NULL:
+            raise MemoryError()
+        self.buffer.capacity = 65536
 
     def __dealloc__(self):
-        free(self.data)
+        free(self.buffer.data)
 
     cdef char *room(self, Py_ssize_t needed) except NULL:
-        """Where the next needed bytes go (the caller adds what it wrote to length)."""
-        cdef Py_ssize_t capacity = self.capacity or 65536
-        cdef char *grown
-        while capacity - self.length < needed:
-            capacity *= 2
-        if capacity != self.capacity:
-            grown = <char *>realloc(self.data, capacity)
-            if grown == NULL:
-                raise MemoryError()
-            self.data, self.capacity = grown, capacity
-        return self.data + self.length
+        """Where the next needed bytes go (the caller adds what it wrote to buffer.length)."""
+        cdef char *out = _room(&self.buffer, needed)
+        if out == NULL:
+            raise MemoryError()
+        return out
 
 
 cdef Py_ssize_t _padded_name(_TextBuffer text, name, Py_ssize_t width,
@@ -134,7 +133,7 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
             except KeyError:  # (never probed: a Ctrl-C came before it was added)
                 index = -1
             written = _padded_name(text, <object>name_item, width, 3 + rounds * RTT_TEXT_MAX)
-            out = text.data + text.length
+            out = text.buffer.data + text.buffer.length
             memcpy(out + written, b" :", 2)
             written += 2
             for round_number in range(rounds if index >= 0 else 0):
@@ -147,8 +146,8 @@ def fping_rtt_lines(dict shown not None, indexes not None, Py_ssize_t width,
                 else:
                     written += 1 + _fping_ms(rtt, out + written + 1)
             out[written] = b"\n"
-            text.length += written + 1
-        return PyUnicode_DecodeUTF8(text.data, text.length, "surrogateescape")
+            text.buffer.length += written + 1
+        return PyUnicode_DecodeUTF8(text.buffer.data, text.buffer.length, "surrogateescape")
     finally:
         free(starts)
         free(lengths)
@@ -188,7 +187,7 @@ def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t w
         if tally is not None and not (PyTuple_Check(tally) and PyTuple_GET_SIZE(tally) >= 9):
             raise TypeError(f"a tally is a Tally, not {type(tally).__name__}")
         written = _padded_name(text, <object>name_item, width, 256)
-        out = text.data + text.length
+        out = text.buffer.data + text.buffer.length
         sent = 0 if tally is None else <object>PyTuple_GET_ITEM(tally, 0)
         received = 0 if tally is None else <object>PyTuple_GET_ITEM(tally, 1)
         if received <= sent:
@@ -232,5 +231,5 @@ def fping_summary_lines(dict shown not None, dict tallies not None, Py_ssize_t w
             out[written] = b"/"
             written += 1 + _fping_ms(most, out + written + 1)
         out[written] = b"\n"
-        text.length += written + 1
-    return PyUnicode_DecodeUTF8(text.data, text.length, "surrogateescape")
+        text.buffer.length += written + 1
+    return PyUnicode_DecodeUTF8(text.buffer.data, text.buffer.length, "surrogateescape")
